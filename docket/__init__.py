@@ -1,0 +1,46 @@
+"""docket: background work for asyncio, on Redis Streams or an in-memory twin.
+
+Schedule async functions now or later with a ``Docket``, run them with a
+``Worker``, and test it all on ``memory://`` with a ``VirtualClock``.
+"""
+
+from __future__ import annotations
+
+from docket.clock import Clock, SystemClock, VirtualClock
+from docket.dependencies import (
+    CurrentDocket,
+    CurrentExecution,
+    CurrentWorker,
+    ExponentialRetry,
+    Retry,
+    TaskKey,
+)
+from docket.docket import Docket, DocketSnapshot
+from docket.errors import ExecutionCancelled, ExecutionFailed, UnknownTaskError
+from docket.execution import Execution
+from docket.states import Disposition, ExecutionState
+from docket.worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Clock",
+    "CurrentDocket",
+    "CurrentExecution",
+    "CurrentWorker",
+    "Disposition",
+    "Docket",
+    "DocketSnapshot",
+    "Execution",
+    "ExecutionCancelled",
+    "ExecutionFailed",
+    "ExecutionState",
+    "ExponentialRetry",
+    "Retry",
+    "SystemClock",
+    "TaskKey",
+    "UnknownTaskError",
+    "VirtualClock",
+    "Worker",
+    "__version__",
+]

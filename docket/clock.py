@@ -1,0 +1,140 @@
+"""The clock seam: the only place in docket that reads time or sleeps.
+
+Every time-based decision in docket (due-ness, leases, retry delays, record
+expiry, timeouts) asks a ``Clock``.  ``SystemClock`` is the production default;
+``VirtualClock`` only moves when told to, which lets a test of "remind them in
+30 days" run in milliseconds on either engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SystemClock", "VirtualClock", "utc"]
+
+
+def utc(when: datetime) -> datetime:
+    """Return ``when`` converted to UTC; it must already be timezone-aware."""
+    return when.astimezone(timezone.utc)
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What docket needs from time.
+
+    ``now()`` is an aware UTC datetime used for schedules and records;
+    ``monotonic()`` is a float in seconds for measuring durations;
+    ``sleep`` and ``sleep_until`` suspend the caller on this clock's time line.
+    """
+
+    def now(self) -> datetime:
+        """The current time, as an aware UTC datetime."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Suspend until ``seconds`` have passed on this clock."""
+        ...
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Suspend until ``now() >= when``."""
+        ...
+
+
+class SystemClock:
+    """The wall clock and asyncio's event loop timer."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def sleep_until(self, when: datetime) -> None:
+        await asyncio.sleep(max(0.0, (when - self.now()).total_seconds()))
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class VirtualClock:
+    """A clock that moves only when ``advance`` or ``advance_to`` is called.
+
+    Sleepers are kept in a heap and woken in deadline order (ties in the order
+    they started sleeping) when time passes their deadline.  ``start`` defaults
+    to the current wall-clock time, truncated to whole milliseconds so that
+    schedules round-trip exactly through millisecond-resolution storage.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        if start is None:
+            wall = datetime.now(timezone.utc)
+            start = wall.replace(microsecond=(wall.microsecond // 1000) * 1000)
+        elif start.tzinfo is None:
+            raise ValueError(f"start must be timezone-aware, got {start!r}")
+        self._now = utc(start)
+        self._origin = self._now
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return (self._now - self._origin).total_seconds()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self._now + timedelta(seconds=max(0.0, seconds)))
+
+    async def sleep_until(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError(f"when must be timezone-aware, got {when!r}")
+        if when <= self._now:
+            # Still yield, as asyncio.sleep(0) does, so loops that sleep on
+            # an elapsed deadline cannot starve the event loop.
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (utc(when), next(self._order), future))
+        await future
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move time forward by ``delta`` (a timedelta or seconds); return the new now."""
+        seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+        if seconds < 0:
+            raise ValueError(f"delta must not be negative, got {delta!r}")
+        return self.advance_to(self._now + timedelta(seconds=seconds))
+
+    def advance_to(self, when: datetime) -> datetime:
+        """Move time forward to ``when``; moving backwards raises ValueError."""
+        if when.tzinfo is None:
+            raise ValueError(f"when must be timezone-aware, got {when!r}")
+        when = utc(when)
+        if when < self._now:
+            raise ValueError(f"when must not be before now ({self._now.isoformat()}), got {when!r}")
+        self._now = when
+        while self._sleepers and self._sleepers[0][0] <= when:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+        return self._now
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline anyone is sleeping until, if any."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(now={self._now.isoformat()})"

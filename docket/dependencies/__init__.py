@@ -1,0 +1,32 @@
+"""Task dependencies: values and behaviours the worker provides to each run.
+
+Declare one as a parameter default; the worker resolves it for every run.
+"""
+
+from __future__ import annotations
+
+from docket.dependencies.base import (
+    AdmissionBlocked,
+    CompletionHandler,
+    Dependency,
+    FailureHandler,
+    Runtime,
+    TaskOutcome,
+)
+from docket.dependencies.context import CurrentDocket, CurrentExecution, CurrentWorker, TaskKey
+from docket.dependencies.retry import ExponentialRetry, Retry
+
+__all__ = [
+    "AdmissionBlocked",
+    "CompletionHandler",
+    "CurrentDocket",
+    "CurrentExecution",
+    "CurrentWorker",
+    "Dependency",
+    "ExponentialRetry",
+    "FailureHandler",
+    "Retry",
+    "Runtime",
+    "TaskKey",
+    "TaskOutcome",
+]

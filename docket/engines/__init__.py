@@ -1,0 +1,36 @@
+"""Opening an engine from a docket URL.
+
+``memory://NAME`` opens the in-memory twin (shared by every Docket with that
+URL in the process); ``redis://`` and ``rediss://`` open the Redis engine;
+``fakeredis://NAME`` opens the Redis engine on an in-process fakeredis server
+(shared by URL), which needs the ``pydocket[fake]`` extra.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from docket.engines.base import ENGINE_OPERATIONS, Engine
+
+__all__ = ["ENGINE_OPERATIONS", "Engine", "open_engine", "SUPPORTED_SCHEMES"]
+
+SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "fakeredis")
+
+
+def open_engine(url: str, name: str) -> Engine:
+    """Build (but do not connect) the engine that serves docket ``name`` at ``url``."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(f"url must look like 'scheme://...', got {url!r}")
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "memory":
+        from docket.engines.memory import MemoryEngine
+
+        return MemoryEngine.for_url(url, name)
+    if scheme in ("redis", "rediss", "fakeredis"):
+        from docket.engines.redis import RedisEngine
+
+        return RedisEngine.from_url(url, name)
+    raise ValueError(
+        f"url scheme {scheme!r} is not supported (in {url!r}); "
+        f"use one of: {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
+    )

@@ -1,0 +1,369 @@
+"""The engine seam: one protocol naming every storage operation, and its records.
+
+Docket and Worker talk to storage only through ``Engine``.  Two engines
+implement it: the in-memory twin (``memory.py``) and Redis (``redis/``).  Each
+operation is atomic, and each one whose meaning depends on time takes ``now``
+from the caller's clock, so a ``VirtualClock`` drives both engines alike.  The
+engine never reads a clock of its own for a decision; Redis expiries are only
+garbage collection.
+
+Invariants every engine keeps (pinned by ``conformance/``):
+
+* One record per task key.  The record's ``generation`` is drawn from a
+  per-docket counter that only grows, so it also orders work by when it was
+  (re)scheduled.  Every (re)schedule of a key takes a new generation, and a
+  delivery carries the generation it was made for: a settlement or claim for
+  an older generation is stale and never touches the record.
+* A key is live while its record is SCHEDULED, QUEUED or RUNNING and not
+  expired.  A record expires at ``expires_at`` (set when it ends), compared
+  against the caller's ``now``; an expired record reads as absent.
+* Due work (``when <= now``) is handed out in ``(when, generation)`` order.
+* A claim takes a lease until ``lease_until``; a lease that has expired by
+  ``now`` may be reclaimed by any worker.  Nothing claimed is lost until it is
+  settled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from docket.states import Disposition, ExecutionState
+
+__all__ = [
+    "Claim",
+    "ClaimBatch",
+    "DeadLetter",
+    "Engine",
+    "ENGINE_OPERATIONS",
+    "ExecutionRecord",
+    "QueueCounts",
+    "ScheduleResult",
+    "Settlement",
+    "StateEvent",
+    "StorageSnapshot",
+    "TaskMessage",
+    "WorkerInfo",
+]
+
+
+@dataclass(frozen=True)
+class TaskMessage:
+    """A unit of work as the producer hands it to the engine.
+
+    ``payload`` is the serialized ``(args, kwargs)``; it is opaque to the
+    engine and returned byte for byte.  ``when`` is an aware UTC datetime at
+    millisecond resolution.  ``headers`` carries small string metadata (such as
+    a trace context) that the engine stores and returns verbatim.
+    """
+
+    key: str
+    function_name: str
+    payload: bytes
+    when: datetime
+    attempt: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """What storage knows about the execution under one key."""
+
+    key: str
+    function_name: str
+    payload: bytes
+    when: datetime
+    attempt: int
+    headers: Mapping[str, str]
+    generation: int
+    state: ExecutionState
+    worker: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error: str | None = None
+    result: bytes | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """The outcome of ``Engine.schedule``.
+
+    ``record`` is the record now stored under the key: the new one when
+    ``disposition`` is SCHEDULED, the live one that blocked it when it is
+    ALREADY_SCHEDULED.
+    """
+
+    disposition: Disposition
+    record: ExecutionRecord
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One delivery handed to a worker.
+
+    ``delivery`` identifies this delivery for ``renew`` and ``settle``.
+    ``record`` is the execution, already marked RUNNING for the claiming
+    worker; it is None when the stored message was malformed, in which case
+    ``raw`` holds what was stored and ``problem`` says what is wrong, and the
+    worker must ``set_aside`` it.  ``redelivered`` is True when the delivery
+    was reclaimed from an expired lease.
+    """
+
+    delivery: str
+    record: ExecutionRecord | None
+    raw: Mapping[str, str] = field(default_factory=dict)
+    problem: str | None = None
+    redelivered: bool = False
+
+
+@dataclass(frozen=True)
+class ClaimBatch:
+    """What one ``claim`` call handed out, and when to look again.
+
+    ``next_wake`` is the earliest future due time or lease expiry the engine
+    knows of (None when there is none); ``cursor`` is an opaque position to
+    pass to ``wait_for_work``.
+    """
+
+    claims: list[Claim]
+    next_wake: datetime | None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How one claimed delivery ended.
+
+    Without ``reschedule`` the record moves to the terminal ``state``
+    (COMPLETED, FAILED or CANCELLED) with ``result``/``error`` and expires at
+    ``completed_at + ttl`` (a zero ttl removes the record at once).  With
+    ``reschedule`` the same key is scheduled again, under a new generation, for
+    ``reschedule.when`` with ``reschedule.attempt``, as a retry or perpetual
+    run does; ``state``, ``result`` and ``error`` are then ignored.
+
+    Either way the delivery is acknowledged and its lease dropped, atomically
+    with the record change.  A settlement whose ``generation`` is no longer the
+    record's (or whose record is no longer RUNNING) only acknowledges.
+    """
+
+    delivery: str
+    key: str
+    generation: int
+    state: ExecutionState
+    completed_at: datetime
+    ttl: timedelta
+    result: bytes | None = None
+    error: str | None = None
+    reschedule: TaskMessage | None = None
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    """A published change of an execution's state."""
+
+    key: str
+    state: ExecutionState
+    generation: int
+    worker: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker as its heartbeats describe it."""
+
+    name: str
+    last_seen: datetime
+    tasks: frozenset[str]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that could not be run, kept aside for a person to inspect."""
+
+    key: str | None
+    function_name: str | None
+    reason: str
+    set_aside_at: datetime
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How much unfinished work storage holds."""
+
+    future: int
+    queued: int
+    running: int
+
+    @property
+    def total(self) -> int:
+        return self.future + self.queued + self.running
+
+
+@dataclass(frozen=True)
+class StorageSnapshot:
+    """Everything unfinished, read at one moment.
+
+    ``future`` holds SCHEDULED records in due order, ``queued`` the QUEUED
+    ones not yet claimed, ``running`` the claimed ones.
+    """
+
+    future: list[ExecutionRecord]
+    queued: list[ExecutionRecord]
+    running: list[ExecutionRecord]
+    workers: list[WorkerInfo]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Every storage operation docket performs.  Each call is atomic."""
+
+    name: str
+    """The docket name whose data this engine instance reads and writes."""
+
+    url: str
+    """The URL this engine was opened from."""
+
+    async def open(self) -> None:
+        """Connect and create whatever the docket's storage needs."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and wake nobody; stored data stays."""
+        ...
+
+    async def schedule(
+        self, message: TaskMessage, now: datetime, *, replace: bool
+    ) -> ScheduleResult:
+        """Store ``message`` under its key.
+
+        Due work (``when <= now``) becomes QUEUED, future work SCHEDULED.
+        Without ``replace``, a live key makes this a no-op returning
+        ALREADY_SCHEDULED and the live record.  With ``replace``, any
+        scheduled or queued work under the key is withdrawn and the new work
+        takes its place under a new generation; a RUNNING execution keeps
+        running, but its settlement becomes stale.
+        """
+        ...
+
+    async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
+        """Cancel the key's work if it is SCHEDULED or QUEUED (not yet claimed).
+
+        The record becomes CANCELLED, expiring at ``now + ttl``.  Returns
+        True if this call cancelled something; anything else (missing,
+        running, already ended) is left as it is and returns False.
+        """
+        ...
+
+    async def claim(
+        self,
+        worker: str,
+        count: int,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        promote_limit: int = 1000,
+    ) -> ClaimBatch:
+        """Hand up to ``count`` due deliveries to ``worker``.
+
+        First promotes at most ``promote_limit`` due future records to
+        QUEUED, then reclaims deliveries whose lease expired by ``now``
+        (``redelivered=True``), then claims queued work in due order.  Each
+        claimed record becomes RUNNING with ``worker`` and ``started_at=now``
+        (a redelivery keeps its original ``started_at``), leased until
+        ``lease_until``.  Queued messages whose record is stale, cancelled or
+        gone are acknowledged and skipped.
+        """
+        ...
+
+    async def wait_for_work(self, cursor: str | None) -> None:
+        """Return when new queued work may have arrived since ``cursor``.
+
+        May return early or spuriously; may also wait indefinitely, so callers
+        race it with their clock and cancel it freely.  Cancelling the caller
+        never corrupts the engine's connections.
+        """
+        ...
+
+    async def renew(
+        self, worker: str, deliveries: Sequence[str], lease_until: datetime
+    ) -> set[str]:
+        """Extend ``worker``'s leases on ``deliveries``; return those it no longer holds."""
+        ...
+
+    async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
+        """Apply each settlement atomically; True where it changed the record."""
+        ...
+
+    async def set_aside(
+        self,
+        delivery: str,
+        reason: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        key: str | None = None,
+        generation: int | None = None,
+    ) -> None:
+        """Acknowledge a delivery that cannot run and keep it as a dead letter.
+
+        When ``key`` and ``generation`` name the current record, it ends
+        FAILED with ``reason`` as its error.
+        """
+        ...
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The most recent messages set aside, oldest first."""
+        ...
+
+    async def get_record(self, key: str, now: datetime) -> ExecutionRecord | None:
+        """The unexpired record under ``key``, or None."""
+        ...
+
+    async def counts(self, now: datetime) -> QueueCounts:
+        """How many records are future, queued and running."""
+        ...
+
+    async def snapshot(self, now: datetime, limit: int = 10_000) -> StorageSnapshot:
+        """Read up to ``limit`` unfinished records of each kind, and the live workers."""
+        ...
+
+    async def clear(self, now: datetime, ttl: timedelta) -> int:
+        """Cancel every SCHEDULED and QUEUED execution; return how many."""
+        ...
+
+    async def heartbeat(
+        self, worker: str, tasks: frozenset[str], now: datetime, dead_after: timedelta
+    ) -> None:
+        """Record that ``worker`` is alive and serves ``tasks``; forget workers
+        last seen before ``now - dead_after``."""
+        ...
+
+    async def retire(self, worker: str) -> None:
+        """Forget ``worker`` at once (it is shutting down)."""
+        ...
+
+    async def workers(self, now: datetime, dead_after: timedelta) -> list[WorkerInfo]:
+        """Workers seen within ``dead_after`` of ``now``, by name."""
+        ...
+
+    def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[StateEvent]]:
+        """Listen to the key's events.
+
+        The subscription is active once the context is entered, so a caller
+        that enters it and then reads the record cannot miss a change.
+        """
+        ...
+
+
+ENGINE_OPERATIONS: tuple[str, ...] = tuple(
+    name
+    for name in vars(Engine)
+    if not name.startswith("_") and callable(getattr(Engine, name, None))
+)
+"""The names of every operation an engine must implement."""

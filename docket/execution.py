@@ -1,0 +1,188 @@
+"""Execution: one scheduled run of a task under a key, as producers and tasks see it.
+
+An ``Execution`` is a local view of the record the engine keeps under its key.
+``sync()`` refreshes it; ``get_result()`` waits for the end through the
+engine's events (subscribing before it reads, so no change can slip between).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from docket.engines.base import ExecutionRecord
+from docket.errors import ExecutionCancelled, ExecutionFailed
+from docket.serialization import decode_call, decode_value
+from docket.states import Disposition, ExecutionState
+from docket.waiting import until_deadline
+
+if TYPE_CHECKING:
+    from docket.docket import Docket
+
+__all__ = ["Disposition", "Execution", "ExecutionState"]
+
+
+class Execution:
+    """One run of ``function`` under ``key``, due at ``when``.
+
+    ``function`` is None when the task is not registered with this docket (an
+    execution read back from storage); ``function_name`` is always set.
+    ``attempt`` is 1-based.  ``disposition`` says what ``add``/``replace`` did.
+    """
+
+    def __init__(
+        self,
+        docket: Docket,
+        function: Callable[..., Any] | None,
+        function_name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        key: str,
+        when: datetime,
+        attempt: int = 1,
+        *,
+        state: ExecutionState = ExecutionState.SCHEDULED,
+        disposition: Disposition = Disposition.SCHEDULED,
+        generation: int = 0,
+    ) -> None:
+        self.docket = docket
+        self.function = function
+        self.function_name = function_name
+        self.args = args
+        self.kwargs = kwargs
+        self.key = key
+        self.when = when
+        self.attempt = attempt
+        self.state = state
+        self.disposition = disposition
+        self.generation = generation
+        self.worker: str | None = None
+        self.started_at: datetime | None = None
+        self.completed_at: datetime | None = None
+        self.error: str | None = None
+        self._result: bytes | None = None
+
+    @classmethod
+    def from_record(
+        cls,
+        docket: Docket,
+        record: ExecutionRecord,
+        *,
+        disposition: Disposition = Disposition.SCHEDULED,
+    ) -> Execution:
+        """Build the local view of a stored record.
+
+        Arguments that cannot be decoded are left empty rather than raised:
+        reading a record must never fail because of what a producer stored.
+        """
+        try:
+            args, kwargs = decode_call(record.payload)
+        except Exception:
+            args, kwargs = (), {}
+        execution = cls(
+            docket,
+            docket.tasks.get(record.function_name),
+            record.function_name,
+            args,
+            kwargs,
+            record.key,
+            record.when,
+            record.attempt,
+            disposition=disposition,
+        )
+        execution._apply(record)
+        return execution
+
+    def _apply(self, record: ExecutionRecord) -> None:
+        self.generation = record.generation
+        self.state = record.state
+        self.when = record.when
+        self.attempt = record.attempt
+        self.worker = record.worker
+        self.started_at = record.started_at
+        self.completed_at = record.completed_at
+        self.error = record.error
+        self._result = record.result
+
+    async def sync(self) -> None:
+        """Refresh this view from storage.
+
+        If the record has expired or been removed, the last known state stays.
+        """
+        record = await self.docket.engine.get_record(self.key, self.docket.clock.now())
+        if record is not None:
+            self._apply(record)
+
+    async def get_result(
+        self,
+        timeout: timedelta | None = None,
+        deadline: datetime | None = None,
+    ) -> Any:
+        """Wait for the execution to end and return the task's value.
+
+        Re-raises the task's own exception if it failed, raises
+        ``ExecutionCancelled`` if it was cancelled, and ``TimeoutError`` if
+        ``timeout`` (or the aware ``deadline``) passes first on the docket's
+        clock.
+        """
+        clock = self.docket.clock
+        if deadline is not None and deadline.tzinfo is None:
+            raise ValueError(f"deadline must be timezone-aware, got {deadline!r}")
+        if timeout is not None:
+            if not isinstance(timeout, timedelta):
+                raise TypeError(f"timeout must be a timedelta, got {timeout!r}")
+            by_timeout = clock.now() + timeout
+            deadline = by_timeout if deadline is None else min(deadline, by_timeout)
+        if not self.state.is_terminal:
+            await until_deadline(self._wait_for_end(), clock, deadline)
+        return self._outcome()
+
+    async def _wait_for_end(self) -> None:
+        engine = self.docket.engine
+        async with engine.subscribe(self.key) as events:
+            await self.sync()
+            if self.state.is_terminal:
+                return
+            async for event in events:
+                if event.generation < self.generation or not event.state.is_terminal:
+                    continue
+                record = await engine.get_record(self.key, self.docket.clock.now())
+                if record is not None and record.generation == event.generation:
+                    self._apply(record)
+                else:
+                    # The record is already gone (execution_ttl of zero): the
+                    # event is all there is to know.
+                    self.generation = event.generation
+                    self.state = event.state
+                    self.error = event.error
+                    self._result = None
+                return
+
+    def _outcome(self) -> Any:
+        if self.state is ExecutionState.CANCELLED:
+            raise ExecutionCancelled(f"execution {self.key!r} was cancelled")
+        if self.state is ExecutionState.FAILED:
+            if self._result is not None:
+                try:
+                    error = decode_value(self._result)
+                except Exception:
+                    error = None
+                if isinstance(error, BaseException):
+                    raise error
+            raise ExecutionFailed(self.error or f"execution {self.key!r} failed")
+        if self._result is None:
+            return None
+        return decode_value(self._result)
+
+    def call_repr(self) -> str:
+        """``name(args...){key}``, as log lines show a call."""
+        arguments = [repr(a) for a in self.args]
+        arguments += [f"{name}={value!r}" for name, value in self.kwargs.items()]
+        return f"{self.function_name}({', '.join(arguments)}){{{self.key}}}"
+
+    def __repr__(self) -> str:
+        return (
+            f"<Execution {self.function_name} key={self.key!r} state={self.state.value} "
+            f"when={self.when.isoformat()} attempt={self.attempt}>"
+        )

@@ -1,0 +1,513 @@
+"""Worker: claims due work from a docket, runs it, and settles the outcome.
+
+The claim loop hands out at most ``concurrency`` runs at once.  When it has
+nothing to claim it waits for whichever comes first: new work (the engine's
+wake-up), a free slot, or the next due time or lease expiry on the docket's
+clock.  It never polls on a fixed interval.  Outcomes are settled in batches
+by a single flusher, so a busy worker spends about one round trip claiming
+and one settling per batch of runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from docket.dependencies.base import FailureHandler, TaskOutcome
+from docket.dependencies.context import current_docket, current_execution, current_worker
+from docket.dependencies.resolution import (
+    dependency_parameters,
+    resolve_dependencies,
+    validate_dependencies,
+)
+from docket.docket import Docket
+from docket.engines.base import Claim, Settlement, TaskMessage
+from docket.execution import Execution
+from docket.serialization import (
+    decode_call,
+    duration_seconds,
+    encode_exception,
+    encode_value,
+    truncate_to_ms,
+)
+from docket.states import ExecutionState
+from docket.waiting import first_of
+
+__all__ = ["Worker", "default_worker_name"]
+
+logger = logging.getLogger("docket.worker")
+
+TaskFunction = Callable[..., Any]
+
+
+def default_worker_name() -> str:
+    """``hostname#pid``, unique per process on a host."""
+    return f"{socket.gethostname()}#{os.getpid()}"
+
+
+def format_duration(seconds: float) -> str:
+    """A fixed-width duration for log lines: milliseconds under 100 s, else seconds."""
+    if abs(seconds) < 100:
+        return f"{seconds * 1000:6.0f}ms"
+    return f"{seconds:6.0f}s "
+
+
+def _positive(value: timedelta, parameter: str) -> timedelta:
+    if duration_seconds(value, parameter) <= 0:
+        raise ValueError(f"{parameter} must be positive, got {value!r}")
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+class Worker:
+    """Runs the work of one docket, ``concurrency`` executions at a time.
+
+    Delivery is at least once: each claim takes a lease of
+    ``redelivery_timeout``, renewed while the run lasts; if this worker dies,
+    any worker reclaims the work once the lease expires.  Use it as an async
+    context manager; leaving the context stops claiming and finishes what is
+    running.
+    """
+
+    def __init__(
+        self,
+        docket: Docket,
+        name: str | None = None,
+        concurrency: int = 10,
+        redelivery_timeout: timedelta = timedelta(minutes=5),
+        reconnection_delay: timedelta = timedelta(seconds=5),
+        minimum_check_interval: timedelta = timedelta(milliseconds=250),
+        scheduling_resolution: timedelta = timedelta(milliseconds=250),
+        schedule_automatic_tasks: bool = True,
+        fallback_task: TaskFunction | None = None,
+        dependencies: Sequence[Any] | None = None,
+    ) -> None:
+        if not isinstance(docket, Docket):
+            raise TypeError(f"docket must be a Docket, got {docket!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+            raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
+        if fallback_task is not None and not callable(fallback_task):
+            raise TypeError(f"fallback_task must be callable, got {fallback_task!r}")
+        if dependencies:
+            raise ValueError(
+                f"dependencies= is not supported by this version of docket, got {dependencies!r}"
+            )
+        self.docket = docket
+        self.name = name or default_worker_name()
+        self.concurrency = concurrency
+        self.redelivery_timeout = _positive(redelivery_timeout, "redelivery_timeout")
+        self.reconnection_delay = _positive(reconnection_delay, "reconnection_delay")
+        self.minimum_check_interval = _positive(minimum_check_interval, "minimum_check_interval")
+        self.scheduling_resolution = _positive(scheduling_resolution, "scheduling_resolution")
+        self.schedule_automatic_tasks = schedule_automatic_tasks
+        self.fallback_task = fallback_task
+        if fallback_task is not None:
+            validate_dependencies(fallback_task)
+
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._entered = 0
+        self._background: list[asyncio.Task[None]] = []
+        self._pending_settlements: list[tuple[Settlement, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._limits: dict[str, int] | None = None
+        self._started_counts: Counter[str] = Counter()
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def __aenter__(self) -> Worker:
+        self._entered += 1
+        if self._entered == 1:
+            self._stopping.clear()
+            self._background = [
+                asyncio.create_task(self._heartbeat_loop(), name=f"docket:{self.name}:heartbeat"),
+                asyncio.create_task(self._renewal_loop(), name=f"docket:{self.name}:leases"),
+            ]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._entered -= 1
+        if self._entered > 0:
+            return
+        self._stopping.set()
+        try:
+            await self._drain()
+        finally:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            self._background = []
+            try:
+                await self.docket.engine.retire(self.name)
+            except Exception:
+                logger.warning("Worker %r could not retire its heartbeat", self.name, exc_info=True)
+
+    async def _drain(self) -> None:
+        """Let running work finish and its outcomes reach storage."""
+        try:
+            while self._running:
+                await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+            if self._flusher is not None:
+                await asyncio.gather(self._flusher, return_exceptions=True)
+        except asyncio.CancelledError:
+            # A second stop request: abandon running work; its leases expire
+            # and another worker picks it up.
+            for task in self._running.values():
+                task.cancel()
+            raise
+
+    # -- public run methods -----------------------------------------------
+
+    async def run_forever(self) -> None:
+        """Claim and run work until cancelled or the worker is stopped."""
+        await self._run(until_finished=False)
+
+    async def run_until_finished(self) -> None:
+        """Run work until no future, queued or running work remains."""
+        await self._run(until_finished=True)
+
+    async def run_at_most(self, iterations_by_key: Mapping[str, int]) -> None:
+        """Like ``run_until_finished``, but run each named key or task at most n times.
+
+        Further deliveries of a key or task past its bound are cancelled, which
+        is how a test bounds a self-rescheduling chain.
+        """
+        limits: dict[str, int] = {}
+        for name, bound in iterations_by_key.items():
+            if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
+                raise ValueError(f"the bound for {name!r} must be a non-negative integer, got {bound!r}")
+            limits[name] = bound
+        self._limits = limits
+        self._started_counts = Counter()
+        try:
+            await self._run(until_finished=True)
+        finally:
+            self._limits = None
+
+    def stop(self) -> None:
+        """Ask the running loop to stop claiming; running work still finishes."""
+        self._stopping.set()
+        self._slot_freed.set()
+
+    async def _run(self, *, until_finished: bool) -> None:
+        if self._entered == 0:
+            async with self:
+                await self._claim_loop(until_finished)
+        else:
+            await self._claim_loop(until_finished)
+
+    # -- the claim loop ---------------------------------------------------
+
+    async def _claim_loop(self, until_finished: bool) -> None:
+        engine = self.docket.engine
+        clock = self.docket.clock
+        stopping = self._stopping
+        while not stopping.is_set():
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._wait_for(self._slot_freed.wait())
+                continue
+            now = clock.now()
+            try:
+                batch = await engine.claim(self.name, free, now, now + self.redelivery_timeout)
+            except Exception:
+                logger.exception(
+                    "Worker %r could not claim work; retrying in %s",
+                    self.name, self.reconnection_delay,
+                )
+                await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
+                continue
+            for claim in batch.claims:
+                self._start(claim)
+            if batch.claims:
+                continue
+            if until_finished and not self._running:
+                counts = await engine.counts(now)
+                if counts.total == 0:
+                    return
+            self._slot_freed.clear()
+            waits = [engine.wait_for_work(batch.cursor), self._slot_freed.wait()]
+            if batch.next_wake is not None:
+                waits.append(clock.sleep_until(batch.next_wake))
+            if until_finished and not self._running:
+                # Work running on other workers ends without waking us.
+                waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))
+            await self._wait_for(*waits)
+
+    async def _wait_for(self, *waits: Any) -> None:
+        await first_of(self._stopping.wait(), *waits)
+
+    def _start(self, claim: Claim) -> None:
+        task = asyncio.create_task(self._execute(claim))
+        self._running[claim.delivery] = task
+        task.add_done_callback(lambda _: self._finished(claim.delivery))
+
+    def _finished(self, delivery: str) -> None:
+        self._running.pop(delivery, None)
+        self._slot_freed.set()
+
+    # -- running one execution --------------------------------------------
+
+    async def _execute(self, claim: Claim) -> None:
+        record = claim.record
+        docket = self.docket
+        if record is None:
+            logger.error(
+                "Setting aside malformed message %s: %s (%r)", claim.delivery, claim.problem, dict(claim.raw)
+            )
+            await self._set_aside(claim, f"malformed message: {claim.problem}")
+            return
+        function = docket.tasks.get(record.function_name)
+        if function is None and self.fallback_task is None:
+            logger.warning(
+                "Unknown task %r received - setting it aside as a dead letter. Register via "
+                "CLI (--tasks your.module:tasks) or API (docket.register(func)).",
+                record.function_name,
+            )
+            await self._set_aside(claim, f"unknown task {record.function_name!r}")
+            return
+        try:
+            args, kwargs = decode_call(record.payload)
+        except Exception as error:
+            logger.error(
+                "Setting aside %r: its arguments cannot be decoded (%s: %s)",
+                record.key, type(error).__name__, error,
+            )
+            await self._set_aside(claim, f"arguments cannot be decoded: {type(error).__name__}: {error}")
+            return
+
+        execution = Execution(
+            docket, function, record.function_name, args, kwargs, record.key, record.when,
+            record.attempt, state=ExecutionState.RUNNING, generation=record.generation,
+        )
+        execution.worker = self.name
+        execution.started_at = record.started_at
+        target = function if function is not None else self.fallback_task
+        assert target is not None
+
+        if self._over_limit(execution):
+            await self._settle(claim, execution, ExecutionState.CANCELLED)
+            return
+
+        current_docket.set(docket)
+        current_worker.set(self)
+        current_execution.set(execution)
+        clock = docket.clock
+        now = clock.now()
+        verbose = logger.isEnabledFor(logging.INFO)
+        if verbose:
+            arrow = "↬" if record.attempt > 1 or claim.redelivered else "↪"
+            lateness = format_duration((now - record.when).total_seconds())
+            logger.info("%s [%s] %s", arrow, lateness, execution.call_repr())
+        started = clock.monotonic()
+        dependencies: dict[str, Any] = {}
+        try:
+            if dependency_parameters(target):
+                async with AsyncExitStack() as stack:
+                    values, dependencies = await resolve_dependencies(target, kwargs, stack)
+                    result = await self._call(target, args, {**kwargs, **values})
+            else:
+                result = await self._call(target, args, kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            duration = clock.monotonic() - started
+            await self._failed(claim, execution, error, duration, dependencies)
+            return
+        duration = clock.monotonic() - started
+        try:
+            encoded = None if result is None else encode_value(result)
+        except Exception as error:
+            logger.error("↩ [%s] %s returned a value that cannot be stored: %s",
+                         format_duration(duration), execution.call_repr(), error)
+            await self._settle(claim, execution, ExecutionState.FAILED,
+                               error=f"{type(error).__name__}: result cannot be serialized: {error}")
+            return
+        if verbose:
+            logger.info("↩ [%s] %s", format_duration(duration), execution.call_repr())
+        await self._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
+
+    @staticmethod
+    async def _call(function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = function(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _failed(
+        self,
+        claim: Claim,
+        execution: Execution,
+        error: Exception,
+        duration: float,
+        dependencies: Mapping[str, Any],
+    ) -> None:
+        outcome = TaskOutcome(duration=timedelta(seconds=duration), exception=error)
+        handlers = [d for d in dependency_parameters(execution.function or self.fallback_task).values()  # type: ignore[arg-type]
+                    if isinstance(d, FailureHandler)]
+        for handler in handlers:
+            try:
+                if await handler.handle_failure(execution, outcome):
+                    break
+            except Exception:
+                logger.exception("Failure handler %r raised for %s", handler, execution.call_repr())
+        call = execution.call_repr()
+        if outcome.retry_at is not None:
+            logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error)
+            logger.info("↫ [%s] %s", format_duration(duration), call)
+            retry = TaskMessage(
+                key=execution.key,
+                function_name=execution.function_name,
+                payload=claim.record.payload if claim.record else b"",
+                when=truncate_to_ms(outcome.retry_at),
+                attempt=execution.attempt + 1,
+                headers=claim.record.headers if claim.record else {},
+            )
+            await self._settle(claim, execution, ExecutionState.QUEUED, reschedule=retry)
+            return
+        logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error)
+        await self._settle(
+            claim,
+            execution,
+            ExecutionState.FAILED,
+            result=encode_exception(error),
+            error=f"{type(error).__name__}: {error}",
+        )
+
+    def _over_limit(self, execution: Execution) -> bool:
+        if self._limits is None:
+            return False
+        for name in (execution.key, execution.function_name):
+            if name in self._limits:
+                if self._started_counts[name] >= self._limits[name]:
+                    return True
+        for name in (execution.key, execution.function_name):
+            if name in self._limits:
+                self._started_counts[name] += 1
+        return False
+
+    # -- settling ---------------------------------------------------------
+
+    async def _set_aside(self, claim: Claim, reason: str) -> None:
+        record = claim.record
+        try:
+            await self.docket.engine.set_aside(
+                claim.delivery,
+                reason,
+                self.docket.clock.now(),
+                self.docket.execution_ttl,
+                key=record.key if record else None,
+                generation=record.generation if record else None,
+            )
+        except Exception:
+            logger.exception("Could not set aside delivery %s; its lease will expire", claim.delivery)
+
+    async def _settle(
+        self,
+        claim: Claim,
+        execution: Execution,
+        state: ExecutionState,
+        *,
+        result: bytes | None = None,
+        error: str | None = None,
+        reschedule: TaskMessage | None = None,
+    ) -> None:
+        settlement = Settlement(
+            delivery=claim.delivery,
+            key=execution.key,
+            generation=execution.generation,
+            state=state,
+            completed_at=self.docket.clock.now(),
+            ttl=self.docket.execution_ttl,
+            result=result,
+            error=error,
+            reschedule=reschedule,
+        )
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending_settlements.append((settlement, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_settlements())
+        try:
+            applied = await future
+        except Exception:
+            logger.exception(
+                "Could not record the outcome of %s; it will be redelivered after its lease",
+                execution.call_repr(),
+            )
+            return
+        if not applied:
+            logger.info("↬ %s (superseded)", execution.call_repr())
+
+    async def _flush_settlements(self) -> None:
+        """Write every pending outcome, one batch per round trip, until none are left."""
+        engine = self.docket.engine
+        while self._pending_settlements:
+            batch, self._pending_settlements = self._pending_settlements, []
+            try:
+                applied = await engine.settle([s for s, _ in batch], self.docket.clock.now())
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), ok in zip(batch, applied):
+                if not future.done():
+                    future.set_result(ok)
+
+    # -- background loops -------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        docket = self.docket
+        interval = docket.heartbeat_interval.total_seconds()
+        dead_after = docket.heartbeat_interval * docket.missed_heartbeats
+        while True:
+            try:
+                await docket.engine.heartbeat(
+                    self.name, frozenset(docket.tasks), docket.clock.now(), dead_after
+                )
+            except Exception:
+                logger.warning("Worker %r could not send its heartbeat", self.name, exc_info=True)
+            await docket.clock.sleep(interval)
+
+    async def _renewal_loop(self) -> None:
+        docket = self.docket
+        period = self.redelivery_timeout.total_seconds() / 4
+        while True:
+            await docket.clock.sleep(period)
+            if not self._running:
+                continue
+            deliveries = list(self._running)
+            now = docket.clock.now()
+            try:
+                lost = await docket.engine.renew(
+                    self.name, deliveries, now + self.redelivery_timeout
+                )
+            except Exception:
+                logger.warning("Worker %r could not renew its leases", self.name, exc_info=True)
+                continue
+            for delivery in lost:
+                logger.warning(
+                    "Worker %r lost the lease on delivery %s; another worker may run it too",
+                    self.name, delivery,
+                )
+
+    def __repr__(self) -> str:
+        return f"Worker(docket={self.docket.name!r}, name={self.name!r}, concurrency={self.concurrency})"
+
