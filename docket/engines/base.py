@@ -282,7 +282,11 @@ class Engine(Protocol):
         ...
 
     async def wait_for_work(self, cursor: str | None) -> None:
-        """Return when new queued work may have arrived since ``cursor``.
+        """Return when new work may have arrived since ``cursor``.
+
+        New work is anything queued, and also anything newly scheduled for the
+        future, since that may be due before the ``next_wake`` the caller
+        last saw.
 
         May return early or spuriously; may also wait indefinitely, so callers
         race it with their clock and cancel it freely.  Cancelling the caller

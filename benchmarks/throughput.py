@@ -1,0 +1,190 @@
+"""Throughput of docket on the memory twin and on Redis, beside the raw Redis ceiling.
+
+Measures, for each engine:
+  * enqueue rate: sequential ``await docket.add(noop)()`` calls;
+  * processing rate of one worker at concurrency 10 for no-op tasks;
+  * processing rate at concurrency 10 for tasks that sleep 10 ms (ideal 1,000/s);
+  * Redis round trips per ``add`` and per executed task.
+and, in the same run, the raw ceiling of one asyncio redis-py client: pipelined
+XADD, XREADGROUP COUNT 100 and one bulk XACK per batch.
+
+Usage:  python benchmarks/throughput.py [--tasks 20000] [--sleep-tasks 3000] [--redis-url URL]
+Without --redis-url a throwaway redis-server is started (see conformance/redis_server.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis.asyncio as aioredis  # noqa: E402
+from redis.asyncio.connection import Connection  # noqa: E402
+
+from conformance.redis_server import start_redis_server  # noqa: E402
+from docket import Docket, Worker  # noqa: E402
+
+
+class RoundTrips:
+    """Counts client writes to Redis: one per command or per pipeline, i.e. round trips."""
+
+    count = 0
+    _original = Connection.send_packed_command
+
+    @classmethod
+    def install(cls) -> None:
+        original = cls._original
+
+        async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
+            cls.count += 1
+            await original(self, command, check_health)
+
+        Connection.send_packed_command = counting  # type: ignore[method-assign]
+
+
+async def noop() -> None:
+    return None
+
+
+async def sleep_10ms() -> None:
+    await asyncio.sleep(0.01)
+
+
+@dataclass
+class Figures:
+    engine: str
+    enqueue_per_s: float
+    noop_per_s: float
+    sleep_per_s: float
+    trips_per_add: float | None
+    trips_per_task: float | None
+
+
+async def timed(action: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await action()
+    return time.perf_counter() - started
+
+
+async def measure_engine(label: str, url: str, tasks: int, sleep_tasks: int) -> Figures:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    async with Docket(name=name, url=url) as docket:
+        docket.register(noop)
+        docket.register(sleep_10ms)
+
+        async def enqueue(count: int, function: Callable[[], Awaitable[None]]) -> None:
+            for _ in range(count):
+                await docket.add(function)()
+
+        trips_before = RoundTrips.count
+        enqueue_seconds = await timed(lambda: enqueue(tasks, noop))
+        trips_per_add = (RoundTrips.count - trips_before) / tasks
+
+        async with Worker(docket, concurrency=10) as worker:
+            trips_before = RoundTrips.count
+            noop_seconds = await timed(worker.run_until_finished)
+            trips_per_task = (RoundTrips.count - trips_before) / tasks
+
+            await enqueue(sleep_tasks, sleep_10ms)
+            sleep_seconds = await timed(worker.run_until_finished)
+
+    is_redis = not url.startswith("memory://")
+    return Figures(
+        engine=label,
+        enqueue_per_s=tasks / enqueue_seconds,
+        noop_per_s=tasks / noop_seconds,
+        sleep_per_s=sleep_tasks / sleep_seconds,
+        trips_per_add=trips_per_add if is_redis else None,
+        trips_per_task=trips_per_task if is_redis else None,
+    )
+
+
+async def redis_ceiling(url: str, messages: int) -> float:
+    """Messages/s for pipelined XADD, XREADGROUP COUNT 100 and bulk XACK from one client."""
+    client = aioredis.Redis.from_url(url)
+    stream = f"ceiling-{uuid.uuid4().hex[:8]}"
+    try:
+        await client.xgroup_create(stream, "g", id="0", mkstream=True)
+        started = time.perf_counter()
+        for offset in range(0, messages, 100):
+            pipe = client.pipeline(transaction=False)
+            for _ in range(min(100, messages - offset)):
+                pipe.xadd(stream, {"k": "v"})
+            await pipe.execute()
+        done = 0
+        while done < messages:
+            reply = await client.xreadgroup("g", "c", {stream: ">"}, count=100)
+            ids = [entry_id for _, entries in reply for entry_id, _ in entries]
+            if not ids:
+                break
+            await client.xack(stream, "g", *ids)
+            done += len(ids)
+        return messages / (time.perf_counter() - started)
+    finally:
+        await client.delete(stream)
+        await client.aclose()
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--sleep-tasks", type=int, default=3_000)
+    parser.add_argument("--runs", type=int, default=3, help="repeat and report the median")
+    parser.add_argument("--redis-url", default=None)
+    args = parser.parse_args()
+
+    RoundTrips.install()
+    server = None
+    url = args.redis_url
+    if url is None:
+        server = start_redis_server()
+        url = server.url
+    try:
+        rows: dict[str, list[Figures]] = {"memory": [], "redis": []}
+        ceilings: list[float] = []
+        for _ in range(args.runs):
+            rows["memory"].append(
+                await measure_engine("memory", f"memory://bench-{uuid.uuid4().hex[:6]}",
+                                     args.tasks, args.sleep_tasks)
+            )
+            rows["redis"].append(await measure_engine("redis", url, args.tasks, args.sleep_tasks))
+            ceilings.append(await redis_ceiling(url, args.tasks))
+    finally:
+        if server is not None:
+            server.stop()
+
+    def median(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return statistics.median(present) if present else None
+
+    print(f"docket throughput, median of {args.runs} runs, {args.tasks} no-op tasks, "
+          f"{args.sleep_tasks} 10 ms tasks, one worker at concurrency 10")
+    print()
+    print("| engine | enqueue/s | no-op tasks/s | 10 ms tasks/s | round trips per add | per task |")
+    print("|---|---|---|---|---|---|")
+    for label, figures in rows.items():
+        print(
+            f"| {label} | {fmt(median([f.enqueue_per_s for f in figures]))} "
+            f"| {fmt(median([f.noop_per_s for f in figures]))} "
+            f"| {fmt(median([f.sleep_per_s for f in figures]))} "
+            f"| {fmt(median([f.trips_per_add for f in figures]), 2)} "
+            f"| {fmt(median([f.trips_per_task for f in figures]), 2)} |"
+        )
+    print(f"| raw Redis ceiling (XADD+XREADGROUP+XACK, pipelined) | | {fmt(median(ceilings))} | | | |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

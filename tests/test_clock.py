@@ -1,0 +1,107 @@
+"""The clocks: VirtualClock moves only when told and wakes sleepers in deadline order."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from docket import Clock, SystemClock, VirtualClock
+
+START = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+
+def test_both_clocks_implement_the_protocol() -> None:
+    assert isinstance(SystemClock(), Clock)
+    assert isinstance(VirtualClock(), Clock)
+
+
+def test_virtual_clock_stands_still_until_advanced() -> None:
+    clock = VirtualClock(START)
+    assert clock.now() == START
+    assert clock.monotonic() == 0
+    clock.advance(timedelta(days=30))
+    assert clock.now() == START + timedelta(days=30)
+    assert clock.monotonic() == 30 * 86400
+    clock.advance_to(START + timedelta(days=31))
+    assert clock.now() == START + timedelta(days=31)
+
+
+def test_virtual_clock_default_start_is_aware_and_millisecond_aligned() -> None:
+    now = VirtualClock().now()
+    assert now.tzinfo is not None
+    assert now.microsecond % 1000 == 0
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda c: c.advance(timedelta(seconds=-1)),
+        lambda c: c.advance_to(START - timedelta(seconds=1)),
+        lambda c: c.advance_to(datetime(2031, 1, 1)),
+    ],
+    ids=["negative-delta", "backwards", "naive"],
+)
+def test_virtual_clock_rejects_bad_moves(action: object) -> None:
+    clock = VirtualClock(START)
+    with pytest.raises(ValueError):
+        action(clock)  # type: ignore[operator]
+    assert clock.now() == START
+
+
+def test_virtual_clock_rejects_a_naive_start() -> None:
+    with pytest.raises(ValueError, match="start"):
+        VirtualClock(datetime(2030, 1, 1))
+
+
+async def test_sleepers_wake_in_deadline_order() -> None:
+    clock = VirtualClock(START)
+    woke: list[str] = []
+
+    async def sleeper(label: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(label)
+
+    tasks = [
+        asyncio.create_task(sleeper("c", 30)),
+        asyncio.create_task(sleeper("a", 10)),
+        asyncio.create_task(sleeper("b", 20)),
+        asyncio.create_task(sleeper("d", 90)),
+    ]
+    await asyncio.sleep(0)
+    assert clock.next_deadline() == START + timedelta(seconds=10)
+    clock.advance(timedelta(seconds=5))
+    await asyncio.sleep(0)
+    assert woke == []
+    clock.advance(timedelta(seconds=55))
+    await asyncio.gather(*tasks[:3])
+    assert woke == ["a", "b", "c"]
+    assert not tasks[3].done()
+    clock.advance_to(START + timedelta(seconds=90))
+    await tasks[3]
+    assert woke == ["a", "b", "c", "d"]
+
+
+async def test_sleep_until_a_past_deadline_returns_at_once() -> None:
+    clock = VirtualClock(START)
+    await asyncio.wait_for(clock.sleep_until(START - timedelta(days=1)), 1)
+
+
+async def test_cancelled_sleepers_are_forgotten() -> None:
+    clock = VirtualClock(START)
+    task = asyncio.create_task(clock.sleep(10))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert clock.next_deadline() is None
+    clock.advance(20)
+
+
+async def test_system_clock_sleeps_for_real() -> None:
+    clock = SystemClock()
+    before = clock.monotonic()
+    await clock.sleep(0.01)
+    assert clock.monotonic() - before >= 0.009
+    assert clock.now().tzinfo is timezone.utc

@@ -1,0 +1,33 @@
+"""Every engine implements every operation the Engine protocol names, itself."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from docket.engines.base import ENGINE_OPERATIONS, Engine
+from docket.engines.memory import MemoryEngine
+from docket.engines.redis import RedisEngine
+
+
+def test_the_protocol_names_the_core_operations() -> None:
+    for name in ("schedule", "cancel", "claim", "renew", "settle", "snapshot", "subscribe"):
+        assert name in ENGINE_OPERATIONS
+
+
+@pytest.mark.parametrize("engine_class", [MemoryEngine, RedisEngine], ids=lambda c: c.__name__)
+def test_engine_defines_every_operation(engine_class: type) -> None:
+    missing = [name for name in ENGINE_OPERATIONS if name not in engine_class.__dict__]
+    assert missing == []
+
+
+@pytest.mark.parametrize("engine_class", [MemoryEngine, RedisEngine], ids=lambda c: c.__name__)
+def test_engine_operations_match_the_protocol_signatures(engine_class: type) -> None:
+    for name in ENGINE_OPERATIONS:
+        expected = list(inspect.signature(getattr(Engine, name)).parameters)
+        actual = list(inspect.signature(getattr(engine_class, name)).parameters)
+        assert actual == expected, name
+        assert inspect.iscoroutinefunction(
+            getattr(engine_class, name)
+        ) == inspect.iscoroutinefunction(getattr(Engine, name)), name
