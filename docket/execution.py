@@ -7,6 +7,7 @@ engine's events (subscribing before it reads, so no change can slip between).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,17 @@ class Execution:
         if self._result is None:
             return None
         return decode_value(self._result)
+
+    def bound_arguments(self) -> dict[str, Any]:
+        """The task's arguments by parameter name (positional ones included)."""
+        arguments = dict(self.kwargs)
+        if self.function is not None and self.args:
+            try:
+                bound = inspect.signature(self.function).bind_partial(*self.args, **self.kwargs)
+            except (TypeError, ValueError):
+                return arguments
+            arguments.update(bound.arguments)
+        return arguments
 
     def call_repr(self) -> str:
         """``name(args...){key}``, as log lines show a call."""

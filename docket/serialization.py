@@ -57,7 +57,7 @@ def encode_call(
     try:
         return bytes(cloudpickle.dumps((args, kwargs)))
     except Exception as error:
-        named = list(zip(_argument_names(function, args), args)) + list(kwargs.items())
+        named = list(zip(_argument_names(function, args), args, strict=True)) + list(kwargs.items())
         for name, value in named:
             try:
                 cloudpickle.dumps(value)

@@ -22,11 +22,25 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from docket.dependencies.base import FailureHandler, TaskOutcome
+from docket.dependencies.base import (
+    AdmissionBlocked,
+    CompletionHandler,
+    Dependency,
+    FailureHandler,
+    Runtime,
+    TaskOutcome,
+)
 from docket.dependencies.context import current_docket, current_execution, current_worker
+from docket.dependencies.depends import (
+    RunScope,
+    SharedScope,
+    current_run_scope,
+    current_shared_scope,
+)
 from docket.dependencies.resolution import (
-    dependency_parameters,
+    DependencyFailed,
     resolve_dependencies,
+    task_dependencies,
     validate_dependencies,
 )
 from docket.docket import Docket
@@ -35,6 +49,7 @@ from docket.execution import Execution
 from docket.serialization import (
     decode_call,
     duration_seconds,
+    encode_call,
     encode_exception,
     encode_value,
     truncate_to_ms,
@@ -47,6 +62,9 @@ __all__ = ["Worker", "default_worker_name"]
 logger = logging.getLogger("docket.worker")
 
 TaskFunction = Callable[..., Any]
+
+ADMISSION_RETRY_DELAY = timedelta(milliseconds=100)
+"""How long work blocked by admission control waits before it is tried again."""
 
 
 def default_worker_name() -> str:
@@ -88,7 +106,7 @@ class Worker:
         scheduling_resolution: timedelta = timedelta(milliseconds=250),
         schedule_automatic_tasks: bool = True,
         fallback_task: TaskFunction | None = None,
-        dependencies: Sequence[Any] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
     ) -> None:
         if not isinstance(docket, Docket):
             raise TypeError(f"docket must be a Docket, got {docket!r}")
@@ -98,10 +116,10 @@ class Worker:
             raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
         if fallback_task is not None and not callable(fallback_task):
             raise TypeError(f"fallback_task must be callable, got {fallback_task!r}")
-        if dependencies:
-            raise ValueError(
-                f"dependencies= is not supported by this version of docket, got {dependencies!r}"
-            )
+        worker_dependencies = list(dependencies or [])
+        for dependency in worker_dependencies:
+            if not isinstance(dependency, Dependency):
+                raise TypeError(f"dependencies must be Dependency objects, got {dependency!r}")
         self.docket = docket
         self.name = name or default_worker_name()
         self.concurrency = concurrency
@@ -111,8 +129,10 @@ class Worker:
         self.scheduling_resolution = _positive(scheduling_resolution, "scheduling_resolution")
         self.schedule_automatic_tasks = schedule_automatic_tasks
         self.fallback_task = fallback_task
+        self.dependencies: list[Dependency] = worker_dependencies
         if fallback_task is not None:
-            validate_dependencies(fallback_task)
+            validate_dependencies(fallback_task, self.dependencies)
+        self._shared = SharedScope()
 
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slot_freed = asyncio.Event()
@@ -130,6 +150,7 @@ class Worker:
         self._entered += 1
         if self._entered == 1:
             self._stopping.clear()
+            self._shared = SharedScope()
             self._background = [
                 asyncio.create_task(self._heartbeat_loop(), name=f"docket:{self.name}:heartbeat"),
                 asyncio.create_task(self._renewal_loop(), name=f"docket:{self.name}:leases"),
@@ -153,6 +174,10 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
             self._background = []
+            try:
+                await self._shared.close()
+            except Exception:
+                logger.exception("Worker %r could not clean up its shared dependencies", self.name)
             try:
                 await self.docket.engine.retire(self.name)
             except Exception:
@@ -310,39 +335,93 @@ class Worker:
         current_worker.set(self)
         current_execution.set(execution)
         clock = docket.clock
-        now = clock.now()
         verbose = logger.isEnabledFor(logging.INFO)
         if verbose:
             arrow = "↬" if record.attempt > 1 or claim.redelivered else "↪"
-            lateness = format_duration((now - record.when).total_seconds())
+            lateness = format_duration((clock.now() - record.when).total_seconds())
             logger.info("%s [%s] %s", arrow, lateness, execution.call_repr())
         started = clock.monotonic()
-        dependencies: dict[str, Any] = {}
+        handlers: list[Dependency] = []
         try:
-            if dependency_parameters(target):
+            if self.dependencies or task_dependencies(target):
                 async with AsyncExitStack() as stack:
-                    values, dependencies = await resolve_dependencies(target, kwargs, stack)
-                    result = await self._call(target, args, {**kwargs, **values})
+                    current_run_scope.set(RunScope(stack))
+                    current_shared_scope.set(self._shared)
+                    values, handlers = await self._resolve(target, execution, stack)
+                    result = await self._invoke(target, execution, args, {**kwargs, **values}, handlers)
             else:
                 result = await self._call(target, args, kwargs)
         except asyncio.CancelledError:
             raise
+        except AdmissionBlocked as blocked:
+            await self._blocked(claim, execution, blocked)
+            return
         except Exception as error:
             duration = clock.monotonic() - started
-            await self._failed(claim, execution, error, duration, dependencies)
+            await self._failed(claim, execution, error, duration, handlers)
             return
         duration = clock.monotonic() - started
         try:
             encoded = None if result is None else encode_value(result)
         except Exception as error:
-            logger.error("↩ [%s] %s returned a value that cannot be stored: %s",
-                         format_duration(duration), execution.call_repr(), error)
-            await self._settle(claim, execution, ExecutionState.FAILED,
-                               error=f"{type(error).__name__}: result cannot be serialized: {error}")
+            logger.error(
+                "↩ [%s] %s returned a value that cannot be stored: %s",
+                format_duration(duration), execution.call_repr(), error,
+            )
+            await self._settle(
+                claim, execution, ExecutionState.FAILED,
+                error=f"{type(error).__name__}: result cannot be serialized: {error}",
+            )
+            return
+        outcome = TaskOutcome(duration=timedelta(seconds=duration), result=result)
+        if await self._completed(execution, outcome, handlers):
+            logger.info("↫ [%s] %s", format_duration(duration), execution.call_repr())
+            await self._settle(claim, execution, ExecutionState.COMPLETED,
+                               reschedule=self._next_run(claim, execution, outcome))
             return
         if verbose:
             logger.info("↩ [%s] %s", format_duration(duration), execution.call_repr())
         await self._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
+
+    async def _resolve(
+        self, target: TaskFunction, execution: Execution, stack: AsyncExitStack
+    ) -> tuple[dict[str, Any], list[Dependency]]:
+        """Enter the task's and the worker's dependencies; return injected values and handlers."""
+        if self.dependencies:
+            validate_dependencies(target, self.dependencies)
+        values, entered = await resolve_dependencies(target, execution.bound_arguments(), stack)
+        handlers: list[Dependency] = []
+        for name, dependency in entered.items():
+            # A handler's per-run state lives on the value it injected (e.g. a
+            # Perpetual the task cancelled), not on the shared declaration.
+            injected = values.get(name, dependency)
+            handlers.append(injected if isinstance(injected, Dependency) else dependency)
+        for index, dependency in enumerate(self.dependencies):
+            try:
+                value = await stack.enter_async_context(dependency.for_parameter(f"worker[{index}]"))  # type: ignore[arg-type]
+            except AdmissionBlocked:
+                raise
+            except Exception as error:
+                raise DependencyFailed(f"worker dependency {dependency!r}", error) from error
+            handlers.append(value if isinstance(value, Dependency) else dependency)
+        return values, handlers
+
+    async def _invoke(
+        self,
+        target: TaskFunction,
+        execution: Execution,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        handlers: list[Dependency],
+    ) -> Any:
+        runtime = next((h for h in handlers if isinstance(h, Runtime)), None)
+        if runtime is None:
+            return await self._call(target, args, kwargs)
+
+        async def body(*args: Any, **kwargs: Any) -> Any:
+            return await self._call(target, args, kwargs)
+
+        return await runtime.run(execution, body, args, kwargs)
 
     @staticmethod
     async def _call(function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -351,38 +430,92 @@ class Worker:
             result = await result
         return result
 
+    async def _completed(
+        self, execution: Execution, outcome: TaskOutcome, handlers: list[Dependency]
+    ) -> bool:
+        """Give completion handlers their say; True if one arranged a next run."""
+        for handler in handlers:
+            if not isinstance(handler, CompletionHandler):
+                continue
+            try:
+                await handler.on_complete(execution, outcome)
+            except Exception:
+                logger.exception("Completion handler %r raised for %s", handler, execution.call_repr())
+        return outcome.next_run_at is not None
+
+    def _next_run(self, claim: Claim, execution: Execution, outcome: TaskOutcome) -> TaskMessage:
+        assert outcome.next_run_at is not None and claim.record is not None
+        payload = claim.record.payload
+        if outcome.next_arguments is not None:
+            next_args, next_kwargs = outcome.next_arguments
+            payload = encode_call(execution.function_name, next_args, next_kwargs, execution.function)
+        return TaskMessage(
+            key=execution.key,
+            function_name=execution.function_name,
+            payload=payload,
+            when=truncate_to_ms(outcome.next_run_at),
+            attempt=1,
+            headers=claim.record.headers,
+        )
+
+    async def _blocked(self, claim: Claim, execution: Execution, blocked: AdmissionBlocked) -> None:
+        if blocked.handled:
+            return
+        call = execution.call_repr()
+        if blocked.reschedule:
+            delay = blocked.retry_delay or ADMISSION_RETRY_DELAY
+            logger.debug("⏳ Task %s blocked (%s), rescheduling in %s", call, blocked.reason, delay)
+            assert claim.record is not None
+            again = TaskMessage(
+                key=execution.key,
+                function_name=execution.function_name,
+                payload=claim.record.payload,
+                when=truncate_to_ms(self.docket.clock.now() + delay),
+                attempt=execution.attempt,
+                headers=claim.record.headers,
+            )
+            await self._settle(claim, execution, ExecutionState.QUEUED, reschedule=again)
+            return
+        logger.debug("⏭ Task %s blocked (%s), dropping", call, blocked.reason)
+        await self._settle(claim, execution, ExecutionState.CANCELLED, error=blocked.reason)
+
     async def _failed(
         self,
         claim: Claim,
         execution: Execution,
         error: Exception,
         duration: float,
-        dependencies: Mapping[str, Any],
+        handlers: list[Dependency],
     ) -> None:
         outcome = TaskOutcome(duration=timedelta(seconds=duration), exception=error)
-        handlers = [d for d in dependency_parameters(execution.function or self.fallback_task).values()  # type: ignore[arg-type]
-                    if isinstance(d, FailureHandler)]
         for handler in handlers:
+            if not isinstance(handler, FailureHandler):
+                continue
             try:
                 if await handler.handle_failure(execution, outcome):
                     break
             except Exception:
                 logger.exception("Failure handler %r raised for %s", handler, execution.call_repr())
         call = execution.call_repr()
+        logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error)
+        assert claim.record is not None
         if outcome.retry_at is not None:
-            logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error)
             logger.info("↫ [%s] %s", format_duration(duration), call)
             retry = TaskMessage(
                 key=execution.key,
                 function_name=execution.function_name,
-                payload=claim.record.payload if claim.record else b"",
+                payload=claim.record.payload,
                 when=truncate_to_ms(outcome.retry_at),
                 attempt=execution.attempt + 1,
-                headers=claim.record.headers if claim.record else {},
+                headers=claim.record.headers,
             )
             await self._settle(claim, execution, ExecutionState.QUEUED, reschedule=retry)
             return
-        logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error)
+        if await self._completed(execution, outcome, handlers):
+            logger.info("↫ [%s] %s", format_duration(duration), call)
+            await self._settle(claim, execution, ExecutionState.FAILED,
+                               reschedule=self._next_run(claim, execution, outcome))
+            return
         await self._settle(
             claim,
             execution,
@@ -467,7 +600,7 @@ class Worker:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for (_, future), ok in zip(batch, applied):
+            for (_, future), ok in zip(batch, applied, strict=True):
                 if not future.done():
                     future.set_result(ok)
 

@@ -9,6 +9,7 @@ never store run state on ``self``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -37,6 +38,14 @@ class Dependency:
 
     single: ClassVar[bool] = False
 
+    def for_parameter(self, name: str) -> Dependency:
+        """The dependency to enter for parameter ``name`` (by default, itself)."""
+        return self
+
+    def bind_to_parameter(self, name: str, value: Any) -> Dependency:
+        """The dependency to enter for an ``Annotated`` parameter carrying ``value``."""
+        return self
+
     async def __aenter__(self) -> Any:
         return self
 
@@ -53,14 +62,19 @@ class Dependency:
 class TaskOutcome:
     """How one run ended, as failure and completion handlers see it.
 
-    A handler that wants the key run again sets ``retry_at`` (a retry counts
-    as a new attempt) and returns True.
+    A failure handler that wants the key retried sets ``retry_at`` (the retry
+    is the next attempt, with the same arguments) and returns True.  A
+    completion handler that wants the key run again sets ``next_run_at`` and,
+    optionally, ``next_arguments`` (``(args, kwargs)`` for that run, which
+    starts again at attempt 1).
     """
 
     duration: timedelta
     result: Any = None
     exception: BaseException | None = None
     retry_at: datetime | None = field(default=None)
+    next_run_at: datetime | None = field(default=None)
+    next_arguments: tuple[tuple[Any, ...], dict[str, Any]] | None = field(default=None)
 
 
 class FailureHandler(Dependency):
@@ -83,6 +97,16 @@ class Runtime(Dependency):
     """A dependency that wraps how the task's body is awaited (e.g. a timeout)."""
 
     single = True
+
+    async def run(
+        self,
+        execution: Execution,
+        function: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Await ``function(*args, **kwargs)`` under this runtime's rules."""
+        return await function(*args, **kwargs)
 
 
 class AdmissionBlocked(Exception):
