@@ -6,13 +6,17 @@ Schedule async functions now or later with a ``Docket``, run them with a
 
 from __future__ import annotations
 
+from docket import testing  # noqa: E402  (re-exported: the API names docket.testing)
 from docket.clock import Clock, SystemClock, VirtualClock
 from docket.dependencies import (
     CurrentDocket,
     CurrentExecution,
     CurrentWorker,
+    Depends,
     ExponentialRetry,
     Retry,
+    Shared,
+    TaskArgument,
     TaskKey,
 )
 from docket.docket import Docket, DocketSnapshot
@@ -28,6 +32,7 @@ __all__ = [
     "CurrentDocket",
     "CurrentExecution",
     "CurrentWorker",
+    "Depends",
     "Disposition",
     "Docket",
     "DocketSnapshot",
@@ -37,10 +42,13 @@ __all__ = [
     "ExecutionState",
     "ExponentialRetry",
     "Retry",
+    "Shared",
     "SystemClock",
+    "TaskArgument",
     "TaskKey",
     "UnknownTaskError",
     "VirtualClock",
     "Worker",
     "__version__",
+    "testing",
 ]

@@ -63,6 +63,10 @@ logger = logging.getLogger("docket.worker")
 
 TaskFunction = Callable[..., Any]
 
+SettlementObserver = Callable[[Execution, ExecutionState, "BaseException | None"], None]
+"""Called with each execution this worker settles, the state it settled in
+(QUEUED or SCHEDULED for a reschedule) and the exception the run raised."""
+
 ADMISSION_RETRY_DELAY = timedelta(milliseconds=100)
 """How long work blocked by admission control waits before it is tried again."""
 
@@ -141,6 +145,7 @@ class Worker:
         self._background: list[asyncio.Task[None]] = []
         self._pending_settlements: list[tuple[Settlement, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._observers: list[SettlementObserver] = []
         self._limits: dict[str, int] | None = None
         self._started_counts: Counter[str] = Counter()
 
@@ -230,16 +235,24 @@ class Worker:
         self._stopping.set()
         self._slot_freed.set()
 
-    async def _run(self, *, until_finished: bool) -> None:
+    async def _run(self, *, until_finished: bool, until_idle: bool = False) -> None:
         if self._entered == 0:
             async with self:
-                await self._claim_loop(until_finished)
+                await self._claim_loop(until_finished, until_idle)
         else:
-            await self._claim_loop(until_finished)
+            await self._claim_loop(until_finished, until_idle)
+
+    async def _run_until_idle(self) -> None:
+        """Run work until none is due at the clock's now and none is running here.
+
+        Future work is left for later: this is how ``docket_testing`` runs due
+        work inline through the real worker path.
+        """
+        await self._run(until_finished=False, until_idle=True)
 
     # -- the claim loop ---------------------------------------------------
 
-    async def _claim_loop(self, until_finished: bool) -> None:
+    async def _claim_loop(self, until_finished: bool, until_idle: bool = False) -> None:
         engine = self.docket.engine
         clock = self.docket.clock
         stopping = self._stopping
@@ -262,6 +275,12 @@ class Worker:
             for claim in batch.claims:
                 self._start(claim)
             if batch.claims:
+                continue
+            if until_idle:
+                if not self._running:
+                    return
+                self._slot_freed.clear()
+                await self._wait_for(self._slot_freed.wait(), engine.wait_for_work(batch.cursor))
                 continue
             if until_finished and not self._running:
                 counts = await engine.counts(now)
@@ -509,12 +528,15 @@ class Worker:
                 attempt=execution.attempt + 1,
                 headers=claim.record.headers,
             )
-            await self._settle(claim, execution, ExecutionState.QUEUED, reschedule=retry)
+            await self._settle(
+                claim, execution, ExecutionState.QUEUED, reschedule=retry, exception=error
+            )
             return
         if await self._completed(execution, outcome, handlers):
             logger.info("↫ [%s] %s", format_duration(duration), call)
             await self._settle(claim, execution, ExecutionState.FAILED,
-                               reschedule=self._next_run(claim, execution, outcome))
+                               reschedule=self._next_run(claim, execution, outcome),
+                               exception=error)
             return
         await self._settle(
             claim,
@@ -522,6 +544,7 @@ class Worker:
             ExecutionState.FAILED,
             result=encode_exception(error),
             error=f"{type(error).__name__}: {error}",
+            exception=error,
         )
 
     def _over_limit(self, execution: Execution) -> bool:
@@ -561,6 +584,7 @@ class Worker:
         result: bytes | None = None,
         error: str | None = None,
         reschedule: TaskMessage | None = None,
+        exception: BaseException | None = None,
     ) -> None:
         settlement = Settlement(
             delivery=claim.delivery,
@@ -587,6 +611,9 @@ class Worker:
             return
         if not applied:
             logger.info("↬ %s (superseded)", execution.call_repr())
+            return
+        for observer in self._observers:
+            observer(execution, state, exception)
 
     async def _flush_settlements(self) -> None:
         """Write every pending outcome, one batch per round trip, until none are left."""

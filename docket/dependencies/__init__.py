@@ -14,6 +14,7 @@ from docket.dependencies.base import (
     TaskOutcome,
 )
 from docket.dependencies.context import CurrentDocket, CurrentExecution, CurrentWorker, TaskKey
+from docket.dependencies.depends import Depends, Shared, TaskArgument
 from docket.dependencies.retry import ExponentialRetry, Retry
 
 __all__ = [
@@ -23,10 +24,13 @@ __all__ = [
     "CurrentExecution",
     "CurrentWorker",
     "Dependency",
+    "Depends",
     "ExponentialRetry",
     "FailureHandler",
     "Retry",
     "Runtime",
+    "Shared",
+    "TaskArgument",
     "TaskKey",
     "TaskOutcome",
 ]
