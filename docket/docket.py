@@ -7,6 +7,8 @@ Workers connect to the same name and URL to run the work.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import importlib
 import inspect
 import logging
@@ -23,8 +25,15 @@ from docket.engines import open_engine
 from docket.engines.base import DeadLetter, Engine, TaskMessage, WorkerInfo
 from docket.errors import UnknownTaskError
 from docket.execution import Execution
-from docket.serialization import duration_seconds, encode_call, truncate_to_ms
+from docket.serialization import (
+    decode_value,
+    duration_seconds,
+    encode_call,
+    encode_value,
+    truncate_to_ms,
+)
 from docket.states import Disposition
+from docket.strikelist import Operator, Restore, Strike, StrikeList, StrikeRule, call_arguments
 
 __all__ = ["Docket", "DocketSnapshot", "RunningExecution", "TaskFunction"]
 
@@ -111,6 +120,8 @@ class Docket:
         self.tasks: dict[str, TaskFunction] = {}
         self._engine: Engine = open_engine(url, name)
         self._open = False
+        self.strike_list = StrikeList()
+        self._strike_follower: asyncio.Task[None] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -119,6 +130,16 @@ class Docket:
 
     async def __aenter__(self) -> Docket:
         await self._engine.open()
+        loaded = asyncio.Event()
+        self._strike_follower = asyncio.create_task(
+            self._follow_strikes(loaded), name=f"docket:{self.name}:strikes"
+        )
+        # Work must not be scheduled or run before the strikes in force are known.
+        waiting = asyncio.ensure_future(loaded.wait())
+        await asyncio.wait([waiting, self._strike_follower], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if self._strike_follower.done():
+            self._strike_follower.result()
         self._open = True
         return self
 
@@ -129,7 +150,79 @@ class Docket:
         traceback: TracebackType | None,
     ) -> None:
         self._open = False
+        if self._strike_follower is not None:
+            self._strike_follower.cancel()
+            await asyncio.gather(self._strike_follower, return_exceptions=True)
+            self._strike_follower = None
         await self._engine.close()
+
+    async def _follow_strikes(self, loaded: asyncio.Event) -> None:
+        """Keep ``strike_list`` equal to the rules in storage, for as long as the docket is open."""
+        while True:
+            try:
+                async with self._engine.watch_strikes() as changes:
+                    await self._load_strikes()
+                    loaded.set()
+                    async for _ in changes:
+                        await self._load_strikes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("Lost the strike list of %r; reconnecting", self.name, exc_info=True)
+                loaded.set()
+                await self.clock.sleep(1.0)
+
+    async def _load_strikes(self) -> None:
+        rules = []
+        for rule_id, data in (await self._engine.strikes()).items():
+            try:
+                rule = decode_value(data)
+            except Exception as error:
+                logger.warning("Ignoring strike %r that cannot be decoded: %s", rule_id, error)
+                continue
+            if isinstance(rule, StrikeRule):
+                rules.append(rule)
+        self.strike_list.replace_all(rules)
+
+    # -- strikes ----------------------------------------------------------
+
+    async def strike(
+        self,
+        function: TaskFunction | str | None = None,
+        parameter: str | None = None,
+        operator: Operator | str = "==",
+        value: Any = None,
+    ) -> None:
+        """Stop a task, a parameter value of any task, or both, until restored.
+
+        Struck work is refused by ``add`` (disposition STRUCK) and cancelled
+        when a worker meets it.  Strikes reach every Docket and Worker of
+        this docket's name.
+        """
+        rule = StrikeRule.build(function, parameter, operator, value)
+        self.strike_list.update(Strike(rule))
+        await self._engine.update_strikes(_rule_id(rule), encode_value(rule))
+
+    async def restore(
+        self,
+        function: TaskFunction | str | None = None,
+        parameter: str | None = None,
+        operator: Operator | str = "==",
+        value: Any = None,
+    ) -> None:
+        """Lift exactly the strike made with the same arguments."""
+        rule = StrikeRule.build(function, parameter, operator, value)
+        self.strike_list.update(Restore(rule))
+        await self._engine.update_strikes(_rule_id(rule), None)
+
+    def is_stricken(
+        self, function_name: str, function: TaskFunction | None, args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> bool:
+        """Whether a call is struck by the rules in force."""
+        if not self.strike_list.rules:
+            return False
+        return self.strike_list.is_stricken(function_name, call_arguments(function, args, kwargs))
 
     # -- registration -----------------------------------------------------
 
@@ -253,8 +346,14 @@ class Docket:
     ) -> Execution:
         now = self.clock.now()
         due = truncate_to_ms(utc(when) if when is not None else now)
+        key = key if key is not None else str(uuid.uuid4())
+        if self.is_stricken(name, function, args, kwargs):
+            logger.warning("%r is stricken, skipping schedule of %r", name, key)
+            return Execution(
+                self, function, name, args, kwargs, key, due, disposition=Disposition.STRUCK
+            )
         message = TaskMessage(
-            key=key if key is not None else str(uuid.uuid4()),
+            key=key,
             function_name=name,
             payload=payload,
             when=due,
@@ -340,3 +439,10 @@ def _check_arguments(
     except TypeError as error:
         raise TypeError(f"arguments do not fit task {name!r}{signature}: {error}") from None
 
+
+def _rule_id(rule: StrikeRule) -> str:
+    """A stable id for a rule, so a restore finds exactly the strike it lifts."""
+    value_digest = hashlib.sha256(encode_value(rule.value)).hexdigest()[:32]
+    return "\x1f".join(
+        [rule.function or "*", rule.parameter or "*", rule.operator.value, value_digest]
+    )

@@ -346,6 +346,11 @@ class Worker:
         target = function if function is not None else self.fallback_task
         assert target is not None
 
+        if docket.is_stricken(record.function_name, function, args, kwargs):
+            logger.warning("🗙 %s", execution.call_repr())
+            await self._settle(claim, execution, ExecutionState.CANCELLED, error="struck")
+            return
+
         if self._over_limit(execution):
             await self._settle(claim, execution, ExecutionState.CANCELLED)
             return

@@ -356,6 +356,23 @@ class Engine(Protocol):
         """Workers seen within ``dead_after`` of ``now``, by name."""
         ...
 
+    async def update_strikes(self, rule_id: str, rule: bytes | None) -> None:
+        """Store the encoded strike ``rule`` under ``rule_id``, or remove it when
+        ``rule`` is None, and tell every ``watch_strikes`` listener."""
+        ...
+
+    async def strikes(self) -> dict[str, bytes]:
+        """Every strike rule in force, encoded, by rule id."""
+        ...
+
+    def watch_strikes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
+        """Yield once each time the strike rules change.
+
+        Active once the context is entered, so a caller that enters it and
+        then reads ``strikes()`` cannot miss a change.
+        """
+        ...
+
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[StateEvent]]:
         """Listen to the key's events.
 

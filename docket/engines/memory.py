@@ -84,6 +84,8 @@ class _Store:
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     subscribers: dict[str, set[asyncio.Queue[StateEvent]]] = field(default_factory=dict)
     waiters: set[asyncio.Future[None]] = field(default_factory=set)
+    strikes: dict[str, bytes] = field(default_factory=dict)
+    strike_watchers: set[asyncio.Queue[None]] = field(default_factory=set)
 
 
 _STORES: dict[tuple[str, str], _Store] = {}
@@ -113,6 +115,27 @@ class _Subscription:
 
     async def __anext__(self) -> StateEvent:
         return await self._queue.get()
+
+
+class _StrikeWatch:
+    """One listener's notifications that the strike rules changed."""
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[None] = asyncio.Queue()
+
+    async def __aenter__(self) -> AsyncIterator[None]:
+        self._store.strike_watchers.add(self._queue)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._store.strike_watchers.discard(self._queue)
+
+    def __aiter__(self) -> _StrikeWatch:
+        return self
+
+    async def __anext__(self) -> None:
+        await self._queue.get()
 
 
 class MemoryEngine:
@@ -395,6 +418,23 @@ class MemoryEngine:
             (info for info in self._s.workers.values() if info.last_seen >= cutoff),
             key=lambda info: info.name,
         )
+
+    async def update_strikes(self, rule_id: str, rule: bytes | None) -> None:
+        """Set or remove one strike rule and notify the watchers."""
+        if rule is None:
+            self._s.strikes.pop(rule_id, None)
+        else:
+            self._s.strikes[rule_id] = rule
+        for queue in self._s.strike_watchers:
+            queue.put_nowait(None)
+
+    async def strikes(self) -> dict[str, bytes]:
+        """Every strike rule in force, by rule id."""
+        return dict(self._s.strikes)
+
+    def watch_strikes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
+        """Be told of every change to the strike rules from the moment this is entered."""
+        return _StrikeWatch(self._s)
 
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[StateEvent]]:
         """Listen to ``key``'s state events from the moment the context is entered."""
