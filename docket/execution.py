@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from docket.annotations import call_repr
 from docket.engines.base import ExecutionRecord
 from docket.errors import ExecutionCancelled, ExecutionFailed
 from docket.serialization import decode_call, decode_value
@@ -188,10 +189,9 @@ class Execution:
         return arguments
 
     def call_repr(self) -> str:
-        """``name(args...){key}``, as log lines show a call."""
-        arguments = [repr(a) for a in self.args]
-        arguments += [f"{name}={value!r}" for name, value in self.kwargs.items()]
-        return f"{self.function_name}({', '.join(arguments)}){{{self.key}}}"
+        """``name(args...){key}``, as log lines show a call: arguments print as
+        ``...`` unless their parameter is annotated ``Logged``."""
+        return call_repr(self.function_name, self.function, self.args, self.kwargs, self.key)
 
     def __repr__(self) -> str:
         return (

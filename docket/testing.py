@@ -65,8 +65,16 @@ def describe_scheduled(executions: Sequence[Execution]) -> str:
     if not executions:
         return "  (nothing is scheduled)"
     return "\n".join(
-        f"  {e.when.isoformat()}  {e.call_repr()}  [{e.state.value}]" for e in executions
+        f"  {e.when.isoformat()}  {_full_call(e)}  [{e.state.value}]" for e in executions
     )
+
+
+def _full_call(execution: Execution) -> str:
+    # Unlike log lines, a failing assertion shows every argument: it is the
+    # test's own data and the mismatch is what the reader needs.
+    arguments = [repr(a) for a in execution.args]
+    arguments += [f"{k}={v!r}" for k, v in execution.kwargs.items()]
+    return f"{execution.function_name}({', '.join(arguments)}) key={execution.key!r}"
 
 
 async def matching_executions(

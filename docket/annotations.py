@@ -1,0 +1,96 @@
+"""Annotations that change how docket treats a task's parameters.
+
+``Logged`` opts an argument into worker log lines; arguments without it print
+as ``...``, so secrets and bulky values stay out of logs by default::
+
+    async def send(to: Annotated[str, Logged], body: str): ...
+    async def bulk(ids: Annotated[list[int], Logged(length_only=True)]): ...
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
+
+__all__ = ["Logged", "call_repr", "logged_parameters"]
+
+
+class Logged:
+    """Log this argument (with ``repr``), or only its length with ``length_only``."""
+
+    def __init__(self, length_only: bool = False) -> None:
+        self.length_only = length_only
+
+    def format(self, value: Any) -> str:
+        """How the argument appears in a log line."""
+        if not self.length_only:
+            return repr(value)
+        if isinstance(value, (dict, set, frozenset)):
+            return f"{{len {len(value)}}}"
+        if isinstance(value, tuple):
+            return f"(len {len(value)})"
+        try:
+            return f"[len {len(value)}]"
+        except TypeError:
+            return repr(value)
+
+    def __repr__(self) -> str:
+        return f"Logged(length_only={self.length_only})"
+
+
+_PLAIN = Logged()
+
+
+def _inspect(function: Callable[..., Any]) -> tuple[tuple[str, ...], dict[str, Logged]]:
+    try:
+        parameters = tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        parameters = ()
+    try:
+        hints = get_type_hints(function, include_extras=True)
+    except Exception:
+        hints = dict(getattr(function, "__annotations__", {}) or {})
+    logged: dict[str, Logged] = {}
+    for name, hint in hints.items():
+        if get_origin(hint) is not Annotated:
+            continue
+        for metadata in get_args(hint)[1:]:
+            if metadata is Logged:
+                logged[name] = _PLAIN
+            elif isinstance(metadata, Logged):
+                logged[name] = metadata
+    return parameters, logged
+
+
+@lru_cache(maxsize=4096)
+def logged_parameters(function: Callable[..., Any]) -> tuple[tuple[str, ...], dict[str, Logged]]:
+    """The parameter names of ``function`` and which of them are ``Logged``."""
+    return _inspect(function)
+
+
+def call_repr(
+    function_name: str,
+    function: Callable[..., Any] | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    key: str,
+) -> str:
+    """``name(logged args or ..., kw=...){key}`` as worker log lines show a call."""
+    if function is None:
+        names: tuple[str, ...] = ()
+        logged: dict[str, Logged] = {}
+    else:
+        try:
+            names, logged = logged_parameters(function)
+        except TypeError:
+            names, logged = _inspect(function)
+    shown: list[str] = []
+    for index, value in enumerate(args):
+        marker = logged.get(names[index]) if index < len(names) else None
+        shown.append(marker.format(value) if marker else "...")
+    for name, value in kwargs.items():
+        marker = logged.get(name)
+        shown.append(f"{name}={marker.format(value) if marker else '...'}")
+    return f"{function_name}({', '.join(shown)}){{{key}}}"
