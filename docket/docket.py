@@ -25,6 +25,14 @@ from docket.engines import open_engine
 from docket.engines.base import DeadLetter, Engine, TaskMessage, WorkerInfo
 from docket.errors import UnknownTaskError
 from docket.execution import Execution
+from docket.instrumentation import (
+    TASKS_ADDED,
+    TASKS_CANCELLED,
+    TASKS_SCHEDULED,
+    TASKS_STRICKEN,
+    producer_span,
+    trace_headers,
+)
 from docket.serialization import (
     decode_value,
     duration_seconds,
@@ -347,18 +355,31 @@ class Docket:
         now = self.clock.now()
         due = truncate_to_ms(utc(when) if when is not None else now)
         key = key if key is not None else str(uuid.uuid4())
-        if self.is_stricken(name, function, args, kwargs):
-            logger.warning("%r is stricken, skipping schedule of %r", name, key)
-            return Execution(
-                self, function, name, args, kwargs, key, due, disposition=Disposition.STRUCK
+        labels = {"docket.name": self.name, "docket.task": name}
+        TASKS_ADDED.add(1, labels)
+        with producer_span(
+            "replace" if replace else "add",
+            self.name,
+            {"docket.task": name, "docket.key": key, "docket.when": due.isoformat()},
+        ) as span:
+            if self.is_stricken(name, function, args, kwargs):
+                logger.warning("%r is stricken, skipping schedule of %r", name, key)
+                TASKS_STRICKEN.add(1, {**labels, "docket.where": "docket"})
+                span.set_attribute("docket.disposition", Disposition.STRUCK.value)
+                return Execution(
+                    self, function, name, args, kwargs, key, due, disposition=Disposition.STRUCK
+                )
+            message = TaskMessage(
+                key=key,
+                function_name=name,
+                payload=payload,
+                when=due,
+                headers=trace_headers(),
             )
-        message = TaskMessage(
-            key=key,
-            function_name=name,
-            payload=payload,
-            when=due,
-        )
-        outcome = await self._engine.schedule(message, now, replace=replace)
+            outcome = await self._engine.schedule(message, now, replace=replace)
+            span.set_attribute("docket.disposition", outcome.disposition.value)
+        if outcome.disposition is Disposition.SCHEDULED:
+            TASKS_SCHEDULED.add(1, labels)
         if outcome.disposition is Disposition.ALREADY_SCHEDULED:
             return Execution.from_record(self, outcome.record, disposition=outcome.disposition)
         execution = Execution(
@@ -375,7 +396,11 @@ class Docket:
         _check_key(key)
         if key is None:
             raise ValueError("key must be a non-empty string, got None")
-        await self._engine.cancel(key, self.clock.now(), self.execution_ttl)
+        with producer_span("cancel", self.name, {"docket.key": key}) as span:
+            cancelled = await self._engine.cancel(key, self.clock.now(), self.execution_ttl)
+            span.set_attribute("docket.cancelled", cancelled)
+        if cancelled:
+            TASKS_CANCELLED.add(1, {"docket.name": self.name})
 
     async def clear(self) -> int:
         """Cancel all scheduled and queued work; return how many executions."""

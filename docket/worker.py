@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.base import (
     AdmissionBlocked,
@@ -46,6 +46,19 @@ from docket.dependencies.resolution import (
 from docket.docket import Docket
 from docket.engines.base import Claim, Settlement, TaskMessage
 from docket.execution import Execution
+from docket.instrumentation import (
+    DEPTHS,
+    TASK_DURATION,
+    TASK_PUNCTUALITY,
+    TASKS_COMPLETED,
+    TASKS_FAILED,
+    TASKS_REDELIVERED,
+    TASKS_RETRIED,
+    TASKS_STARTED,
+    mark_failed,
+    mark_ok,
+    run_span,
+)
 from docket.serialization import (
     decode_call,
     duration_seconds,
@@ -56,6 +69,9 @@ from docket.serialization import (
 )
 from docket.states import ExecutionState
 from docket.waiting import first_of
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["Worker", "default_worker_name"]
 
@@ -358,12 +374,37 @@ class Worker:
         current_docket.set(docket)
         current_worker.set(self)
         current_execution.set(execution)
-        clock = docket.clock
-        verbose = logger.isEnabledFor(logging.INFO)
-        if verbose:
+        labels = {"docket.name": docket.name, "docket.task": record.function_name}
+        lateness = (docket.clock.now() - record.when).total_seconds()
+        TASKS_STARTED.add(1, labels)
+        TASK_PUNCTUALITY.record(max(0.0, lateness), labels)
+        if claim.redelivered:
+            TASKS_REDELIVERED.add(1, labels)
+        if logger.isEnabledFor(logging.INFO):
             arrow = "↬" if record.attempt > 1 or claim.redelivered else "↪"
-            lateness = format_duration((clock.now() - record.when).total_seconds())
-            logger.info("%s [%s] %s", arrow, lateness, execution.call_repr())
+            logger.info("%s [%s] %s", arrow, format_duration(lateness), execution.call_repr())
+        with run_span(
+            record.function_name,
+            record.headers,
+            docket=docket.name,
+            worker=self.name,
+            key=record.key,
+            when=record.when,
+            attempt=record.attempt,
+        ) as span:
+            await self._run_execution(claim, execution, target, args, kwargs, span, labels)
+
+    async def _run_execution(
+        self,
+        claim: Claim,
+        execution: Execution,
+        target: TaskFunction,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        span: Span,
+        labels: dict[str, str],
+    ) -> None:
+        clock = self.docket.clock
         started = clock.monotonic()
         handlers: list[Dependency] = []
         try:
@@ -378,16 +419,23 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except AdmissionBlocked as blocked:
+            mark_ok(span)
             await self._blocked(claim, execution, blocked)
             return
         except Exception as error:
             duration = clock.monotonic() - started
+            TASK_DURATION.record(duration, labels)
+            TASKS_FAILED.add(1, labels)
+            mark_failed(span, error)
             await self._failed(claim, execution, error, duration, handlers)
             return
         duration = clock.monotonic() - started
+        TASK_DURATION.record(duration, labels)
         try:
             encoded = None if result is None else encode_value(result)
         except Exception as error:
+            TASKS_FAILED.add(1, labels)
+            mark_failed(span, error)
             logger.error(
                 "↩ [%s] %s returned a value that cannot be stored: %s",
                 format_duration(duration), execution.call_repr(), error,
@@ -397,13 +445,15 @@ class Worker:
                 error=f"{type(error).__name__}: result cannot be serialized: {error}",
             )
             return
+        TASKS_COMPLETED.add(1, labels)
+        mark_ok(span)
         outcome = TaskOutcome(duration=timedelta(seconds=duration), result=result)
         if await self._completed(execution, outcome, handlers):
             logger.info("↫ [%s] %s", format_duration(duration), execution.call_repr())
             await self._settle(claim, execution, ExecutionState.COMPLETED,
                                reschedule=self._next_run(claim, execution, outcome))
             return
-        if verbose:
+        if logger.isEnabledFor(logging.INFO):
             logger.info("↩ [%s] %s", format_duration(duration), execution.call_repr())
         await self._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
 
@@ -524,6 +574,7 @@ class Worker:
         logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error)
         assert claim.record is not None
         if outcome.retry_at is not None:
+            TASKS_RETRIED.add(1, {"docket.name": self.docket.name, "docket.task": execution.function_name})
             logger.info("↫ [%s] %s", format_duration(duration), call)
             retry = TaskMessage(
                 key=execution.key,
@@ -644,9 +695,10 @@ class Worker:
         dead_after = docket.heartbeat_interval * docket.missed_heartbeats
         while True:
             try:
-                await docket.engine.heartbeat(
-                    self.name, frozenset(docket.tasks), docket.clock.now(), dead_after
-                )
+                now = docket.clock.now()
+                await docket.engine.heartbeat(self.name, frozenset(docket.tasks), now, dead_after)
+                counts = await docket.engine.counts(now)
+                DEPTHS[(docket.name, self.name)] = (counts.queued, counts.future)
             except Exception:
                 logger.warning("Worker %r could not send its heartbeat", self.name, exc_info=True)
             await docket.clock.sleep(interval)

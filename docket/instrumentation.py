@@ -1,0 +1,142 @@
+"""OpenTelemetry for docket: producer and run spans, counters, histograms and gauges.
+
+Only opentelemetry-api is required; without an SDK configured every call here
+is a cheap no-op.  Metric labels are bounded on purpose: the docket name, the
+task name, the worker name and where a decision was made, never a task key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+
+__all__ = [
+    "DEPTHS",
+    "TASKS_ADDED",
+    "TASKS_CANCELLED",
+    "TASKS_COMPLETED",
+    "TASKS_FAILED",
+    "TASKS_REDELIVERED",
+    "TASKS_RETRIED",
+    "TASKS_SCHEDULED",
+    "TASKS_STARTED",
+    "TASKS_STRICKEN",
+    "TASK_DURATION",
+    "TASK_PUNCTUALITY",
+    "producer_span",
+    "run_span",
+    "trace_headers",
+]
+
+tracer = trace.get_tracer("docket")
+meter = metrics.get_meter("docket")
+
+TASKS_ADDED = meter.create_counter("docket_tasks_added", description="Tasks added or replaced")
+TASKS_SCHEDULED = meter.create_counter(
+    "docket_tasks_scheduled", description="Tasks stored (not already scheduled, not struck)"
+)
+TASKS_STARTED = meter.create_counter("docket_tasks_started", description="Task runs started")
+TASKS_COMPLETED = meter.create_counter("docket_tasks_completed", description="Task runs that returned")
+TASKS_FAILED = meter.create_counter("docket_tasks_failed", description="Task runs that raised")
+TASKS_RETRIED = meter.create_counter("docket_tasks_retried", description="Retries arranged")
+TASKS_CANCELLED = meter.create_counter("docket_tasks_cancelled", description="Tasks cancelled")
+TASKS_REDELIVERED = meter.create_counter(
+    "docket_tasks_redelivered", description="Deliveries reclaimed from expired leases"
+)
+TASKS_STRICKEN = meter.create_counter("docket_tasks_stricken", description="Tasks refused by strikes")
+TASK_DURATION = meter.create_histogram(
+    "docket_task_duration", unit="s", description="How long task runs took"
+)
+TASK_PUNCTUALITY = meter.create_histogram(
+    "docket_task_punctuality", unit="s", description="How late task runs started against when"
+)
+
+DEPTHS: dict[tuple[str, str], tuple[int, int]] = {}
+"""Last (queue depth, schedule depth) each worker saw, by (docket, worker)."""
+
+
+def _queue_depth(options: CallbackOptions) -> Iterator[Observation]:
+    for (docket, worker), (queued, _) in list(DEPTHS.items()):
+        yield Observation(queued, {"docket.name": docket, "docket.worker": worker})
+
+
+def _schedule_depth(options: CallbackOptions) -> Iterator[Observation]:
+    for (docket, worker), (_, future) in list(DEPTHS.items()):
+        yield Observation(future, {"docket.name": docket, "docket.worker": worker})
+
+
+meter.create_observable_gauge(
+    "docket_queue_depth", callbacks=[_queue_depth], description="Work due and waiting"
+)
+meter.create_observable_gauge(
+    "docket_schedule_depth", callbacks=[_schedule_depth], description="Work scheduled for later"
+)
+
+
+def trace_headers() -> dict[str, str]:
+    """The current trace context as message headers (empty when nothing is traced)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def producer_span(operation: str, docket: str, attributes: Mapping[str, str]) -> Iterator[Span]:
+    """A PRODUCER span for ``docket.add``, ``docket.replace``, ``docket.cancel`` and so on."""
+    with tracer.start_as_current_span(
+        f"docket.{operation}",
+        kind=SpanKind.PRODUCER,
+        attributes={"docket.name": docket, **attributes},
+    ) as span:
+        yield span
+
+
+@contextmanager
+def run_span(
+    function_name: str,
+    headers: Mapping[str, str],
+    *,
+    docket: str,
+    worker: str,
+    key: str,
+    when: datetime,
+    attempt: int,
+) -> Iterator[Span]:
+    """The CONSUMER span of one run, linked to the producer's span carried in ``headers``."""
+    links: list[Link] = []
+    if headers:
+        producer = trace.get_current_span(propagate.extract(dict(headers))).get_span_context()
+        if producer.is_valid:
+            links.append(Link(producer))
+    with tracer.start_as_current_span(
+        function_name,
+        kind=SpanKind.CONSUMER,
+        links=links,
+        record_exception=False,
+        set_status_on_exception=False,
+        attributes={
+            "docket.name": docket,
+            "docket.worker": worker,
+            "docket.task": function_name,
+            "docket.key": key,
+            "docket.when": when.isoformat(),
+            "docket.attempt": attempt,
+            "code.function.name": function_name,
+        },
+    ) as span:
+        yield span
+
+
+def mark_failed(span: Span, error: BaseException) -> None:
+    """Record ``error`` on the run span and mark it failed."""
+    span.record_exception(error)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+
+
+def mark_ok(span: Span) -> None:
+    span.set_status(Status(StatusCode.OK))
