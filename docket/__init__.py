@@ -18,6 +18,7 @@ from docket.dependencies import (
     Shared,
     TaskArgument,
     TaskKey,
+    TaskLogger,
 )
 from docket.docket import Docket, DocketSnapshot
 from docket.errors import ExecutionCancelled, ExecutionFailed, UnknownTaskError
@@ -46,6 +47,7 @@ __all__ = [
     "SystemClock",
     "TaskArgument",
     "TaskKey",
+    "TaskLogger",
     "UnknownTaskError",
     "VirtualClock",
     "Worker",

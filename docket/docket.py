@@ -126,6 +126,10 @@ class Docket:
         self.execution_ttl = execution_ttl
         self.clock: Clock = clock or SystemClock()
         self.tasks: dict[str, TaskFunction] = {}
+        from docket.tasks import standard_tasks
+
+        for builtin in standard_tasks:
+            self.register(builtin)
         self._engine: Engine = open_engine(url, name)
         self._open = False
         self.strike_list = StrikeList()

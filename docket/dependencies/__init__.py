@@ -15,6 +15,7 @@ from docket.dependencies.base import (
 )
 from docket.dependencies.context import CurrentDocket, CurrentExecution, CurrentWorker, TaskKey
 from docket.dependencies.depends import Depends, Shared, TaskArgument
+from docket.dependencies.logger import TaskLogger
 from docket.dependencies.retry import ExponentialRetry, Retry
 
 __all__ = [
@@ -32,5 +33,6 @@ __all__ = [
     "Shared",
     "TaskArgument",
     "TaskKey",
+    "TaskLogger",
     "TaskOutcome",
 ]

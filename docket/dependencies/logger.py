@@ -1,0 +1,46 @@
+"""``TaskLogger``: a logger that carries the running task's context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+from docket.dependencies.base import Dependency
+from docket.dependencies.context import current_execution, current_worker
+
+__all__ = ["TaskLogger"]
+
+
+class _TaskLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Adds the task's context to every record, and ``[key]`` to every message."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = dict(self.extra or {})
+        extra.update(kwargs.get("extra") or {})
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+
+class TaskLogger(Dependency):
+    """A ``logging.LoggerAdapter`` for ``docket.task.<function>`` whose records carry
+    ``docket.name``, ``docket.worker``, ``docket.task``, ``docket.key``,
+    ``docket.when`` and ``docket.attempt`` as ``extra``::
+
+        async def task(logger: logging.LoggerAdapter = TaskLogger()): ...
+    """
+
+    async def __aenter__(self) -> Any:
+        execution = current_execution.get()
+        worker = current_worker.get(None)
+        return _TaskLoggerAdapter(
+            logging.getLogger(f"docket.task.{execution.function_name}"),
+            {
+                "docket.name": execution.docket.name,
+                "docket.worker": worker.name if worker is not None else None,
+                "docket.task": execution.function_name,
+                "docket.key": execution.key,
+                "docket.when": execution.when.isoformat(),
+                "docket.attempt": execution.attempt,
+            },
+        )
