@@ -8,12 +8,19 @@ engine's events (subscribing before it reads, so no change can slip between).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from docket.annotations import call_repr
-from docket.engines.base import ExecutionRecord
+from docket.engines.base import (
+    Event,
+    ExecutionRecord,
+    ProgressEvent,
+    ProgressState,
+    ProgressUpdate,
+    StateEvent,
+)
 from docket.errors import ExecutionCancelled, ExecutionFailed
 from docket.serialization import decode_call, decode_value
 from docket.states import Disposition, ExecutionState
@@ -22,7 +29,62 @@ from docket.waiting import until_deadline
 if TYPE_CHECKING:
     from docket.docket import Docket
 
-__all__ = ["Disposition", "Execution", "ExecutionState"]
+__all__ = [
+    "Disposition",
+    "Execution",
+    "ExecutionProgress",
+    "ExecutionState",
+    "ProgressEvent",
+    "ProgressState",
+    "StateEvent",
+]
+
+
+class ExecutionProgress:
+    """A run's progress: ``current`` of ``total``, with a ``message``.
+
+    Updates are written to storage at once and published to subscribers.
+    ``total`` is None until set.  Each run has its own progress object, so
+    concurrent runs of one task never write into each other's.
+    """
+
+    def __init__(self, execution: Execution) -> None:
+        self._execution = execution
+        self.current = 0
+        self.total: int | None = None
+        self.message: str | None = None
+
+    def _apply(self, state: ProgressState) -> None:
+        self.current, self.total, self.message = state.current, state.total, state.message
+
+    async def _update(self, update: ProgressUpdate) -> None:
+        execution = self._execution
+        state = await execution.docket.engine.report_progress(
+            execution.key, execution.generation, update
+        )
+        if state is not None:
+            self._apply(state)
+
+    async def set_total(self, total: int) -> None:
+        """Declare how many steps the run has; ``total`` must be at least 1."""
+        if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+            raise ValueError(f"total must be an integer of at least 1, got {total!r}")
+        await self._update(ProgressUpdate(total=total))
+
+    async def increment(self, by: int = 1) -> None:
+        """Count ``by`` more steps done; ``by`` must be at least 1."""
+        if not isinstance(by, int) or isinstance(by, bool) or by < 1:
+            raise ValueError(f"by must be an integer of at least 1, got {by!r}")
+        await self._update(ProgressUpdate(increment=by))
+
+    async def set_message(self, message: str) -> None:
+        """Say what the run is doing now."""
+        if not isinstance(message, str):
+            raise TypeError(f"message must be a string, got {message!r}")
+        await self._update(ProgressUpdate(message=message))
+
+    def __repr__(self) -> str:
+        return f"ExecutionProgress(current={self.current}, total={self.total}, message={self.message!r})"
 
 
 class Execution:
@@ -63,6 +125,7 @@ class Execution:
         self.started_at: datetime | None = None
         self.completed_at: datetime | None = None
         self.error: str | None = None
+        self.progress = ExecutionProgress(self)
         self._result: bytes | None = None
 
     @classmethod
@@ -105,6 +168,7 @@ class Execution:
         self.started_at = record.started_at
         self.completed_at = record.completed_at
         self.error = record.error
+        self.progress._apply(record.progress)
         self._result = record.result
 
     async def sync(self) -> None:
@@ -147,7 +211,11 @@ class Execution:
             if self.state.is_terminal:
                 return
             async for event in events:
-                if event.generation < self.generation or not event.state.is_terminal:
+                if (
+                    not isinstance(event, StateEvent)
+                    or event.generation < self.generation
+                    or not event.state.is_terminal
+                ):
                     continue
                 record = await engine.get_record(self.key, self.docket.clock.now())
                 if record is not None and record.generation == event.generation:
@@ -160,6 +228,41 @@ class Execution:
                     self.error = event.error
                     self._result = None
                 return
+
+    async def subscribe(self) -> AsyncIterator[Event]:
+        """Yield the current state and progress, then each change until the end.
+
+        It subscribes before it reads, so no change falls between the two.
+        The last event yielded is the terminal StateEvent.
+        """
+        engine = self.docket.engine
+        async with engine.subscribe(self.key) as events:
+            await self.sync()
+            yield StateEvent(self.key, self.state, self.generation, self.worker, self.error)
+            yield ProgressEvent(
+                self.key,
+                self.generation,
+                ProgressState(self.progress.current, self.progress.total, self.progress.message),
+            )
+            if self.state.is_terminal:
+                return
+            async for event in events:
+                if event.generation < self.generation:
+                    continue
+                if isinstance(event, ProgressEvent):
+                    self.progress._apply(event.progress)
+                    yield event
+                    continue
+                self.generation = event.generation
+                self.state = event.state
+                self.worker = event.worker
+                self.error = event.error
+                if event.state.is_terminal:
+                    # Pick up the result and timings the event does not carry.
+                    await self.sync()
+                    yield event
+                    return
+                yield event
 
     def _outcome(self) -> Any:
         if self.state is ExecutionState.CANCELLED:

@@ -16,6 +16,7 @@ from docket.dependencies.base import (
 from docket.dependencies.context import CurrentDocket, CurrentExecution, CurrentWorker, TaskKey
 from docket.dependencies.depends import Depends, Shared, TaskArgument
 from docket.dependencies.logger import TaskLogger
+from docket.dependencies.progress import Progress
 from docket.dependencies.retry import ExponentialRetry, Retry
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Depends",
     "ExponentialRetry",
     "FailureHandler",
+    "Progress",
     "Retry",
     "Runtime",
     "Shared",

@@ -39,7 +39,11 @@ __all__ = [
     "DeadLetter",
     "Engine",
     "ENGINE_OPERATIONS",
+    "Event",
     "ExecutionRecord",
+    "ProgressEvent",
+    "ProgressState",
+    "ProgressUpdate",
     "QueueCounts",
     "ScheduleResult",
     "Settlement",
@@ -69,6 +73,28 @@ class TaskMessage:
 
 
 @dataclass(frozen=True)
+class ProgressState:
+    """How far a running execution says it has got.
+
+    ``total`` is None until the task sets one.  Every (re)schedule starts
+    again from ``ProgressState()``.
+    """
+
+    current: int = 0
+    total: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """One change to a run's progress: any of a new total, an increment, a message."""
+
+    total: int | None = None
+    increment: int = 0
+    message: str | None = None
+
+
+@dataclass(frozen=True)
 class ExecutionRecord:
     """What storage knows about the execution under one key."""
 
@@ -86,6 +112,7 @@ class ExecutionRecord:
     error: str | None = None
     result: bytes | None = None
     expires_at: datetime | None = None
+    progress: ProgressState = field(default_factory=ProgressState)
 
 
 @dataclass(frozen=True)
@@ -170,6 +197,19 @@ class StateEvent:
     generation: int
     worker: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A published change of a running execution's progress."""
+
+    key: str
+    generation: int
+    progress: ProgressState
+
+
+Event = StateEvent | ProgressEvent
+"""What ``Engine.subscribe`` yields."""
 
 
 @dataclass(frozen=True)
@@ -356,6 +396,14 @@ class Engine(Protocol):
         """Workers seen within ``dead_after`` of ``now``, by name."""
         ...
 
+    async def report_progress(
+        self, key: str, generation: int, update: ProgressUpdate
+    ) -> ProgressState | None:
+        """Apply ``update`` to the progress of the RUNNING execution ``key`` at
+        ``generation`` and publish a ProgressEvent; None (and no change) if the
+        key is not running at that generation."""
+        ...
+
     async def update_strikes(self, rule_id: str, rule: bytes | None) -> None:
         """Store the encoded strike ``rule`` under ``rule_id``, or remove it when
         ``rule`` is None, and tell every ``watch_strikes`` listener."""
@@ -373,8 +421,8 @@ class Engine(Protocol):
         """
         ...
 
-    def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[StateEvent]]:
-        """Listen to the key's events.
+    def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """Listen to the key's state and progress events.
 
         The subscription is active once the context is entered, so a caller
         that enters it and then reads the record cannot miss a change.

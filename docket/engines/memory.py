@@ -26,7 +26,11 @@ from docket.engines.base import (
     Claim,
     ClaimBatch,
     DeadLetter,
+    Event,
     ExecutionRecord,
+    ProgressEvent,
+    ProgressState,
+    ProgressUpdate,
     QueueCounts,
     ScheduleResult,
     Settlement,
@@ -82,7 +86,7 @@ class _Store:
     leases: list[tuple[datetime, int, str]] = field(default_factory=list)
     dead: deque[DeadLetter] = field(default_factory=lambda: deque(maxlen=DEAD_LETTER_LIMIT))
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
-    subscribers: dict[str, set[asyncio.Queue[StateEvent]]] = field(default_factory=dict)
+    subscribers: dict[str, set[asyncio.Queue[Event]]] = field(default_factory=dict)
     waiters: set[asyncio.Future[None]] = field(default_factory=set)
     strikes: dict[str, bytes] = field(default_factory=dict)
     strike_watchers: set[asyncio.Queue[None]] = field(default_factory=set)
@@ -97,9 +101,9 @@ class _Subscription:
     def __init__(self, store: _Store, key: str) -> None:
         self._store = store
         self._key = key
-        self._queue: asyncio.Queue[StateEvent] = asyncio.Queue()
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
 
-    async def __aenter__(self) -> AsyncIterator[StateEvent]:
+    async def __aenter__(self) -> AsyncIterator[Event]:
         self._store.subscribers.setdefault(self._key, set()).add(self._queue)
         return self
 
@@ -113,7 +117,7 @@ class _Subscription:
     def __aiter__(self) -> _Subscription:
         return self
 
-    async def __anext__(self) -> StateEvent:
+    async def __anext__(self) -> Event:
         return await self._queue.get()
 
 
@@ -436,8 +440,27 @@ class MemoryEngine:
         """Be told of every change to the strike rules from the moment this is entered."""
         return _StrikeWatch(self._s)
 
-    def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[StateEvent]]:
-        """Listen to ``key``'s state events from the moment the context is entered."""
+    async def report_progress(
+        self, key: str, generation: int, update: ProgressUpdate
+    ) -> ProgressState | None:
+        """Change a running execution's progress and publish it."""
+        record = self._s.records.get(key)
+        if record is None or record.generation != generation or record.state is not RUNNING:
+            return None
+        old = record.progress
+        progress = ProgressState(
+            current=old.current + update.increment,
+            total=update.total if update.total is not None else old.total,
+            message=update.message if update.message is not None else old.message,
+        )
+        self._s.records[key] = dataclasses.replace(record, progress=progress)
+        event = ProgressEvent(key, generation, progress)
+        for queue in self._s.subscribers.get(key, ()):
+            queue.put_nowait(event)
+        return progress
+
+    def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """Listen to ``key``'s state and progress events from the moment the context is entered."""
         return _Subscription(self._s, key)
 
     def _store_new(self, message: TaskMessage, now: datetime) -> ExecutionRecord:

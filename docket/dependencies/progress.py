@@ -1,0 +1,25 @@
+"""``Progress``: the running execution's own progress reporter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docket.dependencies.base import Dependency
+from docket.dependencies.context import current_execution
+
+__all__ = ["Progress"]
+
+
+class Progress(Dependency):
+    """Injects the run's ``ExecutionProgress``::
+
+        async def import_records(path: str, progress: ExecutionProgress = Progress()):
+            await progress.set_total(len(records))
+            await progress.increment()
+
+    Each run gets its own progress object (never the shared default), so two
+    concurrent runs of one task report separately.
+    """
+
+    async def __aenter__(self) -> Any:
+        return current_execution.get().progress
