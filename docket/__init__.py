@@ -9,17 +9,20 @@ from __future__ import annotations
 from docket import testing  # noqa: E402  (re-exported: the API names docket.testing)
 from docket.clock import Clock, SystemClock, VirtualClock
 from docket.dependencies import (
+    Cron,
     CurrentDocket,
     CurrentExecution,
     CurrentWorker,
     Depends,
     ExponentialRetry,
+    Perpetual,
     Progress,
     Retry,
     Shared,
     TaskArgument,
     TaskKey,
     TaskLogger,
+    Timeout,
 )
 from docket.docket import Docket, DocketSnapshot
 from docket.errors import ExecutionCancelled, ExecutionFailed, UnknownTaskError
@@ -31,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Clock",
+    "Cron",
     "CurrentDocket",
     "CurrentExecution",
     "CurrentWorker",
@@ -43,6 +47,7 @@ __all__ = [
     "ExecutionFailed",
     "ExecutionState",
     "ExponentialRetry",
+    "Perpetual",
     "Progress",
     "Retry",
     "Shared",
@@ -50,6 +55,7 @@ __all__ = [
     "TaskArgument",
     "TaskKey",
     "TaskLogger",
+    "Timeout",
     "UnknownTaskError",
     "VirtualClock",
     "Worker",

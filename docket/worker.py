@@ -22,6 +22,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from docket.automatic import reseed_forever, seed_automatic_tasks
 from docket.dependencies.base import (
     AdmissionBlocked,
     CompletionHandler,
@@ -176,6 +177,15 @@ class Worker:
                 asyncio.create_task(self._heartbeat_loop(), name=f"docket:{self.name}:heartbeat"),
                 asyncio.create_task(self._renewal_loop(), name=f"docket:{self.name}:leases"),
             ]
+            if self.schedule_automatic_tasks:
+                try:
+                    await seed_automatic_tasks(self.docket)
+                except Exception:
+                    logger.exception("Worker %r could not seed automatic tasks", self.name)
+                self._background.append(asyncio.create_task(
+                    reseed_forever(self.docket, delay_first=True),
+                    name=f"docket:{self.name}:automatic",
+                ))
         return self
 
     async def __aexit__(
@@ -448,7 +458,12 @@ class Worker:
         TASKS_COMPLETED.add(1, labels)
         mark_ok(span)
         outcome = TaskOutcome(duration=timedelta(seconds=duration), result=result)
-        if await self._completed(execution, outcome, handlers):
+        arranged = await self._completed(execution, outcome, handlers)
+        if outcome.cancelled:
+            logger.info("⏹ [%s] %s (cancelled itself)", format_duration(duration), execution.call_repr())
+            await self._settle(claim, execution, ExecutionState.CANCELLED)
+            return
+        if arranged:
             logger.info("↫ [%s] %s", format_duration(duration), execution.call_repr())
             await self._settle(claim, execution, ExecutionState.COMPLETED,
                                reschedule=self._next_run(claim, execution, outcome))
@@ -610,7 +625,7 @@ class Worker:
             if name in self._limits:
                 if self._started_counts[name] >= self._limits[name]:
                     return True
-        for name in (execution.key, execution.function_name):
+        for name in {execution.key, execution.function_name}:
             if name in self._limits:
                 self._started_counts[name] += 1
         return False

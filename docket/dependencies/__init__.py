@@ -14,14 +14,18 @@ from docket.dependencies.base import (
     TaskOutcome,
 )
 from docket.dependencies.context import CurrentDocket, CurrentExecution, CurrentWorker, TaskKey
+from docket.dependencies.cron import Cron
 from docket.dependencies.depends import Depends, Shared, TaskArgument
 from docket.dependencies.logger import TaskLogger
+from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.progress import Progress
 from docket.dependencies.retry import ExponentialRetry, Retry
+from docket.dependencies.timeout import Timeout
 
 __all__ = [
     "AdmissionBlocked",
     "CompletionHandler",
+    "Cron",
     "CurrentDocket",
     "CurrentExecution",
     "CurrentWorker",
@@ -29,6 +33,7 @@ __all__ = [
     "Depends",
     "ExponentialRetry",
     "FailureHandler",
+    "Perpetual",
     "Progress",
     "Retry",
     "Runtime",
@@ -37,4 +42,5 @@ __all__ = [
     "TaskKey",
     "TaskLogger",
     "TaskOutcome",
+    "Timeout",
 ]

@@ -66,7 +66,9 @@ class TaskOutcome:
     is the next attempt, with the same arguments) and returns True.  A
     completion handler that wants the key run again sets ``next_run_at`` and,
     optionally, ``next_arguments`` (``(args, kwargs)`` for that run, which
-    starts again at attempt 1).
+    starts again at attempt 1).  A completion handler that sets ``cancelled``
+    after a successful run has it recorded CANCELLED instead of COMPLETED (a
+    perpetual task that stopped itself); nothing is rescheduled.
     """
 
     duration: timedelta
@@ -75,6 +77,7 @@ class TaskOutcome:
     retry_at: datetime | None = field(default=None)
     next_run_at: datetime | None = field(default=None)
     next_arguments: tuple[tuple[Any, ...], dict[str, Any]] | None = field(default=None)
+    cancelled: bool = False
 
 
 class FailureHandler(Dependency):
