@@ -19,7 +19,7 @@ from docket.dependencies.depends import Depends, Shared, TaskArgument
 from docket.dependencies.logger import TaskLogger
 from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.progress import Progress
-from docket.dependencies.retry import ExponentialRetry, Retry
+from docket.dependencies.retry import ExponentialRetry, ForcedRetry, Retry
 from docket.dependencies.timeout import Timeout
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Depends",
     "ExponentialRetry",
     "FailureHandler",
+    "ForcedRetry",
     "Perpetual",
     "Progress",
     "Retry",

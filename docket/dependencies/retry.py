@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from docket.dependencies.base import FailureHandler, TaskOutcome
 from docket.dependencies.context import current_execution
@@ -13,7 +13,11 @@ from docket.serialization import duration_seconds
 if TYPE_CHECKING:
     from docket.execution import Execution
 
-__all__ = ["ExponentialRetry", "Retry"]
+__all__ = ["ExponentialRetry", "ForcedRetry", "Retry"]
+
+
+class ForcedRetry(Exception):
+    """Raised by ``Retry.after``/``Retry.at`` to end this attempt and retry."""
 
 
 class Retry(FailureHandler):
@@ -39,6 +43,7 @@ class Retry(FailureHandler):
         self.attempts = attempts
         self.delay = delay
         self.attempt = 1
+        self._forced_at: datetime | None = None
 
     @classmethod
     def forever(cls, delay: timedelta = timedelta(0)) -> Retry:
@@ -48,7 +53,21 @@ class Retry(FailureHandler):
     async def __aenter__(self) -> Any:
         run = copy.copy(self)
         run.attempt = current_execution.get().attempt
+        run._forced_at = None
         return run
+
+    def after(self, delay: timedelta) -> NoReturn:
+        """End this attempt now and retry after ``delay``; it counts as an attempt."""
+        seconds = duration_seconds(delay, "delay")
+        self._forced_at = current_execution.get().docket.clock.now() + timedelta(seconds=seconds)
+        raise ForcedRetry(f"retry forced after {delay}")
+
+    def at(self, when: datetime) -> NoReturn:
+        """End this attempt now and retry at the aware datetime ``when``."""
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise ValueError(f"when must be a timezone-aware datetime, got {when!r}")
+        self._forced_at = when
+        raise ForcedRetry(f"retry forced at {when.isoformat()}")
 
     def delay_after(self, attempt: int) -> timedelta:
         """The wait before the run that follows run number ``attempt``."""
@@ -57,7 +76,10 @@ class Retry(FailureHandler):
     async def handle_failure(self, execution: Execution, outcome: TaskOutcome) -> bool:
         if self.attempts is not None and execution.attempt >= self.attempts:
             return False
-        outcome.retry_at = execution.docket.clock.now() + self.delay_after(execution.attempt)
+        if isinstance(outcome.exception, ForcedRetry) and self._forced_at is not None:
+            outcome.retry_at = self._forced_at
+        else:
+            outcome.retry_at = execution.docket.clock.now() + self.delay_after(execution.attempt)
         return True
 
     def __repr__(self) -> str:
