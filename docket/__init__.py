@@ -25,7 +25,12 @@ from docket.dependencies import (
     Timeout,
 )
 from docket.docket import Docket, DocketSnapshot
-from docket.errors import ExecutionCancelled, ExecutionFailed, UnknownTaskError
+from docket.errors import (
+    ExecutionCancelled,
+    ExecutionExpired,
+    ExecutionFailed,
+    UnknownTaskError,
+)
 from docket.execution import Execution
 from docket.states import Disposition, ExecutionState
 from docket.worker import Worker
@@ -44,6 +49,7 @@ __all__ = [
     "DocketSnapshot",
     "Execution",
     "ExecutionCancelled",
+    "ExecutionExpired",
     "ExecutionFailed",
     "ExecutionState",
     "ExponentialRetry",

@@ -8,6 +8,7 @@ Workers connect to the same name and URL to run the work.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import importlib
 import inspect
@@ -115,7 +116,9 @@ class Docket:
         if duration_seconds(heartbeat_interval, "heartbeat_interval") <= 0:
             raise ValueError(f"heartbeat_interval must be positive, got {heartbeat_interval!r}")
         if not isinstance(missed_heartbeats, int) or missed_heartbeats < 1:
-            raise ValueError(f"missed_heartbeats must be a positive integer, got {missed_heartbeats!r}")
+            raise ValueError(
+                f"missed_heartbeats must be a positive integer, got {missed_heartbeats!r}"
+            )
         duration_seconds(execution_ttl, "execution_ttl")
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(f"clock must implement docket.Clock, got {clock!r}")
@@ -228,7 +231,10 @@ class Docket:
         await self._engine.update_strikes(_rule_id(rule), None)
 
     def is_stricken(
-        self, function_name: str, function: TaskFunction | None, args: tuple[Any, ...],
+        self,
+        function_name: str,
+        function: TaskFunction | None,
+        args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> bool:
         """Whether a call is struck by the rules in force."""
@@ -387,8 +393,15 @@ class Docket:
         if outcome.disposition is Disposition.ALREADY_SCHEDULED:
             return Execution.from_record(self, outcome.record, disposition=outcome.disposition)
         execution = Execution(
-            self, function, name, args, kwargs, message.key, due,
-            state=outcome.record.state, generation=outcome.record.generation,
+            self,
+            function,
+            name,
+            args,
+            kwargs,
+            message.key,
+            due,
+            state=outcome.record.state,
+            generation=outcome.record.generation,
         )
         return execution
 
@@ -459,9 +472,8 @@ def _check_arguments(
     name: str, function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     """Raise TypeError at ``add`` time for arguments the task could never accept."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
+    signature = _signature(function)
+    if signature is None:
         return
     try:
         signature.bind(*args, **kwargs)
@@ -475,3 +487,19 @@ def _rule_id(rule: StrikeRule) -> str:
     return "\x1f".join(
         [rule.function or "*", rule.parameter or "*", rule.operator.value, value_digest]
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_signature(function: TaskFunction) -> inspect.Signature | None:
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+def _signature(function: TaskFunction) -> inspect.Signature | None:
+    """``function``'s signature, cached: ``add`` checks arguments against it on every call."""
+    try:
+        return _cached_signature(function)
+    except TypeError:  # unhashable callables cannot be cached
+        return _cached_signature.__wrapped__(function)

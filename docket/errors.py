@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "DocketError",
     "ExecutionCancelled",
+    "ExecutionExpired",
     "ExecutionFailed",
     "UnknownTaskError",
 ]
@@ -22,6 +23,11 @@ class ExecutionFailed(DocketError):
     """Raised by ``Execution.get_result`` when a task failed and its own
     exception was not kept (it could not be serialized, or records expire at
     once because ``execution_ttl`` is zero)."""
+
+
+class ExecutionExpired(DocketError):
+    """Raised by ``Execution.get_result`` when the execution's record is gone:
+    it ended and ``execution_ttl`` has passed, so its outcome is no longer known."""
 
 
 class UnknownTaskError(KeyError, DocketError):

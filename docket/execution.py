@@ -21,7 +21,7 @@ from docket.engines.base import (
     ProgressUpdate,
     StateEvent,
 )
-from docket.errors import ExecutionCancelled, ExecutionFailed
+from docket.errors import ExecutionCancelled, ExecutionExpired, ExecutionFailed
 from docket.serialization import decode_call, decode_value
 from docket.states import Disposition, ExecutionState
 from docket.waiting import until_deadline
@@ -171,14 +171,16 @@ class Execution:
         self.progress._apply(record.progress)
         self._result = record.result
 
-    async def sync(self) -> None:
-        """Refresh this view from storage.
+    async def sync(self) -> bool:
+        """Refresh this view from storage; False if there is no record any more.
 
         If the record has expired or been removed, the last known state stays.
         """
         record = await self.docket.engine.get_record(self.key, self.docket.clock.now())
-        if record is not None:
-            self._apply(record)
+        if record is None:
+            return False
+        self._apply(record)
+        return True
 
     async def get_result(
         self,
@@ -207,7 +209,8 @@ class Execution:
     async def _wait_for_end(self) -> None:
         engine = self.docket.engine
         async with engine.subscribe(self.key) as events:
-            await self.sync()
+            if not await self.sync() and not self.state.is_terminal:
+                self._gone()
             if self.state.is_terminal:
                 return
             async for event in events:
@@ -237,14 +240,17 @@ class Execution:
         """
         engine = self.docket.engine
         async with engine.subscribe(self.key) as events:
-            await self.sync()
+            found = await self.sync()
+            if not found and self.disposition is Disposition.STRUCK:
+                self.state = ExecutionState.CANCELLED
             yield StateEvent(self.key, self.state, self.generation, self.worker, self.error)
             yield ProgressEvent(
                 self.key,
                 self.generation,
                 ProgressState(self.progress.current, self.progress.total, self.progress.message),
             )
-            if self.state.is_terminal:
+            if self.state.is_terminal or not found:
+                # Without a record no further event can come: it ended long ago.
                 return
             async for event in events:
                 if event.generation < self.generation:
@@ -263,6 +269,17 @@ class Execution:
                     yield event
                     return
                 yield event
+
+    def _gone(self) -> None:
+        """The record vanished before this view saw the end."""
+        if self.disposition is Disposition.STRUCK:
+            # Struck work was never stored: it ends as cancelled.
+            self.state = ExecutionState.CANCELLED
+            return
+        raise ExecutionExpired(
+            f"execution {self.key!r} has no record any more: it ended and its "
+            f"execution_ttl ({self.docket.execution_ttl}) has passed"
+        )
 
     def _outcome(self) -> Any:
         if self.state is ExecutionState.CANCELLED:

@@ -7,6 +7,7 @@ task name, the worker name and where a decision was made, never a task key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -78,8 +79,34 @@ meter.create_observable_gauge(
 )
 
 
+def tracing_enabled() -> bool:
+    """Whether an OpenTelemetry SDK (or any real provider) has been installed.
+
+    Checked on every use, since an application may install its provider after
+    importing docket; without one, spans are skipped entirely, which keeps the
+    per-task hot path free of no-op span bookkeeping.
+    """
+    global _tracing
+    if _tracing:
+        return True
+    # The API keeps the installed provider in a module global; reading it is
+    # far cheaper than get_tracer_provider(), which consults the environment.
+    if getattr(trace, "_TRACER_PROVIDER", None) is None and not _PROVIDER_FROM_ENVIRONMENT:
+        return False
+    _tracing = not isinstance(
+        trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+    )
+    return _tracing
+
+
+_tracing = False
+_PROVIDER_FROM_ENVIRONMENT = bool(os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"))
+
+
 def trace_headers() -> dict[str, str]:
     """The current trace context as message headers (empty when nothing is traced)."""
+    if not tracing_enabled():
+        return {}
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
@@ -88,6 +115,9 @@ def trace_headers() -> dict[str, str]:
 @contextmanager
 def producer_span(operation: str, docket: str, attributes: Mapping[str, str]) -> Iterator[Span]:
     """A PRODUCER span for ``docket.add``, ``docket.replace``, ``docket.cancel`` and so on."""
+    if not tracing_enabled():
+        yield trace.INVALID_SPAN
+        return
     with tracer.start_as_current_span(
         f"docket.{operation}",
         kind=SpanKind.PRODUCER,
@@ -108,6 +138,9 @@ def run_span(
     attempt: int,
 ) -> Iterator[Span]:
     """The CONSUMER span of one run, linked to the producer's span carried in ``headers``."""
+    if not tracing_enabled():
+        yield trace.INVALID_SPAN
+        return
     links: list[Link] = []
     if headers:
         producer = trace.get_current_span(propagate.extract(dict(headers))).get_span_context()

@@ -156,6 +156,10 @@ class Worker:
         self._shared = SharedScope()
 
         self._running: dict[str, asyncio.Task[None]] = {}
+        # Deliveries whose task body may still be running.  A slot frees as
+        # soon as the body ends, before its outcome is written, so writing
+        # outcomes never leaves a slot idle.
+        self._occupied: set[str] = set()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._entered = 0
@@ -182,10 +186,12 @@ class Worker:
                     await seed_automatic_tasks(self.docket)
                 except Exception:
                     logger.exception("Worker %r could not seed automatic tasks", self.name)
-                self._background.append(asyncio.create_task(
-                    reseed_forever(self.docket, delay_first=True),
-                    name=f"docket:{self.name}:automatic",
-                ))
+                self._background.append(
+                    asyncio.create_task(
+                        reseed_forever(self.docket, delay_first=True),
+                        name=f"docket:{self.name}:automatic",
+                    )
+                )
         return self
 
     async def __aexit__(
@@ -247,7 +253,9 @@ class Worker:
         limits: dict[str, int] = {}
         for name, bound in iterations_by_key.items():
             if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
-                raise ValueError(f"the bound for {name!r} must be a non-negative integer, got {bound!r}")
+                raise ValueError(
+                    f"the bound for {name!r} must be a non-negative integer, got {bound!r}"
+                )
             limits[name] = bound
         self._limits = limits
         self._started_counts = Counter()
@@ -283,10 +291,15 @@ class Worker:
         clock = self.docket.clock
         stopping = self._stopping
         while not stopping.is_set():
-            free = self.concurrency - len(self._running)
+            free = self.concurrency - len(self._occupied)
+            if len(self._running) >= 2 * self.concurrency:
+                # Outcomes are not being written (storage is slow or away):
+                # stop claiming rather than pile up unsettled work.
+                free = 0
             if free <= 0:
                 self._slot_freed.clear()
-                await self._wait_for(self._slot_freed.wait())
+                # stop() sets _slot_freed too, so this wait needs no race.
+                await self._slot_freed.wait()
                 continue
             now = clock.now()
             try:
@@ -294,7 +307,8 @@ class Worker:
             except Exception:
                 logger.exception(
                     "Worker %r could not claim work; retrying in %s",
-                    self.name, self.reconnection_delay,
+                    self.name,
+                    self.reconnection_delay,
                 )
                 await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
                 continue
@@ -327,11 +341,20 @@ class Worker:
     def _start(self, claim: Claim) -> None:
         task = asyncio.create_task(self._execute(claim))
         self._running[claim.delivery] = task
+        self._occupied.add(claim.delivery)
         task.add_done_callback(lambda _: self._finished(claim.delivery))
 
     def _finished(self, delivery: str) -> None:
         self._running.pop(delivery, None)
+        self._occupied.discard(delivery)
+        # Wake the claim loop even when the slot was released earlier: with
+        # nothing left running, run_until_finished may be done.
         self._slot_freed.set()
+
+    def _release_slot(self, delivery: str) -> None:
+        if delivery in self._occupied:
+            self._occupied.discard(delivery)
+            self._slot_freed.set()
 
     # -- running one execution --------------------------------------------
 
@@ -340,7 +363,10 @@ class Worker:
         docket = self.docket
         if record is None:
             logger.error(
-                "Setting aside malformed message %s: %s (%r)", claim.delivery, claim.problem, dict(claim.raw)
+                "Setting aside malformed message %s: %s (%r)",
+                claim.delivery,
+                claim.problem,
+                dict(claim.raw),
             )
             await self._set_aside(claim, f"malformed message: {claim.problem}")
             return
@@ -358,14 +384,26 @@ class Worker:
         except Exception as error:
             logger.error(
                 "Setting aside %r: its arguments cannot be decoded (%s: %s)",
-                record.key, type(error).__name__, error,
+                record.key,
+                type(error).__name__,
+                error,
             )
-            await self._set_aside(claim, f"arguments cannot be decoded: {type(error).__name__}: {error}")
+            await self._set_aside(
+                claim, f"arguments cannot be decoded: {type(error).__name__}: {error}"
+            )
             return
 
         execution = Execution(
-            docket, function, record.function_name, args, kwargs, record.key, record.when,
-            record.attempt, state=ExecutionState.RUNNING, generation=record.generation,
+            docket,
+            function,
+            record.function_name,
+            args,
+            kwargs,
+            record.key,
+            record.when,
+            record.attempt,
+            state=ExecutionState.RUNNING,
+            generation=record.generation,
         )
         execution.worker = self.name
         execution.started_at = record.started_at
@@ -373,7 +411,7 @@ class Worker:
         assert target is not None
 
         if docket.is_stricken(record.function_name, function, args, kwargs):
-            logger.warning("🗙 %s", execution.call_repr())
+            logger.warning("🗙 %s", execution.call_repr(), extra=self._extra(execution))
             await self._settle(claim, execution, ExecutionState.CANCELLED, error="struck")
             return
 
@@ -392,7 +430,13 @@ class Worker:
             TASKS_REDELIVERED.add(1, labels)
         if logger.isEnabledFor(logging.INFO):
             arrow = "↬" if record.attempt > 1 or claim.redelivered else "↪"
-            logger.info("%s [%s] %s", arrow, format_duration(lateness), execution.call_repr())
+            logger.info(
+                "%s [%s] %s",
+                arrow,
+                format_duration(lateness),
+                execution.call_repr(),
+                extra=self._extra(execution),
+            )
         with run_span(
             record.function_name,
             record.headers,
@@ -423,7 +467,9 @@ class Worker:
                     current_run_scope.set(RunScope(stack))
                     current_shared_scope.set(self._shared)
                     values, handlers = await self._resolve(target, execution, stack)
-                    result = await self._invoke(target, execution, args, {**kwargs, **values}, handlers)
+                    result = await self._invoke(
+                        target, execution, args, {**kwargs, **values}, handlers
+                    )
             else:
                 result = await self._call(target, args, kwargs)
         except asyncio.CancelledError:
@@ -448,10 +494,15 @@ class Worker:
             mark_failed(span, error)
             logger.error(
                 "↩ [%s] %s returned a value that cannot be stored: %s",
-                format_duration(duration), execution.call_repr(), error,
+                format_duration(duration),
+                execution.call_repr(),
+                error,
+                extra=self._extra(execution),
             )
             await self._settle(
-                claim, execution, ExecutionState.FAILED,
+                claim,
+                execution,
+                ExecutionState.FAILED,
                 error=f"{type(error).__name__}: result cannot be serialized: {error}",
             )
             return
@@ -460,16 +511,35 @@ class Worker:
         outcome = TaskOutcome(duration=timedelta(seconds=duration), result=result)
         arranged = await self._completed(execution, outcome, handlers)
         if outcome.cancelled:
-            logger.info("⏹ [%s] %s (cancelled itself)", format_duration(duration), execution.call_repr())
+            logger.info(
+                "⏹ [%s] %s (cancelled itself)",
+                format_duration(duration),
+                execution.call_repr(),
+                extra=self._extra(execution),
+            )
             await self._settle(claim, execution, ExecutionState.CANCELLED)
             return
         if arranged:
-            logger.info("↫ [%s] %s", format_duration(duration), execution.call_repr())
-            await self._settle(claim, execution, ExecutionState.COMPLETED,
-                               reschedule=self._next_run(claim, execution, outcome))
+            logger.info(
+                "↫ [%s] %s",
+                format_duration(duration),
+                execution.call_repr(),
+                extra=self._extra(execution),
+            )
+            await self._settle(
+                claim,
+                execution,
+                ExecutionState.COMPLETED,
+                reschedule=self._next_run(claim, execution, outcome),
+            )
             return
         if logger.isEnabledFor(logging.INFO):
-            logger.info("↩ [%s] %s", format_duration(duration), execution.call_repr())
+            logger.info(
+                "↩ [%s] %s",
+                format_duration(duration),
+                execution.call_repr(),
+                extra=self._extra(execution),
+            )
         await self._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
 
     async def _resolve(
@@ -487,7 +557,9 @@ class Worker:
             handlers.append(injected if isinstance(injected, Dependency) else dependency)
         for index, dependency in enumerate(self.dependencies):
             try:
-                value = await stack.enter_async_context(dependency.for_parameter(f"worker[{index}]"))  # type: ignore[arg-type]
+                value = await stack.enter_async_context(
+                    dependency.for_parameter(f"worker[{index}]")
+                )  # type: ignore[arg-type]
             except AdmissionBlocked:
                 raise
             except Exception as error:
@@ -529,7 +601,12 @@ class Worker:
             try:
                 await handler.on_complete(execution, outcome)
             except Exception:
-                logger.exception("Completion handler %r raised for %s", handler, execution.call_repr())
+                logger.exception(
+                    "Completion handler %r raised for %s",
+                    handler,
+                    execution.call_repr(),
+                    extra=self._extra(execution),
+                )
         return outcome.next_run_at is not None
 
     def _next_run(self, claim: Claim, execution: Execution, outcome: TaskOutcome) -> TaskMessage:
@@ -537,7 +614,9 @@ class Worker:
         payload = claim.record.payload
         if outcome.next_arguments is not None:
             next_args, next_kwargs = outcome.next_arguments
-            payload = encode_call(execution.function_name, next_args, next_kwargs, execution.function)
+            payload = encode_call(
+                execution.function_name, next_args, next_kwargs, execution.function
+            )
         return TaskMessage(
             key=execution.key,
             function_name=execution.function_name,
@@ -553,7 +632,13 @@ class Worker:
         call = execution.call_repr()
         if blocked.reschedule:
             delay = blocked.retry_delay or ADMISSION_RETRY_DELAY
-            logger.debug("⏳ Task %s blocked (%s), rescheduling in %s", call, blocked.reason, delay)
+            logger.debug(
+                "⏳ Task %s blocked (%s), rescheduling in %s",
+                call,
+                blocked.reason,
+                delay,
+                extra=self._extra(execution),
+            )
             assert claim.record is not None
             again = TaskMessage(
                 key=execution.key,
@@ -565,7 +650,9 @@ class Worker:
             )
             await self._settle(claim, execution, ExecutionState.QUEUED, reschedule=again)
             return
-        logger.debug("⏭ Task %s blocked (%s), dropping", call, blocked.reason)
+        logger.debug(
+            "⏭ Task %s blocked (%s), dropping", call, blocked.reason, extra=self._extra(execution)
+        )
         await self._settle(claim, execution, ExecutionState.CANCELLED, error=blocked.reason)
 
     async def _failed(
@@ -584,13 +671,26 @@ class Worker:
                 if await handler.handle_failure(execution, outcome):
                     break
             except Exception:
-                logger.exception("Failure handler %r raised for %s", handler, execution.call_repr())
+                logger.exception(
+                    "Failure handler %r raised for %s",
+                    handler,
+                    execution.call_repr(),
+                    extra=self._extra(execution),
+                )
         call = execution.call_repr()
-        logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error)
+        logger.error(
+            "↩ [%s] %s",
+            format_duration(duration),
+            call,
+            exc_info=error,
+            extra=self._extra(execution),
+        )
         assert claim.record is not None
         if outcome.retry_at is not None:
-            TASKS_RETRIED.add(1, {"docket.name": self.docket.name, "docket.task": execution.function_name})
-            logger.info("↫ [%s] %s", format_duration(duration), call)
+            TASKS_RETRIED.add(
+                1, {"docket.name": self.docket.name, "docket.task": execution.function_name}
+            )
+            logger.info("↫ [%s] %s", format_duration(duration), call, extra=self._extra(execution))
             retry = TaskMessage(
                 key=execution.key,
                 function_name=execution.function_name,
@@ -604,10 +704,14 @@ class Worker:
             )
             return
         if await self._completed(execution, outcome, handlers):
-            logger.info("↫ [%s] %s", format_duration(duration), call)
-            await self._settle(claim, execution, ExecutionState.FAILED,
-                               reschedule=self._next_run(claim, execution, outcome),
-                               exception=error)
+            logger.info("↫ [%s] %s", format_duration(duration), call, extra=self._extra(execution))
+            await self._settle(
+                claim,
+                execution,
+                ExecutionState.FAILED,
+                reschedule=self._next_run(claim, execution, outcome),
+                exception=error,
+            )
             return
         await self._settle(
             claim,
@@ -617,6 +721,16 @@ class Worker:
             error=f"{type(error).__name__}: {error}",
             exception=error,
         )
+
+    def _extra(self, execution: Execution) -> dict[str, Any]:
+        """The structured context a run's log records carry, as TaskLogger's do."""
+        return {
+            "docket.name": self.docket.name,
+            "docket.worker": self.name,
+            "docket.task": execution.function_name,
+            "docket.key": execution.key,
+            "docket.attempt": execution.attempt,
+        }
 
     def _over_limit(self, execution: Execution) -> bool:
         if self._limits is None:
@@ -644,7 +758,9 @@ class Worker:
                 generation=record.generation if record else None,
             )
         except Exception:
-            logger.exception("Could not set aside delivery %s; its lease will expire", claim.delivery)
+            logger.exception(
+                "Could not set aside delivery %s; its lease will expire", claim.delivery
+            )
 
     async def _settle(
         self,
@@ -657,6 +773,7 @@ class Worker:
         reschedule: TaskMessage | None = None,
         exception: BaseException | None = None,
     ) -> None:
+        self._release_slot(claim.delivery)
         settlement = Settlement(
             delivery=claim.delivery,
             key=execution.key,
@@ -678,10 +795,11 @@ class Worker:
             logger.exception(
                 "Could not record the outcome of %s; it will be redelivered after its lease",
                 execution.call_repr(),
+                extra=self._extra(execution),
             )
             return
         if not applied:
-            logger.info("↬ %s (superseded)", execution.call_repr())
+            logger.info("↬ %s (superseded)", execution.call_repr(), extra=self._extra(execution))
             return
         for observer in self._observers:
             observer(execution, state, exception)
@@ -737,9 +855,9 @@ class Worker:
             for delivery in lost:
                 logger.warning(
                     "Worker %r lost the lease on delivery %s; another worker may run it too",
-                    self.name, delivery,
+                    self.name,
+                    delivery,
                 )
 
     def __repr__(self) -> str:
         return f"Worker(docket={self.docket.name!r}, name={self.name!r}, concurrency={self.concurrency})"
-
