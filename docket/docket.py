@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from docket.clock import Clock, SystemClock, utc
-from docket.dependencies.resolution import validate_dependencies
+from docket.dependencies.resolution import task_dependencies, validate_dependencies
 from docket.engines import open_engine
 from docket.engines.base import DeadLetter, Engine, TaskMessage, WorkerInfo
 from docket.errors import UnknownTaskError
@@ -476,9 +476,25 @@ def _check_arguments(
     if signature is None:
         return
     try:
-        signature.bind(*args, **kwargs)
+        bound = signature.bind_partial(*args, **kwargs)
     except TypeError as error:
         raise TypeError(f"arguments do not fit task {name!r}{signature}: {error}") from None
+    # Parameters the worker injects (Annotated dependencies may have no
+    # default) are not the caller's to supply.
+    injected = {parameter for parameter, _ in task_dependencies(function).by_annotation}
+    missing = [
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.default is parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        and parameter.name not in bound.arguments
+        and parameter.name not in injected
+    ]
+    if missing:
+        raise TypeError(
+            f"arguments do not fit task {name!r}{signature}: "
+            f"missing required argument(s) {', '.join(repr(m) for m in missing)}"
+        )
 
 
 def _rule_id(rule: StrikeRule) -> str:
