@@ -205,6 +205,11 @@ class Worker:
             return
         self._stopping.set()
         try:
+            if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+                # Cancelled from outside: do not wait on running work, which
+                # could take forever; its leases expire and it is redelivered.
+                for task in self._running.values():
+                    task.cancel()
             await self._drain()
         finally:
             for task in self._background:

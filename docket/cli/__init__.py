@@ -1,4 +1,8 @@
-"""The ``docket`` command line (typer): run workers and inspect dockets."""
+"""The ``docket`` command line (typer): run workers, watch and inspect dockets.
+
+``docket.cli.app`` is the typer application; ``python -m docket`` and the
+``docket`` script run it.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,151 @@
+"""``docket worker --healthcheck-port``: an HTTP health check that means something.
+
+``HealthMonitor`` runs in the worker's event loop and asks the engine a
+cheap question (``counts``) every ``interval``.  The HTTP server, in its own
+thread, answers any GET with 200 only while
+
+* the worker is claiming work (started, and not told to stop), and
+* the last probe succeeded, no more than ``stale_after`` ago;
+
+and with 503 otherwise: the server is unreachable, the event loop is stuck
+(probes stop landing), or the worker is shutting down.  The body is a small
+JSON object saying which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from docket.cli.support import CLIError
+from docket.clock import Clock, SystemClock
+from docket.docket import Docket
+from docket.waiting import until_deadline
+
+__all__ = ["HealthMonitor", "HealthServer", "start_health_server"]
+
+logger = logging.getLogger("docket.cli")
+
+
+class HealthMonitor:
+    """Whether a worker can reach its engine and is claiming work, kept current by ``run``."""
+
+    def __init__(
+        self,
+        docket: Docket,
+        worker_name: str,
+        *,
+        clock: Clock | None = None,
+        interval: float = 1.0,
+        stale_after: float = 5.0,
+    ) -> None:
+        self.docket = docket
+        self.worker_name = worker_name
+        self.clock: Clock = clock or SystemClock()
+        self.interval = interval
+        self.stale_after = stale_after
+        self.claiming = False
+        self._last_ok: float | None = None
+        self._problem: str | None = "not checked yet"
+
+    async def probe(self) -> None:
+        """Ask the engine one question and remember whether it answered in time."""
+        clock = self.clock
+        try:
+            await until_deadline(
+                self.docket.engine.counts(clock.now()),
+                clock,
+                clock.now() + timedelta(seconds=self.stale_after),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._last_ok = None
+            self._problem = f"engine unreachable: {type(error).__name__}: {error}"
+        else:
+            self._last_ok = clock.monotonic()
+            self._problem = None
+
+    async def run(self) -> None:
+        """Probe every ``interval`` until cancelled."""
+        while True:
+            await self.probe()
+            await self.clock.sleep(self.interval)
+
+    def status(self) -> tuple[bool, dict[str, Any]]:
+        """``(healthy, details)``; safe to call from another thread."""
+        last_ok, problem = self._last_ok, self._problem
+        if problem is None and last_ok is not None:
+            age = self.clock.monotonic() - last_ok
+            if age > self.stale_after:
+                problem = f"no successful engine check for {age:.1f}s"
+        if problem is None and not self.claiming:
+            problem = "not claiming work (starting or shutting down)"
+        details: dict[str, Any] = {
+            "status": "ok" if problem is None else "unavailable",
+            "docket": self.docket.name,
+            "worker": self.worker_name,
+        }
+        if problem is not None:
+            details["problem"] = problem
+        return problem is None, details
+
+
+class _Handler(BaseHTTPRequestHandler):
+    monitor: HealthMonitor
+
+    def _respond(self, body: bool) -> None:
+        healthy, details = self.monitor.status()
+        payload = json.dumps(details).encode() + b"\n"
+        self.send_response(200 if healthy else 503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if body:
+            self.wfile.write(payload)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._respond(body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+        self._respond(body=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("healthcheck: " + format, *args)
+
+
+class HealthServer:
+    """Serves ``monitor``'s verdict on ``port`` (all interfaces) from a daemon thread."""
+
+    def __init__(self, monitor: HealthMonitor, port: int) -> None:
+        handler = type("HealthHandler", (_Handler,), {"monitor": monitor})
+        self._server = ThreadingHTTPServer(("0.0.0.0", port), handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="docket-healthcheck", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def start_health_server(monitor: HealthMonitor, port: int) -> HealthServer:
+    """Answer health checks on ``port`` until ``stop()``; a port in use is a ``CLIError``."""
+    try:
+        server = HealthServer(monitor, port)
+    except OSError as error:
+        raise CLIError(
+            f"cannot serve health checks on port {port}: {error.strerror or error}"
+        ) from None
+    logger.info("Answering health checks on port %d", server.port)
+    return server

@@ -1,0 +1,201 @@
+"""``docket worker --metrics-port``: docket's metrics over HTTP for Prometheus to scrape.
+
+docket records its metrics through the OpenTelemetry API.  The server
+(prometheus-client's ``start_http_server``) serves ``prometheus_client.REGISTRY``,
+and what reaches that registry depends on what is installed:
+
+1. ``opentelemetry-exporter-prometheus``: its ``PrometheusMetricReader``
+   feeds every docket metric into the registry.
+2. else ``opentelemetry-sdk``: a small bridge here (``OpenTelemetryCollector``)
+   reads the SDK's metrics at scrape time and translates them.
+3. else (API only, so nothing is recorded): gauges of queue and schedule
+   depth, from what the worker's heartbeat last saw.
+
+Counters appear as ``docket_tasks_completed_total``, histograms in seconds
+as ``docket_task_duration_seconds_*``, labels as ``docket_name`` and so on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from docket.cli.support import CLIError
+from docket.instrumentation import DEPTHS
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricReader
+
+__all__ = ["MetricsServer", "OpenTelemetryCollector", "install_metrics", "start_metrics_server"]
+
+logger = logging.getLogger("docket.cli")
+
+_lock = threading.Lock()
+_installed: str | None = None
+
+
+def _prometheus_name(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_:]", "_", name)
+
+
+def _labels(attributes: Mapping[str, Any] | None) -> dict[str, str]:
+    return {
+        re.sub(r"[^a-zA-Z0-9_]", "_", str(key)): str(value)
+        for key, value in (attributes or {}).items()
+    }
+
+
+def _float_text(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(float(value))
+
+
+class OpenTelemetryCollector(Collector):
+    """Translates what an OpenTelemetry SDK reader collects into Prometheus metrics.
+
+    Monotonic sums become counters (``_total``), other sums and gauges become
+    gauges, explicit-bucket histograms become histograms.  A unit of ``s``
+    adds ``_seconds`` to the name, as the official exporter does.
+    """
+
+    def __init__(self, reader: MetricReader) -> None:
+        self._reader = reader
+
+    def collect(self) -> Iterator[Metric]:
+        from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
+
+        if not isinstance(self._reader, InMemoryMetricReader):
+            return
+        data = self._reader.get_metrics_data()
+        if data is None:
+            return
+        for resource_metrics in data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    name = _prometheus_name(metric.name)
+                    if metric.unit == "s" and not name.endswith("_seconds"):
+                        name += "_seconds"
+                    description = metric.description or metric.name
+                    points: Any = metric.data.data_points
+                    if isinstance(metric.data, Sum) and metric.data.is_monotonic:
+                        family = Metric(name, description, "counter")
+                        for point in points:
+                            family.add_sample(
+                                f"{name}_total", _labels(point.attributes), point.value
+                            )
+                    elif isinstance(metric.data, (Sum, Gauge)):
+                        family = Metric(name, description, "gauge")
+                        for point in points:
+                            family.add_sample(name, _labels(point.attributes), point.value)
+                    elif isinstance(metric.data, Histogram):
+                        family = Metric(name, description, "histogram")
+                        for point in points:
+                            self._add_histogram(family, name, point)
+                    else:
+                        continue
+                    yield family
+
+    @staticmethod
+    def _add_histogram(family: Metric, name: str, point: Any) -> None:
+        labels = _labels(point.attributes)
+        cumulative = 0
+        bounds: list[float] = [*point.explicit_bounds, float("inf")]
+        for bound, count in zip(bounds, point.bucket_counts, strict=False):
+            cumulative += count
+            family.add_sample(f"{name}_bucket", {**labels, "le": _float_text(bound)}, cumulative)
+        family.add_sample(f"{name}_count", labels, point.count)
+        family.add_sample(f"{name}_sum", labels, point.sum)
+
+
+class DepthCollector(Collector):
+    """Queue and schedule depth gauges, from what each worker's heartbeat last counted."""
+
+    def collect(self) -> Iterable[Metric]:
+        queued = GaugeMetricFamily(
+            "docket_queue_depth", "Work due and waiting", labels=["docket_name", "docket_worker"]
+        )
+        future = GaugeMetricFamily(
+            "docket_schedule_depth",
+            "Work scheduled for later",
+            labels=["docket_name", "docket_worker"],
+        )
+        for (docket, worker), (queue_depth, schedule_depth) in list(DEPTHS.items()):
+            queued.add_metric([docket, worker], queue_depth)
+            future.add_metric([docket, worker], schedule_depth)
+        return [queued, future]
+
+
+def _set_provider(reader: MetricReader) -> bool:
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    provider = MeterProvider(metric_readers=[reader])
+    metrics.set_meter_provider(provider)
+    return metrics.get_meter_provider() is provider
+
+
+def install_metrics() -> str:
+    """Route docket's metrics into ``prometheus_client.REGISTRY``; say how (once per process)."""
+    global _installed
+    with _lock:
+        if _installed is not None:
+            return _installed
+        try:
+            from opentelemetry.exporter.prometheus import (  # type: ignore[import-not-found,unused-ignore]
+                PrometheusMetricReader,
+            )
+        except ImportError:
+            PrometheusMetricReader = None
+        try:
+            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        except ImportError:
+            InMemoryMetricReader = None  # type: ignore[assignment,misc]
+
+        if PrometheusMetricReader is not None and _set_provider(PrometheusMetricReader()):
+            _installed = "opentelemetry-exporter-prometheus"
+        elif InMemoryMetricReader is not None:
+            reader = InMemoryMetricReader()
+            if _set_provider(reader):
+                REGISTRY.register(OpenTelemetryCollector(reader))
+                _installed = "opentelemetry-sdk"
+        if _installed is None:
+            if PrometheusMetricReader is not None or InMemoryMetricReader is not None:
+                logger.warning(
+                    "An OpenTelemetry MeterProvider is already set; "
+                    "serving only queue depths on the metrics port"
+                )
+            REGISTRY.register(DepthCollector())
+            _installed = "depth gauges"
+        return _installed
+
+
+class MetricsServer:
+    """The running HTTP server; ``stop()`` closes it."""
+
+    def __init__(self, port: int) -> None:
+        self.source = install_metrics()
+        started: Any = start_http_server(port, registry=REGISTRY)
+        self._server = started[0] if isinstance(started, tuple) else None
+        self.port = port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def start_metrics_server(port: int) -> MetricsServer:
+    """Serve ``/metrics`` on ``port`` (all interfaces) until ``stop()``."""
+    try:
+        server = MetricsServer(port)
+    except OSError as error:
+        raise CLIError(f"cannot serve metrics on port {port}: {error.strerror or error}") from None
+    logger.info("Serving metrics (%s) on port %d", server.source, port)
+    return server
