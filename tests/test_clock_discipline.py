@@ -51,6 +51,12 @@ def violations(source: str) -> list[str]:
             found += [f"import {a.name}" for a in node.names if a.name in FORBIDDEN_IMPORTS]
         elif isinstance(node, ast.ImportFrom) and node.module in FORBIDDEN_IMPORTS:
             found.append(f"from {node.module} import ...")
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            found += [
+                f"from {node.module} import {a.name}"
+                for a in node.names
+                if (node.module.rsplit(".", 1)[-1], a.name) in FORBIDDEN_CALLS
+            ]
         elif isinstance(node, ast.Attribute):
             owner = node.value
             owner_name = (
@@ -65,14 +71,32 @@ def violations(source: str) -> list[str]:
     return found
 
 
+ALLOWED = {
+    # A deadline on one network round trip to Redis (what a socket timeout
+    # would do inside redis-py), not a decision about docket time.
+    ("engines/redis/connections.py", "from asyncio import timeout"),
+}
+
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "clock.py" or p.parent != PACKAGE)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_module_uses_only_the_clock(module: Path) -> None:
-    assert violations(module.read_text()) == []
+    relative = str(module.relative_to(PACKAGE))
+    found = [v for v in violations(module.read_text()) if (relative, v) not in ALLOWED]
+    assert found == []
 
 
 def test_the_scan_catches_wall_clock_reads() -> None:
-    sample = "import time\nfrom datetime import datetime\nx = datetime.now()\nawait asyncio.sleep(1)\nawait asyncio.sleep(0)\n"
-    assert violations(sample) == ["import time", "datetime.now (line 3)", "asyncio.sleep (line 4)"]
+    sample = (
+        "import time\nfrom datetime import datetime\nx = datetime.now()\n"
+        "await asyncio.sleep(1)\nawait asyncio.sleep(0)\nfrom asyncio import sleep\n"
+    )
+    assert sorted(violations(sample)) == sorted(
+        [
+            "import time",
+            "datetime.now (line 3)",
+            "asyncio.sleep (line 4)",
+            "from asyncio import sleep",
+        ]
+    )
