@@ -1,0 +1,271 @@
+"""Conversions between docket's records and what the Redis engine stores.
+
+Times are stored as integer milliseconds since the Unix epoch (UTC) and read
+back as aware UTC datetimes, so a millisecond-aligned input compares equal
+after a round trip.  Strings are UTF-8; payloads and results are raw bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import cast
+
+from docket.engines.base import (
+    Claim,
+    Event,
+    ExecutionRecord,
+    ProgressEvent,
+    ProgressState,
+    Settlement,
+    StateEvent,
+)
+from docket.states import ExecutionState
+
+__all__ = [
+    "Arg",
+    "Fields",
+    "decode_cursor",
+    "encode_cursor",
+    "settlement_args",
+    "decode_fields",
+    "ends",
+    "from_ms",
+    "pairs",
+    "parse_claim",
+    "parse_event",
+    "parse_progress",
+    "parse_record",
+    "to_ms",
+    "to_ms_ceiling",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+GC_MARGIN_MS = 60_000
+"""The least time a record outlives its ``expires_at`` in Redis.
+
+Expiry is decided against the caller's clock; PEXPIRE only collects garbage,
+relative to Redis's own clock.  The margin (at least this, or a quarter of
+the ttl) keeps a record whose caller's clock runs slower than the wall clock
+(a paused virtual clock, skew between hosts) from being collected early.
+"""
+
+Fields = dict[bytes, bytes]
+
+Arg = str | bytes | int
+"""One script argument."""
+
+
+def to_ms(when: datetime) -> int:
+    """``when`` as whole milliseconds since the epoch, rounded down."""
+    if when.tzinfo is None:
+        raise ValueError(f"datetimes must be timezone-aware, got {when!r}")
+    return (when - EPOCH) // _MS
+
+
+def to_ms_ceiling(when: datetime) -> int:
+    """``when`` as whole milliseconds since the epoch, rounded up."""
+    if when.tzinfo is None:
+        raise ValueError(f"datetimes must be timezone-aware, got {when!r}")
+    return -((EPOCH - when) // _MS)
+
+
+def from_ms(ms: int) -> datetime:
+    """The aware UTC datetime ``ms`` milliseconds after the epoch."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def ends(completed_at: datetime, ttl: timedelta) -> tuple[int, int, int]:
+    """``(completed_at, expires_at, gc delay)`` in ms for a record ending now.
+
+    A gc delay of 0 means the record is forgotten at once (ttl of zero or less).
+    """
+    done, expires = to_ms(completed_at), to_ms(completed_at + ttl)
+    if expires <= done:
+        return done, expires, 0
+    life = expires - done
+    return done, expires, life + max(GC_MARGIN_MS, life // 4)
+
+
+def pairs(flat: Sequence[bytes]) -> Fields:
+    """A flat ``[field, value, ...]`` reply as a dict."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+
+
+def decode_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
+    """Stored fields as text, undecodable bytes escaped, for people to read."""
+    return {
+        name.decode("utf-8", "backslashreplace"): value.decode("utf-8", "backslashreplace")
+        for name, value in fields.items()
+    }
+
+
+def _text(fields: Fields, name: str) -> str:
+    value = fields.get(name.encode())
+    if value is None:
+        raise ValueError(f"record has no {name!r} field")
+    return value.decode()
+
+
+def _optional_text(fields: Fields, name: str) -> str | None:
+    value = fields.get(name.encode())
+    return None if value is None else value.decode()
+
+
+def _optional_time(fields: Fields, name: str) -> datetime | None:
+    value = fields.get(name.encode())
+    return None if value is None else from_ms(int(value))
+
+
+def parse_record(fields: Fields) -> ExecutionRecord:
+    """The record stored in a ``runs`` hash; ValueError if it is unreadable."""
+    try:
+        headers = json.loads(_text(fields, "headers"))
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ValueError(f"headers must be a JSON object of strings, got {headers!r}")
+        payload = fields.get(b"payload")
+        if payload is None:
+            raise ValueError("record has no 'payload' field")
+        return ExecutionRecord(
+            key=_text(fields, "key"),
+            function_name=_text(fields, "function"),
+            payload=payload,
+            when=from_ms(int(_text(fields, "when"))),
+            attempt=int(_text(fields, "attempt")),
+            headers=headers,
+            generation=int(_text(fields, "generation")),
+            state=ExecutionState(_text(fields, "state")),
+            worker=_optional_text(fields, "worker"),
+            started_at=_optional_time(fields, "started_at"),
+            completed_at=_optional_time(fields, "completed_at"),
+            error=_optional_text(fields, "error"),
+            result=fields.get(b"result"),
+            expires_at=_optional_time(fields, "expires_at"),
+            progress=parse_progress(
+                fields.get(b"progress_current"),
+                fields.get(b"progress_total"),
+                fields.get(b"progress_message"),
+            ),
+        )
+    except (ValueError, UnicodeDecodeError, OverflowError) as error:
+        raise ValueError(f"unreadable record: {error}") from error
+
+
+def parse_progress(
+    current: bytes | None, total: bytes | None, message: bytes | None
+) -> ProgressState:
+    """Progress as stored in a record (absent fields are the defaults)."""
+    return ProgressState(
+        current=0 if current is None else int(current),
+        total=None if total is None else int(total),
+        message=None if message is None else message.decode(),
+    )
+
+
+def parse_claim(reply: Sequence[object]) -> Claim:
+    """One claim as claim.lua returns it: ``[delivery, kind, redelivered, entry, record]``."""
+    delivery = cast(bytes, reply[0]).decode()
+    kind, redelivered = reply[1], bool(reply[2])
+    raw = pairs(cast("list[bytes]", reply[3]))
+    if kind == b"bad":
+        return Claim(
+            delivery=delivery,
+            record=None,
+            raw=decode_fields(raw),
+            problem="stream entry has no 'key' and 'generation' fields: not written by docket",
+            redelivered=redelivered,
+        )
+    stored = pairs(cast("list[bytes]", reply[4]))
+    try:
+        parsed = parse_record(stored)
+    except ValueError as error:
+        return Claim(
+            delivery=delivery,
+            record=None,
+            raw={**decode_fields(stored), **decode_fields(raw)},
+            problem=str(error),
+            redelivered=redelivered,
+        )
+    return Claim(delivery=delivery, record=parsed, redelivered=redelivered)
+
+
+def parse_event(data: bytes) -> Event:
+    """An event as the scripts publish it (cjson-encoded; numbers as strings)."""
+    event = json.loads(data)
+    if event.get("kind") == "progress":
+        total, message = event.get("total"), event.get("message")
+        return ProgressEvent(
+            key=str(event["key"]),
+            generation=int(event["generation"]),
+            progress=ProgressState(
+                current=int(event["current"]),
+                total=None if total is None else int(total),
+                message=None if message is None else str(message),
+            ),
+        )
+    worker = event.get("worker")
+    error = event.get("error")
+    return StateEvent(
+        key=str(event["key"]),
+        state=ExecutionState(event["state"]),
+        generation=int(event["generation"]),
+        worker=None if worker is None else str(worker),
+        error=None if error is None else str(error),
+    )
+
+
+def settlement_args(settlement: Settlement) -> list[Arg]:
+    """The 17 script arguments of one settlement (see ``lua/settle.lua``)."""
+    retry = settlement.reschedule
+    if retry is None and not settlement.state.is_terminal:
+        raise ValueError(f"a settlement must end in a terminal state, got {settlement.state}")
+    if retry is not None and retry.key != settlement.key:
+        raise ValueError(
+            f"a settlement may only reschedule its own key {settlement.key!r}, got {retry.key!r}"
+        )
+    completed_at, expires_at, gc_ms = ends(settlement.completed_at, settlement.ttl)
+    args: list[Arg] = [
+        settlement.delivery,
+        settlement.key,
+        settlement.generation,
+        settlement.state.value,
+        completed_at,
+        expires_at,
+        gc_ms,
+        "0" if settlement.result is None else "1",
+        b"" if settlement.result is None else settlement.result,
+        "0" if settlement.error is None else "1",
+        "" if settlement.error is None else settlement.error,
+    ]
+    if retry is None:
+        return [*args, "0", "", b"", 0, 0, ""]
+    headers = json.dumps(dict(retry.headers), separators=(",", ":"))
+    return [
+        *args,
+        "1",
+        retry.function_name,
+        retry.payload,
+        to_ms(retry.when),
+        retry.attempt,
+        headers,
+    ]
+
+
+def encode_cursor(wake_id: str, version: int, more: bool) -> str:
+    """A wait position: the wake stream's last id, the in-process signal's
+    version, and whether queued work was left behind."""
+    return f"{wake_id} {version} {int(more)}"
+
+
+def decode_cursor(cursor: str) -> tuple[str, int, bool]:
+    """The parts of a cursor made by ``encode_cursor``."""
+    try:
+        wake_id, version, more = cursor.split(" ")
+        return wake_id, int(version), more == "1"
+    except ValueError:
+        raise ValueError(f"not a cursor from this engine's claim: {cursor!r}") from None

@@ -1,0 +1,140 @@
+"""Building the Redis clients an engine uses, from its URL.
+
+Two clients per engine:
+
+* ``commands``: a bounded, blocking connection pool for every short command
+  and script.  When all its connections are busy, callers wait for one
+  instead of failing (redis-py's default pool raises MaxConnectionsError), so
+  a burst of concurrent calls never needs a connection each.
+* ``blocking``: connections that sit in blocking reads (the wake reader's
+  XREAD BLOCK and each subscription).  They have no socket read timeout, so a
+  quiet wait is never mistaken for a dead server.
+
+Neither pool gives redis-py a socket timeout.  With one, redis-py sends each
+command under ``asyncio.wait_for``, which before Python 3.12 can swallow a
+cancellation that arrives as the send completes: a cancelled worker then
+carries on as if nothing happened.  Commands are bounded instead by
+``Clients.deadline()`` (``asyncio.timeout``), which keeps cancellations; a
+command that runs out of time drops its connection (redis-py never reuses a
+connection interrupted mid-command).  A ``socket_timeout`` in the URL sets
+that deadline.
+
+``fakeredis://NAME`` builds both on an in-process fakeredis server, one per
+URL in this process, so every engine opened on that URL shares its data.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.exceptions import ResponseError
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # redis-py itself depends on async-timeout below Python 3.11.3
+    from async_timeout import timeout as _deadline  # type: ignore[import-not-found]
+
+__all__ = ["COMMAND_CONNECTIONS", "Clients", "connect", "ensure_group"]
+
+COMMAND_CONNECTIONS = 50
+"""Connections in the command pool; callers queue beyond this."""
+
+BLOCKING_CONNECTIONS = 10_000
+"""Cap on connections held by blocking reads and subscriptions."""
+
+COMMAND_TIMEOUT = 30.0
+"""Seconds one command or script may take, unless the URL sets ``socket_timeout``."""
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to connect, unless the URL sets ``socket_connect_timeout``."""
+
+_FAKE_SERVERS: dict[str, Any] = {}
+
+
+@dataclass
+class Clients:
+    """The clients of one engine."""
+
+    commands: Redis
+    blocking: Redis
+    blocking_reads: bool
+    """False on fakeredis, whose blocking reads return at once."""
+    command_timeout: float | None = COMMAND_TIMEOUT
+
+    def deadline(self) -> AbstractAsyncContextManager[Any]:
+        """A context bounding one call on ``commands`` by the command timeout."""
+        return cast("AbstractAsyncContextManager[Any]", _deadline(self.command_timeout))
+
+    async def close(self) -> None:
+        """Close both clients and disconnect their pools."""
+        await self.commands.aclose()
+        await self.blocking.aclose()
+
+
+def _fake_server(url: str) -> Any:
+    try:
+        import fakeredis
+    except ImportError as error:
+        raise ImportError(
+            f"{url!r} needs fakeredis with Lua support: pip install pydocket[fake]"
+        ) from error
+    server = _FAKE_SERVERS.get(url)
+    if server is None:
+        server = _FAKE_SERVERS[url] = fakeredis.FakeServer()
+    return server
+
+
+def connect(url: str) -> Clients:
+    """The clients for ``url`` (they connect lazily, on first use)."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "fakeredis":
+        server = _fake_server(url)
+        import fakeredis
+
+        commands = fakeredis.FakeAsyncRedis(
+            server=server,
+            connection_pool_class=BlockingConnectionPool,
+            max_connections=COMMAND_CONNECTIONS,
+            socket_timeout=None,
+        )
+        blocking = fakeredis.FakeAsyncRedis(
+            server=server, max_connections=BLOCKING_CONNECTIONS, socket_timeout=None
+        )
+        return Clients(commands, blocking, blocking_reads=False)
+    if scheme not in ("redis", "rediss"):
+        raise ValueError(f"the Redis engine cannot open {url!r}")
+    command_pool = BlockingConnectionPool.from_url(
+        url, max_connections=COMMAND_CONNECTIONS, timeout=None
+    )
+    blocking_pool = ConnectionPool.from_url(url, max_connections=BLOCKING_CONNECTIONS)
+    command_timeout = command_pool.connection_kwargs.get("socket_timeout", COMMAND_TIMEOUT)
+    for pool in (command_pool, blocking_pool):
+        # Query parameters of the URL override keyword arguments, so these are
+        # set after parsing.  Scripts return bytes (payloads are binary).
+        kwargs = pool.connection_kwargs
+        kwargs["decode_responses"] = False
+        kwargs.setdefault("socket_connect_timeout", CONNECT_TIMEOUT)
+        kwargs["socket_timeout"] = None
+    # from_pool hands the pools to the clients, which disconnect them on close.
+    return Clients(
+        Redis.from_pool(command_pool), Redis.from_pool(blocking_pool), True, command_timeout
+    )
+
+
+async def ensure_group(client: Redis, stream: str, group: str) -> None:
+    """Create the stream's consumer group unless it exists.
+
+    It reads from the start of the stream, so entries written before any
+    worker existed are still delivered.  (Should the stream be deleted later,
+    the claim script recreates the group the same way.)
+    """
+    try:
+        await client.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise

@@ -1,0 +1,363 @@
+"""``RedisEngine``: the ``Engine`` protocol on Redis.
+
+Where work waits (see ``keys.py`` for every key):
+
+* SCHEDULED work sits in the ``future`` sorted set and QUEUED work in the
+  ``queue`` sorted set, both scored by ``when`` with ties in generation
+  order, so due work is handed out in exact ``(when, generation)`` order.  (A
+  stream cannot do that: it is ordered by arrival, and work scheduled for an
+  earlier ``when`` can arrive later.)
+* A claim moves the first queued records into the ``stream`` and reads them
+  through the consumer group, whose pending list tracks every delivery until
+  it is settled.  Leases are a sorted set of delivery deadlines on the
+  caller's clock, so expiry never depends on Redis's clock.
+
+Every transition is one Lua script (``lua/``), called by hash: ``schedule``,
+``cancel``, ``claim`` and ``clear`` take one round trip each; ``settle`` and
+``renew`` one per batch.  Times always come from the caller's ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import cast
+
+from docket.engines.base import (
+    ClaimBatch,
+    DeadLetter,
+    Event,
+    ExecutionRecord,
+    ProgressState,
+    ProgressUpdate,
+    QueueCounts,
+    ScheduleResult,
+    Settlement,
+    StorageSnapshot,
+    TaskMessage,
+    WorkerInfo,
+)
+from docket.engines.redis import queries
+from docket.engines.redis.codec import (
+    Arg,
+    encode_cursor,
+    ends,
+    from_ms,
+    pairs,
+    parse_claim,
+    parse_event,
+    parse_progress,
+    parse_record,
+    settlement_args,
+    to_ms,
+    to_ms_ceiling,
+)
+from docket.engines.redis.keys import GROUP, DocketKeys
+from docket.engines.redis.session import Session
+from docket.states import Disposition, ExecutionState
+
+__all__ = ["DEAD_LETTER_LIMIT", "RedisEngine"]
+
+DEAD_LETTER_LIMIT = 10_000
+"""About how many dead letters are kept (the stream is trimmed approximately)."""
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class RedisEngine:
+    """The ``Engine`` protocol over one Redis server (or fakeredis)."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.keys = DocketKeys(name)
+        self._session = Session(url, self.keys)
+
+    @classmethod
+    def from_url(cls, url: str, name: str) -> RedisEngine:
+        """The engine of docket ``name`` at a ``redis://``, ``rediss://`` or
+        ``fakeredis://NAME`` URL (not connected until ``open``)."""
+        if url.partition("://")[0].lower() not in ("redis", "rediss", "fakeredis"):
+            raise ValueError(f"the Redis engine cannot open {url!r}")
+        return cls(url, name)
+
+    def __repr__(self) -> str:
+        return f"RedisEngine(url={self.url!r}, name={self.name!r})"
+
+    async def open(self) -> None:
+        """Connect, load the scripts and create the consumer group if missing."""
+        await self._session.open()
+
+    async def close(self) -> None:
+        """Stop the blocking read and release every connection; data stays."""
+        await self._session.close()
+
+    # --- producing -----------------------------------------------------------
+
+    async def schedule(
+        self, message: TaskMessage, now: datetime, *, replace: bool
+    ) -> ScheduleResult:
+        """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
+        k = self.keys
+        when = to_ms(message.when)
+        headers = dict(message.headers)
+        reply = await self._session.run(
+            "schedule",
+            [k.record(message.key), k.queue, k.future, k.stream, k.generation, k.wake],
+            [
+                message.key,
+                message.function_name,
+                message.payload,
+                when,
+                message.attempt,
+                _compact(headers),
+                to_ms(now),
+                "1" if replace else "0",
+                k.events_prefix,
+            ],
+        )
+        if reply[0] == b"exists":
+            return ScheduleResult(Disposition.ALREADY_SCHEDULED, parse_record(pairs(reply[1])))
+        if reply[3]:
+            self._session.signal.notify()
+        record = ExecutionRecord(
+            key=message.key,
+            function_name=message.function_name,
+            payload=message.payload,
+            when=from_ms(when),
+            attempt=message.attempt,
+            headers=headers,
+            generation=int(reply[1]),
+            state=ExecutionState(reply[2].decode()),
+        )
+        return ScheduleResult(Disposition.SCHEDULED, record)
+
+    async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
+        """Cancel SCHEDULED or QUEUED work under ``key``; True if this call did."""
+        k = self.keys
+        reply = await self._session.run(
+            "cancel",
+            [k.record(key), k.queue, k.future, k.stream],
+            [key, *ends(now, ttl), k.events_prefix],
+        )
+        return bool(reply)
+
+    async def clear(self, now: datetime, ttl: timedelta) -> int:
+        """Cancel every SCHEDULED and QUEUED execution; return how many."""
+        k = self.keys
+        reply = await self._session.run(
+            "clear",
+            [k.queue, k.future, k.stream],
+            [k.runs_prefix, k.events_prefix, *ends(now, ttl)],
+        )
+        return int(reply)
+
+    # --- working -------------------------------------------------------------
+
+    async def claim(
+        self,
+        worker: str,
+        count: int,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        promote_limit: int = 1000,
+    ) -> ClaimBatch:
+        """Promote due work, reclaim expired leases, then claim queued work in due order."""
+        k = self.keys
+        signal = self._session.signal
+        # Read before the round trip: a notification during it changes the
+        # version, and the wait that follows returns at once.
+        version = signal.version
+        reply = await self._session.run(
+            "claim",
+            [k.stream, k.queue, k.future, k.leases, k.holders, k.wake],
+            [
+                GROUP,
+                worker,
+                max(0, count),
+                to_ms(now),
+                to_ms(lease_until),
+                max(0, promote_limit),
+                k.runs_prefix,
+                k.events_prefix,
+            ],
+        )
+        claims, wake_id, left, first_future, first_lease, woke = reply
+        if woke:
+            signal.notify()
+        wakes = [int(score) for score in (first_future, first_lease) if score]
+        return ClaimBatch(
+            claims=[parse_claim(claim) for claim in claims],
+            next_wake=from_ms(min(wakes)) if wakes else None,
+            cursor=encode_cursor(wake_id.decode(), version, bool(left)),
+        )
+
+    async def wait_for_work(self, cursor: str | None) -> None:
+        """Return when queued work may have arrived since ``cursor`` (see ``Engine``).
+
+        Cancelling the caller never cancels the shared blocking read.
+        """
+        await self._session.wait(cursor)
+
+    async def renew(
+        self, worker: str, deliveries: Sequence[str], lease_until: datetime
+    ) -> set[str]:
+        """Extend the leases ``worker`` still holds; return the deliveries it lost."""
+        if not deliveries:
+            return set()
+        k = self.keys
+        lost = await self._session.run(
+            "renew", [k.leases, k.holders], [worker, to_ms(lease_until), *deliveries]
+        )
+        return {delivery.decode() for delivery in lost}
+
+    async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
+        """Acknowledge each delivery and, unless stale, end or reschedule its record."""
+        if not settlements:
+            return []
+        k = self.keys
+        keys = [k.stream, k.queue, k.future, k.leases, k.holders, k.generation, k.wake]
+        args: list[Arg] = [GROUP, to_ms(now), k.events_prefix]
+        for settlement in settlements:
+            keys.append(k.record(settlement.key))
+            args.extend(settlement_args(settlement))
+        reply = await self._session.run("settle", keys, args)
+        if reply[-1]:
+            self._session.signal.notify()
+        return [bool(applied) for applied in reply[:-1]]
+
+    async def set_aside(
+        self,
+        delivery: str,
+        reason: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        key: str | None = None,
+        generation: int | None = None,
+    ) -> None:
+        """Acknowledge ``delivery``, keep it as a dead letter, and fail its record.
+
+        Without ``key``, the record named by the delivery's stream entry is
+        failed when it is still that delivery's execution: a record the worker
+        could not read would otherwise keep its key live forever.
+        """
+        k = self.keys
+        keys = [k.stream, k.leases, k.holders, k.dead]
+        if key is not None:
+            keys.append(k.record(key))
+        await self._session.run(
+            "set_aside",
+            keys,
+            [
+                GROUP,
+                k.runs_prefix,
+                k.events_prefix,
+                delivery,
+                reason,
+                *ends(now, ttl),
+                "" if key is None else key,
+                "" if generation is None else generation,
+                DEAD_LETTER_LIMIT,
+            ],
+        )
+
+    async def report_progress(
+        self, key: str, generation: int, update: ProgressUpdate
+    ) -> ProgressState | None:
+        """Change a running execution's progress and publish it; None if not running."""
+        reply = await self._session.run(
+            "progress",
+            [self.keys.record(key)],
+            [
+                key,
+                generation,
+                "" if update.total is None else update.total,
+                update.increment,
+                "0" if update.message is None else "1",
+                "" if update.message is None else update.message,
+                self.keys.events_prefix,
+            ],
+        )
+        return None if reply is None else parse_progress(*reply)
+
+    # --- workers and strikes -------------------------------------------------
+
+    async def heartbeat(
+        self, worker: str, tasks: frozenset[str], now: datetime, dead_after: timedelta
+    ) -> None:
+        """Note ``worker`` alive at ``now``; forget workers silent since ``now - dead_after``."""
+        k = self.keys
+        seen = to_ms(now)
+        info = _compact({"last_seen": seen, "tasks": sorted(tasks)})
+        cutoff = to_ms_ceiling(from_ms(seen) - dead_after)
+        await self._session.run(
+            "heartbeat", [k.workers, k.workers_seen, k.stream], [worker, seen, info, cutoff, GROUP]
+        )
+
+    async def retire(self, worker: str) -> None:
+        """Forget ``worker`` at once."""
+        k = self.keys
+        await self._session.run("retire", [k.workers, k.workers_seen, k.stream], [worker, GROUP])
+
+    async def update_strikes(self, rule_id: str, rule: bytes | None) -> None:
+        """Set (or, with ``rule`` None, remove) one strike rule and notify the watchers."""
+        k = self.keys
+        present = rule is not None
+        await self._session.run(
+            "strikes",
+            [k.strikes],
+            [rule_id, "1" if present else "0", rule or b"", k.strike_channel],
+        )
+
+    async def strikes(self) -> dict[str, bytes]:
+        """Every strike rule in force, by rule id."""
+        stored = await self._session.read(lambda client: client.hgetall(self.keys.strikes))
+        return {
+            rule_id.decode(): rule for rule_id, rule in cast(dict[bytes, bytes], stored).items()
+        }
+
+    def watch_strikes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
+        """Be told of every change to the strike rules from the moment this is entered."""
+        return self._session.subscribe(self.keys.strike_channel, _nothing)
+
+    # --- reading -------------------------------------------------------------
+
+    async def get_record(self, key: str, now: datetime) -> ExecutionRecord | None:
+        """The record under ``key`` unless it has expired by ``now``."""
+        return await self._session.read(lambda c: queries.get_record(c, self.keys, key, now))
+
+    async def counts(self, now: datetime) -> QueueCounts:
+        """How many records are SCHEDULED, QUEUED and RUNNING."""
+        return await self._session.read(lambda c: queries.counts(c, self.keys))
+
+    async def snapshot(self, now: datetime, limit: int = 10_000) -> StorageSnapshot:
+        """Unfinished records (future and queued by due order, running by start) and workers."""
+        k = self.keys
+        reply = await self._session.run(
+            "snapshot",
+            [k.future, k.queue, k.leases, k.stream, k.workers],
+            [k.runs_prefix, max(0, limit)],
+        )
+        return queries.parse_snapshot(reply)
+
+    async def workers(self, now: datetime, dead_after: timedelta) -> list[WorkerInfo]:
+        """Workers seen within ``dead_after`` of ``now``, by name."""
+        return await self._session.read(lambda c: queries.workers(c, self.keys, now, dead_after))
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The last ``limit`` dead letters, oldest first."""
+        return await self._session.read(lambda c: queries.dead_letters(c, self.keys, limit))
+
+    def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """Listen to ``key``'s state and progress events from the moment the context is entered."""
+        return self._session.subscribe(self.keys.channel(key), parse_event)
+
+
+def _nothing(data: bytes) -> None:
+    return None

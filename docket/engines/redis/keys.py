@@ -1,0 +1,142 @@
+"""The Redis key layout of one docket.
+
+Every key of docket ``NAME`` starts with the hash tag ``{NAME}:``, so all of
+them sit on one cluster slot and one ACL pattern (``~{NAME}:*``) covers them.
+System keys have fixed names; the record of a user's task key ``K`` lives at
+``{NAME}:runs:K``, a namespace no system key uses, so a user key such as
+``stream`` or ``runs:x`` can never collide with (or be mistaken for) one.
+
+=====================  ====================================================
+key                    what it holds
+=====================  ====================================================
+``{N}:runs:<key>``     hash: the execution record of one task key
+``{N}:future``         zset: SCHEDULED work, score = ``when`` in ms
+``{N}:queue``          zset: QUEUED work not yet handed out, score = ``when``
+``{N}:stream``         stream + group ``docket-workers``: handed-out work
+``{N}:leases``         zset: delivery (stream id) -> lease deadline in ms
+``{N}:holders``        hash: delivery -> worker holding its lease
+``{N}:generation``     counter: the last generation handed out
+``{N}:wake``           capped stream: wakes blocked readers in other processes
+``{N}:dead``           capped stream: dead letters
+``{N}:workers``        hash: worker -> heartbeat JSON (last seen, tasks)
+``{N}:workers-seen``   zset: worker -> last heartbeat in ms
+``{N}:strikes``        hash: strike rule id -> encoded rule
+=====================  ====================================================
+
+Members of ``future`` and ``queue`` are ``<generation, 20 digits>:<key>`` so
+that equal scores order by generation (see ``lua/common.lua``).  Event
+channels (not keys) are ``{N}:events:<key>`` and ``{N}:strike-changes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DocketKeys", "GROUP"]
+
+GROUP = "docket-workers"
+"""The consumer group every worker reads the stream through."""
+
+
+@dataclass(frozen=True)
+class DocketKeys:
+    """The names of every key and channel of one docket."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            # An empty hash tag "{}" would hash each key on its own, scattering
+            # one docket over the cluster.
+            raise ValueError(f"a docket name must be a non-empty string, got {self.name!r}")
+
+    @property
+    def prefix(self) -> str:
+        """``{name}:``, the start of every key of this docket."""
+        return "{" + self.name + "}:"
+
+    def _key(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    @property
+    def stream(self) -> str:
+        return self._key("stream")
+
+    @property
+    def future(self) -> str:
+        return self._key("future")
+
+    @property
+    def queue(self) -> str:
+        return self._key("queue")
+
+    @property
+    def leases(self) -> str:
+        return self._key("leases")
+
+    @property
+    def holders(self) -> str:
+        return self._key("holders")
+
+    @property
+    def generation(self) -> str:
+        return self._key("generation")
+
+    @property
+    def wake(self) -> str:
+        return self._key("wake")
+
+    @property
+    def dead(self) -> str:
+        return self._key("dead")
+
+    @property
+    def workers(self) -> str:
+        return self._key("workers")
+
+    @property
+    def workers_seen(self) -> str:
+        return self._key("workers-seen")
+
+    @property
+    def strikes(self) -> str:
+        return self._key("strikes")
+
+    @property
+    def strike_channel(self) -> str:
+        """The pub/sub channel told of every change to the strike rules."""
+        return self._key("strike-changes")
+
+    @property
+    def runs_prefix(self) -> str:
+        """The prefix of every record key; scripts append task keys to it."""
+        return self._key("runs:")
+
+    @property
+    def events_prefix(self) -> str:
+        """The prefix of every event channel."""
+        return self._key("events:")
+
+    def record(self, key: str) -> str:
+        """The record hash of task key ``key``."""
+        return self.runs_prefix + key
+
+    def channel(self, key: str) -> str:
+        """The pub/sub channel of task key ``key``'s events."""
+        return self.events_prefix + key
+
+    def system_keys(self) -> tuple[str, ...]:
+        """Every fixed key of this docket (records excluded)."""
+        return (
+            self.stream,
+            self.future,
+            self.queue,
+            self.leases,
+            self.holders,
+            self.generation,
+            self.wake,
+            self.dead,
+            self.workers,
+            self.workers_seen,
+            self.strikes,
+        )

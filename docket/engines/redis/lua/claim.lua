@@ -1,0 +1,129 @@
+-- claim: promote due work, reclaim expired leases, then hand out queued work.
+-- KEYS: stream, queue, future, leases, holders, wake
+-- ARGV: group, worker, count, now, lease_until, promote_limit, runs, events
+-- Returns {claims, wake cursor, queued left, first future score, first lease
+-- score, woke}; each claim is {delivery, 'ok'|'bad', redelivered, entry
+-- fields, record fields}.
+local stream, queue, future, leases, holders, wakes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local group, worker, count, now, lease_until = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local runs, events = ARGV[7], ARGV[8]
+
+-- 1. Promote at most promote_limit due future records, in (when, generation)
+-- order; the queue keeps that order.
+local promoted = 0
+local due = redis.call('ZRANGEBYSCORE', future, '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
+for i = 1, #due, 2 do
+  local m = due[i]
+  redis.call('ZREM', future, m)
+  local key = member_key(m)
+  local record = runs .. key
+  local current = redis.call('HMGET', record, 'state', 'generation')
+  if current[1] == 'scheduled' and is_member_of(m, current, key) then
+    redis.call('HSET', record, 'state', 'queued')
+    redis.call('ZADD', queue, due[i + 1], m)
+    publish(events, key, 'queued', current[2])
+    promoted = promoted + 1
+  end
+end
+
+local claims = {}
+
+local function lease(id)
+  redis.call('ZADD', leases, lease_until, id)
+  redis.call('HSET', holders, id, worker)
+end
+
+local function hand_out(id, fields, redelivered)
+  local entry = fields_map(fields)
+  local key, generation = entry['key'], entry['generation']
+  if not key or not generation then
+    -- Malformed (not written by docket): lease it so it cannot be lost, and
+    -- let the worker set it aside.
+    lease(id)
+    claims[#claims + 1] = {id, 'bad', redelivered, fields, {}}
+    return
+  end
+  local record = runs .. key
+  local current = redis.call('HMGET', record, 'state', 'generation')
+  if current[2] ~= generation then
+    drop(stream, group, leases, holders, id)
+    return
+  end
+  if redelivered == 1 then
+    if current[1] ~= 'running' then
+      drop(stream, group, leases, holders, id)
+      return
+    end
+    redis.call('HSET', record, 'worker', worker)
+  elseif current[1] == 'queued' then
+    redis.call('HSET', record, 'state', 'running', 'worker', worker, 'started_at', now)
+  elseif current[1] == 'running' and redis.call('HEXISTS', holders, id) == 1 then
+    -- Delivered again because the group was recreated from its history: the
+    -- lease holder still owns it and its settlement acknowledges it.
+    return
+  else
+    drop(stream, group, leases, holders, id)
+    return
+  end
+  lease(id)
+  publish(events, key, 'running', generation, worker)
+  claims[#claims + 1] = {id, 'ok', redelivered, fields, redis.call('HGETALL', record)}
+end
+
+-- 2. Reclaim deliveries whose lease expired by now.
+if count > 0 then
+  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, count)
+  for _, id in ipairs(expired) do
+    local got = redis.pcall('XCLAIM', stream, group, worker, 0, id)
+    local entry = nil
+    if type(got) == 'table' and not got.err then entry = got[1] end
+    if type(entry) == 'table' and type(entry[2]) == 'table' then
+      hand_out(id, entry[2], 1)
+    else
+      -- Gone from the stream or the group: nothing left to redeliver.
+      drop(stream, group, leases, holders, id)
+    end
+  end
+end
+
+-- 3. Move the first queued records, in due order, into the stream and read
+-- them through the consumer group (which tracks them until acknowledged).
+local take = count - #claims
+if take > 0 then
+  local popped = redis.call('ZPOPMIN', queue, take)
+  for i = 1, #popped, 2 do
+    local m = popped[i]
+    local key = member_key(m)
+    local record = runs .. key
+    local current = redis.call('HMGET', record, 'state', 'generation')
+    if current[1] == 'queued' and is_member_of(m, current, key) then
+      local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current[2])
+      redis.call('HSET', record, 'message_id', id)
+    end
+  end
+  local reply = redis.pcall('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
+  if type(reply) == 'table' and reply.err then
+    -- tostring: fakeredis hands the message over as userdata.
+    local err = tostring(reply.err)
+    if not string.find(err, 'NOGROUP', 1, true) then
+      return redis.error_reply(err)
+    end
+    -- The stream or its group was deleted behind our back: recreate the group
+    -- from the start of the stream, so nothing in it is skipped.
+    redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+    reply = redis.call('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
+  end
+  for _, entry in ipairs(stream_entries(reply)) do
+    if type(entry[2]) == 'table' then
+      hand_out(entry[1], entry[2], 0)
+    end
+  end
+end
+
+local left = redis.call('ZCARD', queue)
+-- Promoted work that this claim did not take may be someone else's to run.
+local woke = promoted > 0 and left > 0
+if woke then wake(wakes) end
+local first_future = redis.call('ZRANGE', future, 0, 0, 'WITHSCORES')[2] or ''
+local first_lease = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')[2] or ''
+return {claims, last_id(wakes), left, first_future, first_lease, woke and 1 or 0}

@@ -1,0 +1,104 @@
+"""The live state behind one ``RedisEngine``: clients, scripts and wake-ups.
+
+``Session`` connects and disconnects, runs scripts and reads under the
+command deadline, waits for work and opens subscriptions, so that the engine
+itself only says what each operation sends and how to read the reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from docket.engines.redis.codec import Arg, decode_cursor
+from docket.engines.redis.connections import Clients, connect, ensure_group
+from docket.engines.redis.keys import GROUP, DocketKeys
+from docket.engines.redis.scripts import Scripts
+from docket.engines.redis.subscriptions import Subscription
+from docket.engines.redis.wakeups import Signal, WakeReader, signal_for
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["Session"]
+
+T = TypeVar("T")
+
+
+class Session:
+    """Connections and scripts of one engine, for one docket at one URL."""
+
+    def __init__(self, url: str, keys: DocketKeys) -> None:
+        self.url = url
+        self.keys = keys
+        self.signal: Signal = signal_for(url, keys.name)
+        self.reader: WakeReader | None = None
+        self._clients: Clients | None = None
+        self._scripts: Scripts | None = None
+
+    @property
+    def clients(self) -> Clients:
+        """The open clients; RuntimeError before ``open`` or after ``close``."""
+        if self._clients is None:
+            raise RuntimeError(
+                f"the Redis engine for {self.keys.name!r} at {self.url!r} is not open"
+            )
+        return self._clients
+
+    async def open(self) -> None:
+        """Connect, load the scripts and create the consumer group if missing."""
+        if self._clients is not None:
+            return
+        clients = connect(self.url)
+        scripts = Scripts(clients.commands)
+        try:
+            async with clients.deadline():
+                await scripts.load()
+                await ensure_group(clients.commands, self.keys.stream, GROUP)
+        except BaseException:
+            await clients.close()
+            raise
+        self._clients, self._scripts = clients, scripts
+        self.reader = WakeReader(clients.blocking, self.keys.wake)
+
+    async def close(self) -> None:
+        """Stop the blocking read and release every connection."""
+        clients, self._clients, self._scripts = self._clients, None, None
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            await reader.close()
+        if clients is not None:
+            await clients.close()
+
+    async def run(self, script: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run one script (one EVALSHA) and return its raw reply."""
+        clients = self.clients
+        assert self._scripts is not None
+        async with clients.deadline():
+            return await self._scripts.run(script, keys, args)
+
+    async def read(self, query: Callable[[Redis], Awaitable[T]]) -> T:
+        """Run ``query`` on the command client under the command deadline."""
+        clients = self.clients
+        async with clients.deadline():
+            return await query(clients.commands)
+
+    async def wait(self, cursor: str | None) -> None:
+        """Return when queued work may have arrived since ``cursor`` (see ``wakeups``)."""
+        clients = self.clients
+        if cursor is None:
+            version = self.signal.version
+            k = self.keys
+            queued, wake_id = await self.run("probe", [k.queue, k.stream, k.leases, k.wake], [])
+            if queued:
+                return
+            after = wake_id.decode()
+        else:
+            after, version, more = decode_cursor(cursor)
+            if more:
+                return
+        await self.signal.wait(version, self.reader if clients.blocking_reads else None, after)
+
+    def subscribe(self, channel: str, parse: Callable[[bytes], T]) -> Subscription[T]:
+        """Listen to ``channel`` on a connection of its own."""
+        return Subscription(self.clients.blocking, channel, parse)
