@@ -7,6 +7,7 @@ Schedule async functions now or later with a ``Docket``, run them with a
 from __future__ import annotations
 
 from docket import testing  # noqa: E402  (re-exported: the API names docket.testing)
+from docket.annotations import Logged
 from docket.clock import Clock, SystemClock, VirtualClock
 from docket.dependencies import (
     Cron,
@@ -33,6 +34,7 @@ from docket.errors import (
 )
 from docket.execution import Execution
 from docket.states import Disposition, ExecutionState
+from docket.strikelist import StrikeList
 from docket.worker import Worker
 
 __version__ = "0.1.0"
@@ -53,10 +55,12 @@ __all__ = [
     "ExecutionFailed",
     "ExecutionState",
     "ExponentialRetry",
+    "Logged",
     "Perpetual",
     "Progress",
     "Retry",
     "Shared",
+    "StrikeList",
     "SystemClock",
     "TaskArgument",
     "TaskKey",

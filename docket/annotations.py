@@ -45,9 +45,16 @@ _PLAIN = Logged()
 
 def _inspect(function: Callable[..., Any]) -> tuple[tuple[str, ...], dict[str, Logged]]:
     try:
-        parameters = tuple(inspect.signature(function).parameters)
+        signature = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):
-        parameters = ()
+        signature = []  # type: ignore[assignment]
+    # The names positional arguments bind to, in order; a *args parameter
+    # comes last and takes every positional argument beyond the others.
+    positional = [
+        p.name for p in signature if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    positional += [p.name for p in signature if p.kind is p.VAR_POSITIONAL]
+    parameters = tuple(positional)
     try:
         hints = get_type_hints(function, include_extras=True)
     except Exception:
@@ -66,7 +73,7 @@ def _inspect(function: Callable[..., Any]) -> tuple[tuple[str, ...], dict[str, L
 
 @lru_cache(maxsize=4096)
 def logged_parameters(function: Callable[..., Any]) -> tuple[tuple[str, ...], dict[str, Logged]]:
-    """The parameter names of ``function`` and which of them are ``Logged``."""
+    """The names positional arguments bind to (``*args`` last) and which parameters are ``Logged``."""
     return _inspect(function)
 
 
@@ -88,7 +95,10 @@ def call_repr(
             names, logged = _inspect(function)
     shown: list[str] = []
     for index, value in enumerate(args):
-        marker = logged.get(names[index]) if index < len(names) else None
+        # Positionals past the named ones belong to *args, if there is one
+        # (it is last in ``names``); its annotation covers every one of them.
+        name = names[min(index, len(names) - 1)] if names else None
+        marker = logged.get(name) if name is not None else None
         shown.append(marker.format(value) if marker else "...")
     for name, value in kwargs.items():
         marker = logged.get(name)

@@ -216,6 +216,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
             self._background = []
+            DEPTHS.pop((self.docket.name, self.name), None)
             try:
                 await self._shared.close()
             except Exception:

@@ -7,7 +7,7 @@ them, so a task can ask for its docket, worker, execution or key.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from docket.dependencies.base import Dependency
 
@@ -31,29 +31,65 @@ current_worker: ContextVar[Worker] = ContextVar("docket_current_worker")
 current_execution: ContextVar[Execution] = ContextVar("docket_current_execution")
 
 
-class CurrentDocket(Dependency):
+class _CurrentDocket(Dependency):
     """The Docket whose worker is running this task."""
 
     async def __aenter__(self) -> Any:
         return current_docket.get()
 
 
-class CurrentWorker(Dependency):
+class _CurrentWorker(Dependency):
     """The Worker running this task."""
 
     async def __aenter__(self) -> Any:
         return current_worker.get()
 
 
-class CurrentExecution(Dependency):
+class _CurrentExecution(Dependency):
     """The Execution being run."""
 
     async def __aenter__(self) -> Any:
         return current_execution.get()
 
 
-class TaskKey(Dependency):
+class _TaskKey(Dependency):
     """The key of the Execution being run."""
 
     async def __aenter__(self) -> Any:
         return current_execution.get().key
+
+
+def CurrentDocket() -> Docket:
+    """The Docket whose worker is running this task.
+
+    Declared as a parameter default; typed as the injected value so that
+    ``x: Docket = CurrentDocket()`` type-checks.
+    """
+    return cast("Docket", _CurrentDocket())
+
+
+def CurrentWorker() -> Worker:
+    """The Worker running this task.
+
+    Declared as a parameter default; typed as the injected value so that
+    ``x: Worker = CurrentWorker()`` type-checks.
+    """
+    return cast("Worker", _CurrentWorker())
+
+
+def CurrentExecution() -> Execution:
+    """The Execution being run.
+
+    Declared as a parameter default; typed as the injected value so that
+    ``x: Execution = CurrentExecution()`` type-checks.
+    """
+    return cast("Execution", _CurrentExecution())
+
+
+def TaskKey() -> str:
+    """The key of the Execution being run.
+
+    Declared as a parameter default; typed as the injected value so that
+    ``x: str = TaskKey()`` type-checks.
+    """
+    return cast("str", _TaskKey())

@@ -95,7 +95,7 @@ def _check_factory(factory: Any) -> None:
         raise TypeError(f"factory must be callable, got {factory!r}")
 
 
-class Depends(Dependency):
+class _Depends(Dependency):
     """A value made by ``factory`` for each run, cached within the run::
 
         async def task(db: Database = Depends(open_database)): ...
@@ -112,7 +112,7 @@ class Depends(Dependency):
         return f"Depends({getattr(self.factory, '__name__', self.factory)!r})"
 
 
-class Shared(Dependency):
+class _Shared(Dependency):
     """A value made by ``factory`` once per worker, on first use::
 
         async def task(pool: Pool = Shared(make_pool)): ...
@@ -129,7 +129,7 @@ class Shared(Dependency):
         return f"Shared({getattr(self.factory, '__name__', self.factory)!r})"
 
 
-class TaskArgument(Dependency):
+class _TaskArgument(Dependency):
     """The value of one of the task's own arguments.
 
     Inside a ``Depends`` factory the argument's name defaults to the factory
@@ -166,3 +166,18 @@ class TaskArgument(Dependency):
 
     def __repr__(self) -> str:
         return f"TaskArgument({self.name!r}, optional={self.optional})"
+
+
+def Depends(factory: Callable[..., Any]) -> Any:
+    """A value made by ``factory`` for each run, cached within the run (see ``_Depends``)."""
+    return _Depends(factory)
+
+
+def Shared(factory: Callable[..., Any]) -> Any:
+    """A value made by ``factory`` once per worker, on first use (see ``_Shared``)."""
+    return _Shared(factory)
+
+
+def TaskArgument(name: str | None = None, optional: bool = False) -> Any:
+    """The value of one of the task's own arguments (see ``_TaskArgument``)."""
+    return _TaskArgument(name, optional)

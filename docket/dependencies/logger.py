@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from docket.dependencies.base import Dependency
 from docket.dependencies.context import current_execution, current_worker
@@ -13,7 +13,7 @@ __all__ = ["TaskLogger"]
 
 
 class _TaskLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Adds the task's context to every record, and ``[key]`` to every message."""
+    """Adds the task's context to every record's ``extra``."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(self.extra or {})
@@ -22,7 +22,7 @@ class _TaskLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
-class TaskLogger(Dependency):
+class _TaskLogger(Dependency):
     """A ``logging.LoggerAdapter`` for ``docket.task.<function>`` whose records carry
     ``docket.name``, ``docket.worker``, ``docket.task``, ``docket.key``,
     ``docket.when`` and ``docket.attempt`` as ``extra``::
@@ -44,3 +44,8 @@ class TaskLogger(Dependency):
                 "docket.attempt": execution.attempt,
             },
         )
+
+
+def TaskLogger() -> logging.LoggerAdapter[logging.Logger]:
+    """A logger carrying the task's context (see ``_TaskLogger``), typed as the injected value."""
+    return cast("logging.LoggerAdapter[logging.Logger]", _TaskLogger())

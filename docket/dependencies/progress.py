@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from docket.execution import ExecutionProgress
 
 from docket.dependencies.base import Dependency
 from docket.dependencies.context import current_execution
@@ -10,7 +13,7 @@ from docket.dependencies.context import current_execution
 __all__ = ["Progress"]
 
 
-class Progress(Dependency):
+class _Progress(Dependency):
     """Injects the run's ``ExecutionProgress``::
 
         async def import_records(path: str, progress: ExecutionProgress = Progress()):
@@ -23,3 +26,8 @@ class Progress(Dependency):
 
     async def __aenter__(self) -> Any:
         return current_execution.get().progress
+
+
+def Progress() -> ExecutionProgress:
+    """The run's own ``ExecutionProgress`` (see ``_Progress``), typed as the injected value."""
+    return cast("ExecutionProgress", _Progress())
