@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -62,9 +63,19 @@ class Subscription(Generic[T]):
 
     async def _events(self, pubsub: PubSub) -> AsyncIterator[T]:
         while True:
-            message: dict[str, Any] | None = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=None
+            # The read runs in a task of its own behind a shield: some clients
+            # (fakeredis on Python < 3.12, through asyncio.wait_for) swallow a
+            # cancellation that lands as a message arrives, which would leave
+            # a cancelled listener running forever.  The shield delivers our
+            # cancellation regardless, and the read is cancelled after it.
+            read = asyncio.ensure_future(
+                pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             )
+            try:
+                message: dict[str, Any] | None = await asyncio.shield(read)
+            except asyncio.CancelledError:
+                read.cancel()
+                raise
             if message is None or message["type"] != "message":
                 continue
             try:
