@@ -408,14 +408,14 @@ async def test_metric_labels_never_carry_a_task_key(target: Target, telemetry: T
                 metric,
                 labels,
             )
-    # The test looked at real series of every kind.
+    # The test looked at real series of every kind (the depth gauges, which
+    # stop reporting once their worker stops, have tests of their own).
     assert {
         "docket_tasks_added",
         "docket_tasks_started",
         "docket_tasks_failed",
         "docket_tasks_cancelled",
         "docket_task_duration",
-        "docket_queue_depth",
     } <= seen, sorted(seen)
 
 
