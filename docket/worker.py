@@ -319,6 +319,11 @@ class Worker:
                 await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
                 continue
             for claim in batch.claims:
+                if claim.delivery in self._running:
+                    # Our own run's lease lapsed (say a virtual clock jumped
+                    # past it) and we reclaimed it: the reclaim renewed the
+                    # lease, and the run is still going, so do not start it twice.
+                    continue
                 self._start(claim)
             if batch.claims:
                 continue
