@@ -100,8 +100,10 @@ def encode_exception(error: BaseException) -> bytes | None:
     The traceback is not kept (frames do not pickle); the error's message and
     type are, so ``get_result`` can re-raise the task's own exception.
     """
+    # Pickling never includes the traceback; the live exception keeps its own,
+    # since callers (test helpers, logs) still show it.
     try:
-        return bytes(cloudpickle.dumps(error.with_traceback(None)))
+        return bytes(cloudpickle.dumps(error))
     except Exception:
         return None
 

@@ -1,21 +1,61 @@
 """docket_testing: test code that uses docket, with virtual time.
 
 The pytest plugin (active on install) provides the fixtures ``clock`` (a
-``VirtualClock``), ``docket`` (a Docket on ``memory://`` driven by it) and
-``worker``.  The helpers run due work inline (``run_due``), move virtual time
-(``advance``) and assert what is scheduled, and for when.
+``VirtualClock``), ``docket`` (a Docket on ``memory://``, or the engine named
+by ``--docket-url``, driven by it) and ``worker``.  The helpers run due work
+inline (``run_due``), move virtual time (``advance``) and assert what is
+scheduled, and for when; ``open_docket`` gives a test (or a Hypothesis
+example) a docket of its own.  ``docket_testing.strategies`` has Hypothesis
+strategies for schedules and operation sequences.
+
+The names below are imported on first use: the plugin loads in every pytest
+run of an environment that has docket installed, and a project that never
+touches docket should not pay for importing it.
 """
 
 from __future__ import annotations
 
-from docket_testing.assertions import assert_no_tasks, assert_not_scheduled, assert_scheduled
-from docket_testing.helpers import TaskFailedInTest, advance, run_due
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from docket_testing.assertions import assert_no_tasks, assert_not_scheduled, assert_scheduled
+    from docket_testing.dockets import discard, open_docket
+    from docket_testing.helpers import RunawayWork, TaskFailedInTest, advance, run_due
 
 __all__ = [
+    "RunawayWork",
     "TaskFailedInTest",
     "advance",
     "assert_no_tasks",
     "assert_not_scheduled",
     "assert_scheduled",
+    "discard",
+    "open_docket",
     "run_due",
 ]
+
+_HOMES = {
+    "RunawayWork": "docket_testing.helpers",
+    "TaskFailedInTest": "docket_testing.helpers",
+    "advance": "docket_testing.helpers",
+    "run_due": "docket_testing.helpers",
+    "assert_no_tasks": "docket_testing.assertions",
+    "assert_not_scheduled": "docket_testing.assertions",
+    "assert_scheduled": "docket_testing.assertions",
+    "discard": "docket_testing.dockets",
+    "open_docket": "docket_testing.dockets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'docket_testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from docket import Docket, Execution
+from docket.serialization import truncate_to_ms
 from docket.testing import (
     TaskRef,
     _criteria,
@@ -31,7 +32,8 @@ def _check_when(when: datetime | None, within: timedelta | None) -> None:
 def _at(execution: Execution, when: datetime | None, within: timedelta | None) -> bool:
     if when is None:
         return True
-    return abs(execution.when - when) <= (within or timedelta(0))
+    # Storage keeps whole milliseconds, so an exact ``when`` is compared at that resolution.
+    return abs(execution.when - truncate_to_ms(when)) <= (within or timedelta(0))
 
 
 async def assert_scheduled(
@@ -44,12 +46,16 @@ async def assert_scheduled(
     when: datetime | None = None,
     within: timedelta | None = None,
 ) -> Execution:
-    """Assert a matching execution is pending and return it.
+    """Assert that a matching execution is pending (scheduled, queued or running); return it.
 
-    ``kwargs`` match as a subset; ``when`` matches exactly unless ``within``
-    gives a tolerance either way.  On failure the message lists what is
-    scheduled: when, call, key and state.
+    ``args`` match exactly, ``kwargs`` as a subset, ``key`` exactly.
+    ``when`` (an aware datetime) matches the execution's due time exactly, at
+    the millisecond resolution storage keeps, unless ``within`` allows that
+    much either way.  With several matches the earliest due is returned.  On
+    failure the message lists what is scheduled: when, call with arguments,
+    key and state.
     """
+    __tracebackhide__ = True
     _check_when(when, within)
     matching, everything = await matching_executions(docket, function, args, kwargs, key)
     timely = [e for e in matching if _at(e, when, within)]
@@ -74,6 +80,7 @@ async def assert_not_scheduled(
     within: timedelta | None = None,
 ) -> None:
     """Assert that no matching execution is pending (at ``when``, if given)."""
+    __tracebackhide__ = True
     _check_when(when, within)
     matching, _ = await matching_executions(docket, function, args, kwargs, key)
     timely = [e for e in matching if _at(e, when, within)]

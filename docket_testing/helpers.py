@@ -9,19 +9,44 @@ perpetual chains and cron schedules unfold in order, in milliseconds.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from docket import Docket, Execution, ExecutionState, VirtualClock, Worker
 
-__all__ = ["TaskFailedInTest", "advance", "run_due"]
+__all__ = ["DEFAULT_MAX_RUNS", "RunawayWork", "TaskFailedInTest", "advance", "run_due"]
+
+DEFAULT_MAX_RUNS = 1000
+"""How many runs ``run_due`` allows at one instant before it calls the work a runaway."""
 
 
 class TaskFailedInTest(AssertionError):
     """A task run by ``run_due`` or ``advance`` failed for good.
 
     The task's own exception is the ``__cause__``, so pytest shows its
-    traceback.
+    traceback.  ``execution`` is the failed run; ``failures`` every run that
+    failed for good in the same ``run_due`` call, in the order they ended.
     """
+
+    def __init__(self, message: str, execution: Execution, failures: list[Execution]) -> None:
+        super().__init__(message)
+        self.execution = execution
+        self.failures = failures
+
+
+class RunawayWork(AssertionError):
+    """``run_due`` ran more than ``max_runs`` executions without time moving.
+
+    Work that keeps scheduling work for the same instant (a
+    ``Perpetual(every=0)``, say) would otherwise never let the test end.
+    """
+
+
+def _call(execution: Execution) -> str:
+    # A failing test shows every argument: they are the test's own data.
+    arguments = [repr(a) for a in execution.args]
+    arguments += [f"{k}={v!r}" for k, v in execution.kwargs.items()]
+    return f"{execution.function_name}({', '.join(arguments)}) key={execution.key!r}"
 
 
 async def run_due(
@@ -29,40 +54,96 @@ async def run_due(
     *,
     raise_errors: bool = True,
     worker: Worker | None = None,
+    max_runs: int = DEFAULT_MAX_RUNS,
 ) -> list[Execution]:
     """Run, inline and in due order, everything due at the clock's now.
 
-    Work that the runs schedule for now (or earlier) runs too.  Returns the
-    executions settled, in the order they ended.  A task's final failure
-    raises ``TaskFailedInTest`` from the task's own exception unless
-    ``raise_errors`` is False.  ``worker`` lets a test supply a configured
-    worker (for example with worker-level dependencies); by default a
-    one-at-a-time worker is used so the order is exactly the due order.
-    """
-    runner = worker if worker is not None else Worker(docket, concurrency=1)
-    settled: list[Execution] = []
-    failures: list[tuple[Execution, BaseException]] = []
+    Work that these runs schedule for now (or earlier) runs too: a retry
+    without delay, a perpetual task's next run if it is already due.  Time
+    does not move.  Returns one ``Execution`` per run, in the order the runs
+    ended (with the default worker, that is the due order: ``when``, ties in
+    the order scheduled).  Each shows how its run ended: ``COMPLETED``,
+    ``FAILED`` or ``CANCELLED``, or ``QUEUED`` for a run that failed and was
+    retried (its retry is a later run).
 
-    def observe(
-        execution: Execution, state: ExecutionState, error: BaseException | None
-    ) -> None:
-        settled.append(execution)
-        if state is ExecutionState.FAILED and error is not None:
-            failures.append((execution, error))
+    A task's final failure raises ``TaskFailedInTest`` from the task's own
+    exception, after every due run has ended, unless ``raise_errors`` is
+    False.  ``worker`` supplies a configured worker (worker dependencies,
+    ``concurrency``); by default a fresh one-at-a-time worker is used.  More
+    than ``max_runs`` runs raise ``RunawayWork``.
+    """
+    __tracebackhide__ = True
+    if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
+        raise ValueError(f"max_runs must be a positive integer, got {max_runs!r}")
+    runner = worker if worker is not None else Worker(docket, concurrency=1)
+    runs: list[tuple[Execution, ExecutionState, BaseException | None]] = []
+    runaway = False
+
+    def observe(execution: Execution, state: ExecutionState, error: BaseException | None) -> None:
+        nonlocal runaway
+        runs.append((execution, state, error))
+        if len(runs) > max_runs and not runaway:
+            runaway = True
+            runner.stop()
 
     runner._observers.append(observe)
     try:
         await runner._run_until_idle()
     finally:
         runner._observers.remove(observe)
-    for execution in settled:
-        await execution.sync()
-    if raise_errors and failures:
-        execution, error = failures[0]
-        raise TaskFailedInTest(
-            f"task {execution.call_repr()} failed: {type(error).__name__}: {error}"
-        ) from error
-    return settled
+        if runaway and runner._entered:
+            # We stopped it only to end this call; the caller's worker lives on.
+            runner._stopping.clear()
+    if runaway:
+        raise RunawayWork(_runaway_message(docket, runs, max_runs))
+
+    for execution, state, error in runs:
+        await _show_outcome(docket, execution, state, error)
+    failed = [(e, error) for e, state, error in runs if state is ExecutionState.FAILED]
+    if raise_errors and failed:
+        execution, error = failed[0]
+        reason = (
+            f"{type(error).__name__}: {error}" if error is not None else (execution.error or "?")
+        )
+        message = f"task {_call(execution)} failed: {reason}"
+        if len(failed) > 1:
+            message += (
+                f" (and {len(failed) - 1} more: " + ", ".join(_call(e) for e, _ in failed[1:]) + ")"
+            )
+        raise TaskFailedInTest(message, execution, [e for e, _ in failed]) from error
+    return [execution for execution, _, _ in runs]
+
+
+async def _show_outcome(
+    docket: Docket, execution: Execution, state: ExecutionState, error: BaseException | None
+) -> None:
+    """Make ``execution`` show how its own run ended (not what came after it)."""
+    if state.is_terminal:
+        record = await docket.engine.get_record(execution.key, docket.clock.now())
+        # A later generation (the next perpetual run, a replacement) is not
+        # this run: its record says nothing about how this run ended.
+        if record is not None and record.generation == execution.generation:
+            execution._apply(record)
+            return
+    execution.state = state
+    if error is not None:
+        execution.error = f"{type(error).__name__}: {error}"
+
+
+def _runaway_message(
+    docket: Docket,
+    runs: list[tuple[Execution, ExecutionState, BaseException | None]],
+    max_runs: int,
+) -> str:
+    counts = Counter(_call(execution) for execution, _, _ in runs)
+    busiest = ", ".join(f"{call} ×{n}" for call, n in counts.most_common(3))
+    return (
+        f"run_due ran more than {max_runs} executions at {docket.clock.now().isoformat()} "
+        f"and work kept coming due without time moving (most runs: {busiest}). "
+        f"A task that reschedules itself for now (Perpetual(every=0), a retry without "
+        f"delay that never succeeds) would run forever; give it an interval, or pass "
+        f"a larger max_runs if this many runs are expected."
+    )
 
 
 def _virtual_clock(docket: Docket) -> VirtualClock:
@@ -75,42 +156,59 @@ def _virtual_clock(docket: Docket) -> VirtualClock:
     return clock
 
 
-async def advance(
-    docket: Docket,
-    delta_or_when: timedelta | datetime,
-    *,
-    raise_errors: bool = True,
-    worker: Worker | None = None,
-) -> list[Execution]:
-    """Move virtual time forward, running the work due at each due time on the way.
-
-    ``delta_or_when`` is a non-negative timedelta or an aware datetime not
-    before now.  Time stops at each scheduled ``when`` up to the target, in
-    order, and ``run_due`` runs there, so work that schedules more work
-    (retries, perpetual and cron tasks) is followed step by step.  Returns
-    every execution settled on the way.
-    """
-    clock = _virtual_clock(docket)
+def _target(clock: VirtualClock, delta_or_when: timedelta | datetime) -> datetime:
     if isinstance(delta_or_when, timedelta):
         if delta_or_when < timedelta(0):
             raise ValueError(f"delta_or_when must not be negative, got {delta_or_when!r}")
-        target = clock.now() + delta_or_when
-    elif isinstance(delta_or_when, datetime):
-        if delta_or_when.tzinfo is None:
+        return clock.now() + delta_or_when
+    if isinstance(delta_or_when, datetime):
+        if delta_or_when.tzinfo is None or delta_or_when.utcoffset() is None:
             raise ValueError(f"delta_or_when must be timezone-aware, got {delta_or_when!r}")
         if delta_or_when < clock.now():
             raise ValueError(
                 f"delta_or_when must not be before now ({clock.now().isoformat()}), "
                 f"got {delta_or_when!r}"
             )
-        target = delta_or_when
-    else:
-        raise TypeError(f"delta_or_when must be a timedelta or datetime, got {delta_or_when!r}")
+        return delta_or_when
+    raise TypeError(f"delta_or_when must be a timedelta or datetime, got {delta_or_when!r}")
 
+
+async def advance(
+    docket: Docket,
+    delta_or_when: timedelta | datetime,
+    *,
+    raise_errors: bool = True,
+    worker: Worker | None = None,
+    max_runs: int = DEFAULT_MAX_RUNS,
+) -> list[Execution]:
+    """Move virtual time forward, running the work due at each due time on the way.
+
+    ``delta_or_when`` is a non-negative timedelta or an aware datetime not
+    before now.  First the work already due runs; then the clock jumps to the
+    earliest scheduled ``when`` up to the target and ``run_due`` runs there,
+    again and again, so work that schedules more work (retries with delays,
+    perpetual and cron tasks) is followed step by step and each run sees the
+    virtual time it was due at.  Finally the clock lands on the target.
+    Returns every run on the way, in order (see ``run_due``).
+
+    A final failure raises ``TaskFailedInTest`` at once (unless
+    ``raise_errors`` is False), leaving the clock at the failure's instant.
+    ``worker`` and ``max_runs`` are passed on to ``run_due`` (``max_runs``
+    bounds the runs at any one instant, not the total).
+    """
+    __tracebackhide__ = True
+    clock = _virtual_clock(docket)
+    target = _target(clock, delta_or_when)
     runner = worker if worker is not None else Worker(docket, concurrency=1)
     settled: list[Execution] = []
+
+    async def step() -> None:
+        settled.extend(
+            await run_due(docket, raise_errors=raise_errors, worker=runner, max_runs=max_runs)
+        )
+
     async with runner:
-        settled += await run_due(docket, raise_errors=raise_errors, worker=runner)
+        await step()
         while True:
             upcoming = await _next_due(docket)
             if upcoming is None or upcoming > target:
@@ -120,9 +218,10 @@ async def advance(
                 # worker's lease); stepping here again would spin.
                 break
             clock.advance_to(upcoming)
-            settled += await run_due(docket, raise_errors=raise_errors, worker=runner)
-        clock.advance_to(target)
-        settled += await run_due(docket, raise_errors=raise_errors, worker=runner)
+            await step()
+        if target > clock.now():
+            clock.advance_to(target)
+            await step()
     return settled
 
 

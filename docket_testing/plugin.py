@@ -1,34 +1,169 @@
-"""The pytest plugin entry point: fixtures for testing code that uses docket."""
+"""The pytest plugin (entry point ``docket_testing``): fixtures for code that uses docket.
+
+Installed with docket, it is active in every pytest run and provides:
+
+``clock``       a ``VirtualClock`` that moves only when told (``advance``);
+``docket``      a ``Docket`` with a name unique to the test, driven by ``clock``;
+                its storage is discarded when the test ends;
+``worker``      a ``Worker`` on ``docket`` (one run at a time), entered for the test;
+``docket_url``  the base URL ``docket`` opens (override it to choose engines).
+
+By default ``docket`` lives on the in-memory twin (``memory://``).  The
+command-line option ``--docket-url URL`` (or the ini value ``docket_url``)
+runs the same fixtures on another engine: a real Redis (``redis://...``) or
+the Redis engine over in-process fakeredis (``fakeredis://...``).  Either way
+``clock`` drives it, because every engine takes "now" from the docket's clock.
+
+``docket`` and ``worker`` are async fixtures and need pytest-asyncio (auto
+mode, or strict mode with tests marked ``@pytest.mark.asyncio``).  Without
+pytest-asyncio the plugin still loads; those two fixtures then fail the tests
+that ask for them with a message saying what to install.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import pytest
-import pytest_asyncio
 
-from docket import Docket, VirtualClock, Worker
+from docket_testing.dockets import SUPPORTED_SCHEMES
 
-__all__ = ["clock", "docket", "worker"]
+if TYPE_CHECKING:
+    from docket import Docket, VirtualClock, Worker
+
+try:
+    import pytest_asyncio
+except ImportError:  # the plugin must load (and say what is missing) without it
+    pytest_asyncio = None  # type: ignore[assignment]
+
+__all__ = ["DEFAULT_URL", "clock", "configured_url", "docket", "docket_url", "worker"]
+
+DEFAULT_URL = "memory://"
+"""The engine the fixtures use unless ``--docket-url`` or ``docket_url`` says otherwise."""
+
+_NEEDS_PYTEST_ASYNCIO = (
+    "docket_testing's {name!r} fixture is async and needs pytest-asyncio: "
+    "pip install pytest-asyncio, then set asyncio_mode = auto (or mark async tests "
+    "@pytest.mark.asyncio)"
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--docket-url`` and its ini twin ``docket_url``."""
+    group = parser.getgroup("docket", "docket testing (docket_testing plugin)")
+    group.addoption(
+        "--docket-url",
+        dest="docket_url",
+        default=None,
+        metavar="URL",
+        help=(
+            "engine for the docket fixture: memory:// (default), redis://host:port/db "
+            "or fakeredis://NAME; overrides the docket_url ini value"
+        ),
+    )
+    parser.addini(
+        "docket_url",
+        help="engine URL for the docket fixture (see --docket-url); default memory://",
+        default="",
+    )
+
+
+def configured_url(config: pytest.Config) -> str:
+    """The base URL from ``--docket-url``, else the ``docket_url`` ini value, else memory://."""
+    option = config.getoption("docket_url", default=None)
+    if option:
+        return str(option)
+    ini = config.getini("docket_url")
+    if isinstance(ini, str) and ini.strip():
+        return ini.strip()
+    return DEFAULT_URL
+
+
+def _check_url(url: str) -> None:
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme not in SUPPORTED_SCHEMES:
+        raise pytest.UsageError(
+            f"--docket-url / docket_url must be one of "
+            f"{', '.join(s + '://...' for s in SUPPORTED_SCHEMES)}; got {url!r}"
+        )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Reject a malformed ``--docket-url`` before any test runs."""
+    _check_url(configured_url(config))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which engine the docket fixture runs on."""
+    url = configured_url(config)
+    extra = "" if pytest_asyncio is not None else " (pytest-asyncio missing: async fixtures off)"
+    return f"docket_testing: docket fixture on {url}{extra}"
+
+
+def _async_fixture(function: F) -> F:
+    """An async fixture through pytest-asyncio, or a stand-in that explains its absence."""
+    if pytest_asyncio is not None:
+        return cast(F, pytest_asyncio.fixture(function))
+    name = function.__name__
+
+    def missing(request: pytest.FixtureRequest) -> Any:
+        pytest.fail(_NEEDS_PYTEST_ASYNCIO.format(name=name), pytrace=False)
+
+    missing.__name__ = name
+    missing.__doc__ = function.__doc__
+    return cast(F, pytest.fixture(name=name)(missing))
+
+
+@pytest.fixture(scope="session")
+def docket_url(request: pytest.FixtureRequest) -> str:
+    """The base URL the ``docket`` fixture opens.
+
+    ``--docket-url``, else the ``docket_url`` ini value, else ``memory://``.
+    Override this fixture (a parametrised one, say) in a ``conftest.py`` to
+    run tests on several engines; pass it to ``open_docket`` where a test
+    needs dockets of its own (once per Hypothesis example, for instance).
+    """
+    return configured_url(request.config)
 
 
 @pytest.fixture
 def clock() -> VirtualClock:
-    """A VirtualClock starting at the current time; it moves only when told to."""
+    """A ``VirtualClock`` starting at the current time (whole milliseconds).
+
+    It moves only when ``advance``/``advance_to`` (or the ``advance`` helper)
+    is called.  Override this fixture to start at a fixed instant.
+    """
+    from docket import VirtualClock
+
     return VirtualClock()
 
 
-@pytest_asyncio.fixture
-async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
-    """A Docket on a fresh ``memory://`` store, driven by ``clock``."""
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    async with Docket(name=name, url=f"memory://{name}", clock=clock) as opened:
+@_async_fixture
+async def docket(clock: VirtualClock, docket_url: str) -> AsyncIterator[Docket]:
+    """A ``Docket`` with a unique name on ``docket_url``, driven by ``clock``.
+
+    When the test ends its pending work is cleared and its storage (the
+    memory store, or every Redis key of the docket) is deleted.
+    """
+    from docket_testing.dockets import open_docket
+
+    async with open_docket(docket_url, clock=clock) as opened:
         yield opened
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def worker(docket: Docket) -> AsyncIterator[Worker]:
-    """A Worker for ``docket``, stopped when the test ends."""
-    async with Worker(docket) as running:
-        yield running
+    """A ``Worker`` on ``docket`` running one execution at a time, entered for the test.
+
+    Pass it to ``run_due``/``advance`` (``worker=``) to run work with its
+    configuration; it does not claim anything by itself.  Leaving the test
+    stops it after any running work.
+    """
+    from docket import Worker
+
+    async with Worker(docket, concurrency=1) as entered:
+        yield entered

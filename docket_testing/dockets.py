@@ -1,0 +1,134 @@
+"""Making a test's own docket and deleting everything it stored afterwards.
+
+Every test (and every Hypothesis example) should get a docket no other test
+sees: ``open_docket`` opens one with a unique name on any engine URL, driven
+by a ``VirtualClock``, and ``discard``s it on the way out.  ``Docket.clear()``
+alone is not enough: it cancels pending work but keeps records (for
+``execution_ttl``), heartbeats, strikes and, on Redis, the stream itself, so
+a suite that opens thousands of dockets would leave all of that behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from docket import Clock, Docket
+
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "discard",
+    "docket_location",
+    "open_docket",
+    "unique_docket_name",
+]
+
+logger = logging.getLogger("docket_testing.dockets")
+
+SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "fakeredis")
+"""URL schemes a test docket can live on."""
+
+
+def unique_docket_name() -> str:
+    """A docket name no other test uses (so tests sharing one Redis never meet)."""
+    return f"docket-test-{uuid.uuid4().hex[:16]}"
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower() if isinstance(url, str) and "://" in url else ""
+
+
+def docket_location(base_url: str, name: str) -> str:
+    """The URL a test docket named ``name`` opens for ``base_url``.
+
+    A bare ``memory://`` becomes ``memory://NAME``, the docket's own store;
+    any other URL is used as it is (the unique name keeps dockets apart).
+    """
+    if _scheme(base_url) not in SUPPORTED_SCHEMES:
+        raise ValueError(
+            f"a test docket URL must start with one of "
+            f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}; got {base_url!r}"
+        )
+    if base_url.rstrip("/").lower() == "memory:":
+        return f"memory://{name}"
+    return base_url
+
+
+@asynccontextmanager
+async def open_docket(
+    url: str = "memory://", *, clock: Clock | None = None, **options: Any
+) -> AsyncIterator[Docket]:
+    """Open a uniquely named docket on ``url``; clear and discard it on exit.
+
+    ``clock`` defaults to a new ``VirtualClock``; ``options`` go to
+    ``Docket`` (``execution_ttl=...``, say).  Use it where a fixture cannot
+    help, such as once per Hypothesis example::
+
+        async with open_docket(docket_url) as docket:
+            ...
+    """
+    from docket import Docket, VirtualClock
+
+    name = unique_docket_name()
+    docket = Docket(
+        name=name,
+        url=docket_location(url, name),
+        clock=clock if clock is not None else VirtualClock(),
+        **options,
+    )
+    try:
+        async with docket:
+            yield docket
+            await docket.clear()
+    finally:
+        await discard(docket)
+
+
+async def discard(docket: Docket) -> None:
+    """Delete everything stored for ``docket`` (open or closed).
+
+    Only for a docket whose name no one else uses: on Redis it deletes every
+    key under the docket's hash tag ``{name}:``.  Failures are logged, not
+    raised, so cleanup never hides a test's own outcome.
+    """
+    scheme = _scheme(docket.url)
+    try:
+        if scheme == "memory":
+            _discard_memory(docket)
+        elif scheme in ("redis", "rediss", "fakeredis"):
+            await _discard_redis(docket)
+    except Exception:
+        logger.warning("Could not delete the storage of %r", docket, exc_info=True)
+
+
+def _discard_memory(docket: Docket) -> None:
+    # The twin keeps one store per (url, name) for the life of the process
+    # and offers no public way to drop one.
+    from docket.engines import memory
+
+    memory._STORES.pop((docket.url, docket.name), None)
+
+
+async def _discard_redis(docket: Docket) -> None:
+    from docket.engines.redis.connections import connect
+    from docket.engines.redis.keys import DocketKeys
+
+    prefix = DocketKeys(docket.name).prefix
+    pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+    clients = connect(docket.url)
+    try:
+        batch: list[bytes] = []
+        async for key in clients.commands.scan_iter(match=pattern, count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                await clients.commands.delete(*batch)
+                batch = []
+        if batch:
+            await clients.commands.delete(*batch)
+    finally:
+        await clients.close()
