@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -19,6 +17,7 @@ from docket.dependencies.context import current_execution
 from docket.dependencies.cron import KEYWORDS
 from docket.dependencies.resolution import validate_dependencies
 from docket.execution import Execution
+from tests.virtual_time import drive, memory_docket
 
 T = TypeVar("T")
 UTC = timezone.utc
@@ -35,28 +34,9 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
-    name = f"cron-{uuid.uuid4().hex[:12]}"
-    async with Docket(name=name, url=f"memory://{name}", clock=clock) as opened:
+    async with memory_docket(clock, "cron") as opened:
         yield opened
 
-
-async def drive(clock: VirtualClock, work: Awaitable[T], step: timedelta, guard: float = 20.0) -> T:
-    """Await ``work``, advancing ``clock`` by ``step`` whenever the loop is idle."""
-    task = asyncio.ensure_future(work)
-    give_up = time.monotonic() + guard
-    try:
-        while True:
-            for _ in range(50):
-                await asyncio.sleep(0)
-            if task.done():
-                return task.result()
-            if time.monotonic() > give_up:
-                pytest.fail(f"still waiting after {guard}s (real) for {work!r}")
-            clock.advance(step)
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -14,9 +12,9 @@ import pytest
 from docket import Docket, ExecutionState, Retry, Timeout, VirtualClock, Worker
 from docket.dependencies.context import current_execution
 from docket.execution import Execution
+from tests.virtual_time import START, drive, memory_docket, settle
 
 T = TypeVar("T")
-START = datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
 SECOND = timedelta(seconds=1)
 
 
@@ -27,32 +25,10 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
-    name = f"timeout-{uuid.uuid4().hex[:12]}"
-    async with Docket(name=name, url=f"memory://{name}", clock=clock) as opened:
+    async with memory_docket(clock, "timeout") as opened:
         yield opened
 
 
-async def settle(rounds: int = 50) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
-
-async def drive(clock: VirtualClock, work: Awaitable[T], step: timedelta, guard: float = 20.0) -> T:
-    """Await ``work``, advancing ``clock`` by ``step`` whenever the loop is idle."""
-    task = asyncio.ensure_future(work)
-    give_up = time.monotonic() + guard
-    try:
-        while True:
-            await settle()
-            if task.done():
-                return task.result()
-            if time.monotonic() > give_up:
-                pytest.fail(f"still waiting after {guard}s (real) for {work!r}")
-            clock.advance(step)
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 async def entered(docket: Docket, declared: Timeout, key: str = "k") -> tuple[Timeout, Execution]:
