@@ -203,7 +203,7 @@ class Worker:
         self._entered -= 1
         if self._entered > 0:
             return
-        self._stopping.set()
+        self.stop()
         try:
             if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 # Cancelled from outside: do not wait on running work, which
@@ -339,8 +339,12 @@ class Worker:
                     return
             self._slot_freed.clear()
             waits = [engine.wait_for_work(batch.cursor), self._slot_freed.wait()]
-            if batch.next_wake is not None:
-                waits.append(clock.sleep_until(batch.next_wake))
+            # Leases taken by other workers after this claim are not in
+            # next_wake; looking again once per redelivery_timeout bounds how
+            # long a dead worker's work can wait to be reclaimed.
+            backstop = clock.now() + self.redelivery_timeout
+            wake = backstop if batch.next_wake is None else min(batch.next_wake, backstop)
+            waits.append(clock.sleep_until(wake))
             if until_finished and not self._running:
                 # Work running on other workers ends without waking us.
                 waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))

@@ -12,13 +12,13 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aredis
 
 from docket.engines import open_engine
-from docket.engines.base import Claim, Settlement, TaskMessage
+from docket.engines.base import Claim, Settlement, StateEvent, TaskMessage
 from docket.engines.redis import RedisEngine
 from docket.engines.redis.codec import GC_MARGIN_MS, from_ms, to_ms
 from docket.engines.redis.keys import GROUP, DocketKeys
@@ -392,8 +392,7 @@ async def test_wait_for_work_wakes_on_work_from_another_process(
 ) -> None:
     # Another URL string for the same server: no in-process signal is shared,
     # as for a producer in another process.
-    other_url = redis_server_url.replace("127.0.0.1", "localhost")
-    assert other_url != redis_server_url
+    other_url = redis_server_url + ("&" if "?" in redis_server_url else "?") + "client_name=other"
     producer = RedisEngine.from_url(other_url, real.name)
     await producer.open()
     try:
@@ -444,12 +443,15 @@ async def test_wait_for_work_is_cancel_safe_and_shares_one_read(real: RedisEngin
 
 
 async def test_blocking_reads_ignore_the_urls_socket_timeout(redis_server_url: str) -> None:
-    engine = RedisEngine.from_url(redis_server_url + "?socket_timeout=0.1", "timeouts")
+    # The URL's socket timeout bounds commands, never the blocking read.
+    engine = RedisEngine.from_url(
+        redis_server_url + "?socket_timeout=0.3", f"timeouts-{uuid.uuid4().hex}"
+    )
     await engine.open()
     try:
         batch = await engine.claim("w", 10, at(0), at(30))
         waiter = asyncio.create_task(engine.wait_for_work(batch.cursor))
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.6)
         assert engine._session.reader is not None and engine._session.reader._task is not None
         assert not engine._session.reader._task.done() and not waiter.done()
         await engine.schedule(message("k"), at(0), replace=False)
@@ -491,7 +493,7 @@ async def test_close_stops_the_read_and_releases_connections(redis_server_url: s
     observer = aredis.Redis.from_url(redis_server_url)
     try:
         before = len(await observer.client_list())
-        engine = RedisEngine.from_url(redis_server_url, "closing")
+        engine = RedisEngine.from_url(redis_server_url, f"closing-{uuid.uuid4().hex}")
         await engine.open()
         batch = await engine.claim("w", 10, at(0), at(30))
         waiter = asyncio.create_task(engine.wait_for_work(batch.cursor))
@@ -539,8 +541,14 @@ async def test_events_survive_awkward_text(engine: RedisEngine) -> None:
         [claim] = (await engine.claim("w", 1, at(0), at(30))).claims
         await engine.settle([done(claim, at(1), state=S.FAILED, error=error)], at(1))
         seen = [await asyncio.wait_for(events.__anext__(), GUARD) for _ in range(3)]
-    assert [(e.key, e.state) for e in seen] == [(key, S.QUEUED), (key, S.RUNNING), (key, S.FAILED)]
-    assert seen[2].error == error
+    assert all(isinstance(e, StateEvent) for e in seen)
+    states = cast("list[StateEvent]", seen)
+    assert [(e.key, e.state) for e in states] == [
+        (key, S.QUEUED),
+        (key, S.RUNNING),
+        (key, S.FAILED),
+    ]
+    assert states[2].error == error
 
 
 async def test_strike_watchers_hear_every_change(engine: RedisEngine) -> None:
