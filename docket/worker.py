@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from docket.automatic import reseed_forever, seed_automatic_tasks
+from docket.batching import SettlementBatcher
 from docket.dependencies.base import (
     AdmissionBlocked,
     CompletionHandler,
@@ -164,8 +165,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._entered = 0
         self._background: list[asyncio.Task[None]] = []
-        self._pending_settlements: list[tuple[Settlement, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._settlements = SettlementBatcher(docket.engine, docket.clock)
         self._observers: list[SettlementObserver] = []
         self._limits: dict[str, int] | None = None
         self._started_counts: Counter[str] = Counter()
@@ -231,8 +231,7 @@ class Worker:
         try:
             while self._running:
                 await asyncio.gather(*list(self._running.values()), return_exceptions=True)
-            if self._flusher is not None:
-                await asyncio.gather(self._flusher, return_exceptions=True)
+            await self._settlements.drain()
         except asyncio.CancelledError:
             # A second stop request: abandon running work; its leases expire
             # and another worker picks it up.
@@ -800,12 +799,8 @@ class Worker:
             error=error,
             reschedule=reschedule,
         )
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending_settlements.append((settlement, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_settlements())
         try:
-            applied = await future
+            applied = await self._settlements.write(settlement)
         except Exception:
             logger.exception(
                 "Could not record the outcome of %s; it will be redelivered after its lease",
@@ -818,22 +813,6 @@ class Worker:
             return
         for observer in self._observers:
             observer(execution, state, exception)
-
-    async def _flush_settlements(self) -> None:
-        """Write every pending outcome, one batch per round trip, until none are left."""
-        engine = self.docket.engine
-        while self._pending_settlements:
-            batch, self._pending_settlements = self._pending_settlements, []
-            try:
-                applied = await engine.settle([s for s, _ in batch], self.docket.clock.now())
-            except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), ok in zip(batch, applied, strict=True):
-                if not future.done():
-                    future.set_result(ok)
 
     # -- background loops -------------------------------------------------
 
