@@ -75,7 +75,9 @@ async def timed(action: Callable[[], Awaitable[None]]) -> float:
     return time.perf_counter() - started
 
 
-async def measure_engine(label: str, url: str, tasks: int, sleep_tasks: int) -> Figures:
+async def measure_engine(
+    label: str, url: str, tasks: int, sleep_tasks: int, prefetch: int = 0
+) -> Figures:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     async with Docket(name=name, url=url) as docket:
         docket.register(noop)
@@ -89,7 +91,7 @@ async def measure_engine(label: str, url: str, tasks: int, sleep_tasks: int) -> 
         enqueue_seconds = await timed(lambda: enqueue(tasks, noop))
         trips_per_add = (RoundTrips.count - trips_before) / tasks
 
-        async with Worker(docket, concurrency=10) as worker:
+        async with Worker(docket, concurrency=10, prefetch=prefetch) as worker:
             trips_before = RoundTrips.count
             noop_seconds = await timed(worker.run_until_finished)
             trips_per_task = (RoundTrips.count - trips_before) / tasks
@@ -153,14 +155,20 @@ async def main() -> None:
         server = start_redis_server()
         url = server.url
     try:
-        rows: dict[str, list[Figures]] = {"memory": [], "redis": []}
+        rows: dict[str, list[Figures]] = {}
         ceilings: list[float] = []
         for _ in range(args.runs):
-            rows["memory"].append(
-                await measure_engine("memory", f"memory://bench-{uuid.uuid4().hex[:6]}",
-                                     args.tasks, args.sleep_tasks)
-            )
-            rows["redis"].append(await measure_engine("redis", url, args.tasks, args.sleep_tasks))
+            for prefetch in (0, 10):
+                suffix = "" if prefetch == 0 else f", prefetch={prefetch}"
+                memory_url = f"memory://bench-{uuid.uuid4().hex[:6]}"
+                rows.setdefault(f"memory{suffix}", []).append(
+                    await measure_engine(
+                        "memory", memory_url, args.tasks, args.sleep_tasks, prefetch
+                    )
+                )
+                rows.setdefault(f"redis{suffix}", []).append(
+                    await measure_engine("redis", url, args.tasks, args.sleep_tasks, prefetch)
+                )
             ceilings.append(await redis_ceiling(url, args.tasks))
     finally:
         if server is not None:

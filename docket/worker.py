@@ -15,7 +15,7 @@ import inspect
 import logging
 import os
 import socket
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -115,6 +115,12 @@ class Worker:
     any worker reclaims the work once the lease expires.  Use it as an async
     context manager; leaving the context stops claiming and finishes what is
     running.
+
+    ``prefetch`` lets the worker claim up to that many deliveries beyond its
+    free slots and hold them, so a slot that frees starts the next run at once
+    instead of after a claim round trip.  Held deliveries are leased to this
+    worker (and show as running) while they wait; leave it at 0 for long
+    tasks, so idle workers elsewhere can take the work.
     """
 
     def __init__(
@@ -127,6 +133,7 @@ class Worker:
         minimum_check_interval: timedelta = timedelta(milliseconds=250),
         scheduling_resolution: timedelta = timedelta(milliseconds=250),
         schedule_automatic_tasks: bool = True,
+        prefetch: int = 0,
         fallback_task: TaskFunction | None = None,
         dependencies: Sequence[Dependency] | None = None,
     ) -> None:
@@ -150,6 +157,9 @@ class Worker:
         self.minimum_check_interval = _positive(minimum_check_interval, "minimum_check_interval")
         self.scheduling_resolution = _positive(scheduling_resolution, "scheduling_resolution")
         self.schedule_automatic_tasks = schedule_automatic_tasks
+        if not isinstance(prefetch, int) or isinstance(prefetch, bool) or prefetch < 0:
+            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
+        self.prefetch = prefetch
         self.fallback_task = fallback_task
         self.dependencies: list[Dependency] = worker_dependencies
         if fallback_task is not None:
@@ -161,6 +171,8 @@ class Worker:
         # soon as the body ends, before its outcome is written, so writing
         # outcomes never leaves a slot idle.
         self._occupied: set[str] = set()
+        # Claimed deliveries waiting for a slot (only with prefetch > 0).
+        self._buffer: deque[Claim] = deque()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._entered = 0
@@ -229,7 +241,8 @@ class Worker:
     async def _drain(self) -> None:
         """Let running work finish and its outcomes reach storage."""
         try:
-            while self._running:
+            while self._running or self._buffer:
+                self._start_buffered()
                 await asyncio.gather(*list(self._running.values()), return_exceptions=True)
             await self._settlements.drain()
         except asyncio.CancelledError:
@@ -297,18 +310,19 @@ class Worker:
         stopping = self._stopping
         while not stopping.is_set():
             free = self.concurrency - len(self._occupied)
+            room = free + self.prefetch - len(self._buffer)
             if len(self._running) >= 2 * self.concurrency:
                 # Outcomes are not being written (storage is slow or away):
                 # stop claiming rather than pile up unsettled work.
-                free = 0
-            if free <= 0:
+                room = 0
+            if room <= 0:
                 self._slot_freed.clear()
                 # stop() sets _slot_freed too, so this wait needs no race.
                 await self._slot_freed.wait()
                 continue
             now = clock.now()
             try:
-                batch = await engine.claim(self.name, free, now, now + self.redelivery_timeout)
+                batch = await engine.claim(self.name, room, now, now + self.redelivery_timeout)
             except Exception:
                 logger.exception(
                     "Worker %r could not claim work; retrying in %s",
@@ -323,16 +337,19 @@ class Worker:
                     # past it) and we reclaimed it: the reclaim renewed the
                     # lease, and the run is still going, so do not start it twice.
                     continue
-                self._start(claim)
+                if len(self._occupied) < self.concurrency:
+                    self._start(claim)
+                else:
+                    self._buffer.append(claim)
             if batch.claims:
                 continue
             if until_idle:
-                if not self._running:
+                if not self._running and not self._buffer:
                     return
                 self._slot_freed.clear()
                 await self._wait_for(self._slot_freed.wait(), engine.wait_for_work(batch.cursor))
                 continue
-            if until_finished and not self._running:
+            if until_finished and not self._running and not self._buffer:
                 counts = await engine.counts(now)
                 if counts.total == 0:
                     return
@@ -344,7 +361,7 @@ class Worker:
             backstop = clock.now() + self.redelivery_timeout
             wake = backstop if batch.next_wake is None else min(batch.next_wake, backstop)
             waits.append(clock.sleep_until(wake))
-            if until_finished and not self._running:
+            if until_finished and not self._running and not self._buffer:
                 # Work running on other workers ends without waking us.
                 waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))
             await self._wait_for(*waits)
@@ -358,9 +375,15 @@ class Worker:
         self._occupied.add(claim.delivery)
         task.add_done_callback(lambda _: self._finished(claim.delivery))
 
+    def _start_buffered(self) -> None:
+        """Start prefetched deliveries in whatever slots are free."""
+        while self._buffer and len(self._occupied) < self.concurrency:
+            self._start(self._buffer.popleft())
+
     def _finished(self, delivery: str) -> None:
         self._running.pop(delivery, None)
         self._occupied.discard(delivery)
+        self._start_buffered()
         # Wake the claim loop even when the slot was released earlier: with
         # nothing left running, run_until_finished may be done.
         self._slot_freed.set()
@@ -368,6 +391,9 @@ class Worker:
     def _release_slot(self, delivery: str) -> None:
         if delivery in self._occupied:
             self._occupied.discard(delivery)
+            # A prefetched delivery takes the slot at once, with no claim
+            # round trip in between.
+            self._start_buffered()
             self._slot_freed.set()
 
     # -- running one execution --------------------------------------------
@@ -835,9 +861,9 @@ class Worker:
         period = self.redelivery_timeout.total_seconds() / 4
         while True:
             await docket.clock.sleep(period)
-            if not self._running:
+            if not self._running and not self._buffer:
                 continue
-            deliveries = list(self._running)
+            deliveries = [*self._running, *(claim.delivery for claim in self._buffer)]
             now = docket.clock.now()
             try:
                 lost = await docket.engine.renew(
