@@ -117,6 +117,7 @@ def test_worker_help_documents_every_environment_variable() -> None:
         "DOCKET_TASKS",
         "DOCKET_WORKER_NAME",
         "DOCKET_WORKER_CONCURRENCY",
+        "DOCKET_WORKER_PREFETCH",
         "DOCKET_WORKER_REDELIVERY_TIMEOUT",
         "DOCKET_WORKER_RECONNECTION_DELAY",
         "DOCKET_WORKER_MINIMUM_CHECK_INTERVAL",
@@ -181,6 +182,7 @@ def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
             "DOCKET_TASKS": "cli_support.tasks:tasks cli_support.helpers:tasks",
             "DOCKET_WORKER_NAME": "env-worker",
             "DOCKET_WORKER_CONCURRENCY": "3",
+            "DOCKET_WORKER_PREFETCH": "4",
             "DOCKET_WORKER_REDELIVERY_TIMEOUT": "10m",
             "DOCKET_WORKER_RECONNECTION_DELAY": "250ms",
             "DOCKET_WORKER_MINIMUM_CHECK_INTERVAL": "0:01",
@@ -205,6 +207,7 @@ def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
         "env-worker",
     )
     assert settings.concurrency == 3
+    assert settings.prefetch == 4
     assert settings.redelivery_timeout == timedelta(minutes=10)
     assert settings.reconnection_delay == timedelta(milliseconds=250)
     assert settings.minimum_check_interval == timedelta(seconds=1)

@@ -72,6 +72,7 @@ class WorkerSettings:
     tasks: list[TaskFunction]
     name: str | None = None
     concurrency: int = field(default_factory=lambda: int(_default("concurrency")))
+    prefetch: int = field(default_factory=lambda: int(_default("prefetch")))
     redelivery_timeout: timedelta = field(default_factory=lambda: _default("redelivery_timeout"))
     reconnection_delay: timedelta = field(default_factory=lambda: _default("reconnection_delay"))
     minimum_check_interval: timedelta = field(
@@ -197,6 +198,7 @@ async def serve(settings: WorkerSettings) -> int:
                 docket,
                 name=settings.name,
                 concurrency=settings.concurrency,
+                prefetch=settings.prefetch,
                 redelivery_timeout=settings.redelivery_timeout,
                 reconnection_delay=settings.reconnection_delay,
                 minimum_check_interval=settings.minimum_check_interval,
@@ -273,6 +275,19 @@ def worker(
             help="How many tasks this worker runs at once.",
         ),
     ] = _default("concurrency"),
+    prefetch: Annotated[
+        int,
+        typer.Option(
+            "--prefetch",
+            envvar="DOCKET_WORKER_PREFETCH",
+            metavar="N",
+            min=0,
+            help=(
+                "How many claimed tasks to hold beyond the free slots, so a freed slot "
+                "starts the next task at once; for short tasks (0 for long ones)."
+            ),
+        ),
+    ] = _default("prefetch"),
     redelivery_timeout: Annotated[
         str | None,
         typer.Option(
@@ -401,6 +416,7 @@ def worker(
             tasks=builtin_tasks() + load_tasks(tasks or []),
             name=name,
             concurrency=concurrency,
+            prefetch=prefetch,
             redelivery_timeout=_duration(redelivery_timeout, "redelivery_timeout"),
             reconnection_delay=_duration(reconnection_delay, "reconnection_delay"),
             minimum_check_interval=_duration(minimum_check_interval, "minimum_check_interval"),
