@@ -345,3 +345,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "timeout"
         ):
             item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_SECONDS))
+
+
+VIRTUAL_TARGETS: tuple[tuple[str, str], ...] = (
+    ("memory-virtual", "memory"),
+    ("redis-virtual", "redis"),
+    ("fakeredis", "fakeredis"),
+)
+"""Harness target ids and the engine each runs on, always on a VirtualClock."""
+
+
+def virtual_engine_params() -> list[Any]:
+    """One pytest param per selected engine target, for fixtures that run on a VirtualClock."""
+    selected = {spec.id for spec in selected_targets()}
+    return [
+        pytest.param(engine, id=f"{engine}-virtual")
+        for target_id, engine in VIRTUAL_TARGETS
+        if target_id in selected
+    ]
+
+
+def virtual_engine_url(request: pytest.FixtureRequest, fakeredis_name: str) -> str:
+    """The base URL of the engine a ``virtual_engine_params`` fixture param names."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "fakeredis":
+        pytest.importorskip("fakeredis", reason="the fakeredis target needs pydocket[fake]")
+        return f"fakeredis://{fakeredis_name}"
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url

@@ -46,8 +46,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conformance.conftest import in_ci, selected_targets
-from conformance.redis_server import RedisServer
+from conformance.conftest import in_ci, virtual_engine_params, virtual_engine_url
 from docket import (
     CurrentDocket,
     CurrentExecution,
@@ -373,29 +372,12 @@ class SchedulingMachine(RuleBasedStateMachine):
 
 # -- one test per engine target -------------------------------------------------------
 
-VIRTUAL_TARGETS = (
-    ("memory-virtual", "memory"),
-    ("redis-virtual", "redis"),
-    ("fakeredis", "fakeredis"),
-)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(engine, id=f"{engine}-virtual")
-        for target_id, engine in VIRTUAL_TARGETS
-        if target_id in {spec.id for spec in selected_targets()}
-    ]
-)
+@pytest.fixture(params=virtual_engine_params())
 def engine_url(request: pytest.FixtureRequest) -> str:
     """The URL of each engine target that runs here on a VirtualClock."""
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "fakeredis":
-        pytest.importorskip("fakeredis", reason="the fakeredis target needs pydocket[fake]")
-        return "fakeredis://state-machine"
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
+    return virtual_engine_url(request, "state-machine")
 
 
 def test_engine_matches_the_scheduling_model(engine_url: str) -> None:

@@ -19,8 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conformance.conftest import selected_targets
-from conformance.redis_server import RedisServer
+from conformance.conftest import virtual_engine_params, virtual_engine_url
 from docket import (
     CurrentDocket,
     Docket,
@@ -50,30 +49,11 @@ from docket_testing import (
     run_due,
 )
 
-VIRTUAL_TARGETS = (
-    ("memory-virtual", "memory"),
-    ("redis-virtual", "redis"),
-    ("fakeredis", "fakeredis"),
-)
-"""Harness target ids and the engine each runs here, always on a VirtualClock."""
 
-
-@pytest.fixture(
-    params=[
-        pytest.param(engine, id=f"{engine}-virtual")
-        for target_id, engine in VIRTUAL_TARGETS
-        if target_id in {spec.id for spec in selected_targets()}
-    ]
-)
+@pytest.fixture(params=virtual_engine_params())
 def docket_url(request: pytest.FixtureRequest) -> str:
     """The plugin's ``docket`` fixture opens this: each engine in turn."""
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "fakeredis":
-        pytest.importorskip("fakeredis", reason="the fakeredis target needs pydocket[fake]")
-        return "fakeredis://testing-helpers"
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
+    return virtual_engine_url(request, "testing-helpers")
 
 
 Run = tuple[str, tuple[object, ...], datetime]
