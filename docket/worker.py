@@ -171,6 +171,10 @@ class Worker:
         # soon as the body ends, before its outcome is written, so writing
         # outcomes never leaves a slot idle.
         self._occupied: set[str] = set()
+        # How many runs have ended: a claim that saw none end while it was in
+        # flight speaks for the present; otherwise a run's outcome (a retry or
+        # perpetual next run, due now) may have landed after the claim looked.
+        self._runs_ended = 0
         # Claimed deliveries waiting for a slot (only with prefetch > 0).
         self._buffer: deque[Claim] = deque()
         self._slot_freed = asyncio.Event()
@@ -321,6 +325,7 @@ class Worker:
                 await self._slot_freed.wait()
                 continue
             now = clock.now()
+            runs_ended = self._runs_ended
             try:
                 batch = await engine.claim(self.name, room, now, now + self.redelivery_timeout)
             except Exception:
@@ -341,7 +346,7 @@ class Worker:
                     self._start(claim)
                 else:
                     self._buffer.append(claim)
-            if batch.claims:
+            if batch.claims or self._runs_ended != runs_ended:
                 continue
             if until_idle:
                 if not self._running and not self._buffer:
@@ -381,6 +386,7 @@ class Worker:
             self._start(self._buffer.popleft())
 
     def _finished(self, delivery: str) -> None:
+        self._runs_ended += 1
         self._running.pop(delivery, None)
         self._occupied.discard(delivery)
         self._start_buffered()
