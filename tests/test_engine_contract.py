@@ -487,6 +487,22 @@ async def test_set_aside_fails_the_record_and_keeps_a_dead_letter(engine: Engine
     assert await engine.renew("w", [claim.delivery], at(200)) == {claim.delivery}
 
 
+async def test_set_aside_without_a_key_fails_the_record_its_delivery_names(
+    engine: Engine,
+) -> None:
+    await engine.schedule(message("k"), at(0), replace=False)
+    claim = await claim_one(engine, at(0))
+
+    await engine.set_aside(claim.delivery, "unreadable", at(1), TTL)
+
+    record = await engine.get_record("k", at(1))
+    assert record is not None and record.state is S.FAILED and record.error == "unreadable"
+    # The key is free again once its record ends.
+    again = await engine.schedule(message("k"), at(2), replace=False)
+    assert again.disposition is Disposition.SCHEDULED
+    assert (await engine.counts(at(2))).running == 0
+
+
 async def test_set_aside_of_a_stale_generation_leaves_the_record(engine: Engine) -> None:
     await engine.schedule(message("k"), at(0), replace=False)
     claim = await claim_one(engine, at(0))

@@ -356,8 +356,9 @@ class Engine(Protocol):
     ) -> None:
         """Acknowledge a delivery that cannot run and keep it as a dead letter.
 
-        When ``key`` and ``generation`` name the current record, it ends
-        FAILED with ``reason`` as its error.
+        When ``key`` and ``generation`` name the current record, or, if they
+        are not given, the delivery itself names it, it ends FAILED with
+        ``reason`` as its error.
         """
         ...
 

@@ -355,6 +355,10 @@ class MemoryEngine:
                 fields=fields,
             )
         )
+        if key is None and held is not None:
+            # As on Redis: a delivery that names the current execution fails it,
+            # so a set-aside never leaves its key taken by a RUNNING record.
+            key, generation = held.key, held.generation
         record = s.records.get(key) if key is not None else None
         if record is not None and record.generation == generation and record.state.is_live:
             self._end(record, ExecutionState.FAILED, now, ttl, error=reason)
