@@ -370,7 +370,7 @@ class Docket:
         with producer_span(
             "replace" if replace else "add",
             self.name,
-            {"docket.task": name, "docket.key": key, "docket.when": due.isoformat()},
+            {"docket.task": name, "docket.key": key, "docket.when": due},
         ) as span:
             if self.is_stricken(name, function, args, kwargs):
                 logger.warning("%r is stricken, skipping schedule of %r", name, key)

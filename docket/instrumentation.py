@@ -113,7 +113,9 @@ def trace_headers() -> dict[str, str]:
 
 
 @contextmanager
-def producer_span(operation: str, docket: str, attributes: Mapping[str, str]) -> Iterator[Span]:
+def producer_span(
+    operation: str, docket: str, attributes: Mapping[str, str | datetime]
+) -> Iterator[Span]:
     """A PRODUCER span for ``docket.add``, ``docket.replace``, ``docket.cancel`` and so on."""
     if not tracing_enabled():
         yield trace.INVALID_SPAN
@@ -121,7 +123,11 @@ def producer_span(operation: str, docket: str, attributes: Mapping[str, str]) ->
     with tracer.start_as_current_span(
         f"docket.{operation}",
         kind=SpanKind.PRODUCER,
-        attributes={"docket.name": docket, **attributes},
+        # Datetimes are formatted here, only when a span is really made.
+        attributes={
+            "docket.name": docket,
+            **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in attributes.items()},
+        },
     ) as span:
         yield span
 
