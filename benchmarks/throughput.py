@@ -4,6 +4,7 @@ Measures, for each engine:
   * enqueue rate: sequential ``await docket.add(noop)()`` calls;
   * processing rate of one worker at concurrency 10 for no-op tasks;
   * processing rate at concurrency 10 for tasks that sleep 10 ms (ideal 1,000/s);
+  each at the worker's defaults, and again with prefetch turned off;
   * Redis round trips per ``add`` and per executed task.
 and, in the same run, the raw ceiling of one asyncio redis-py client: pipelined
 XADD, XREADGROUP COUNT 100 and one bulk XACK per batch.
@@ -76,7 +77,7 @@ async def timed(action: Callable[[], Awaitable[None]]) -> float:
 
 
 async def measure_engine(
-    label: str, url: str, tasks: int, sleep_tasks: int, prefetch: int = 0
+    label: str, url: str, tasks: int, sleep_tasks: int, prefetch: int | None = None
 ) -> Figures:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     async with Docket(name=name, url=url) as docket:
@@ -158,8 +159,9 @@ async def main() -> None:
         rows: dict[str, list[Figures]] = {}
         ceilings: list[float] = []
         for _ in range(args.runs):
-            for prefetch in (0, 10):
-                suffix = "" if prefetch == 0 else f", prefetch={prefetch}"
+            # The default (automatic prefetch), then prefetch turned off.
+            for prefetch in (None, 0):
+                suffix = "" if prefetch is None else f", prefetch={prefetch}"
                 memory_url = f"memory://bench-{uuid.uuid4().hex[:6]}"
                 rows.setdefault(f"memory{suffix}", []).append(
                     await measure_engine(

@@ -1,44 +1,49 @@
 """SettlementBatcher: writes run outcomes to the engine in batches.
 
-Each finished run hands its settlement to the batcher and waits for the
-result.  One flusher writes whatever has accumulated in a single ``settle``
-call; runs that finish while a write is in flight go in the next one.  A busy
-worker therefore spends one round trip per batch of outcomes, not one per run.
+Each finished run hands its settlement to the batcher with a callback and
+goes on; the run does not wait for storage.  One flusher writes whatever has
+accumulated in a single ``settle`` call; runs that finish while a write is in
+flight go in the next one.  A busy worker therefore spends one round trip per
+batch of outcomes, not one per run, and a slot is never held by a write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 
 from docket.clock import Clock
 from docket.engines.base import Engine, Settlement
 
-__all__ = ["SettlementBatcher"]
+__all__ = ["SettlementBatcher", "SettlementCallback"]
+
+logger = logging.getLogger(__name__)
+
+SettlementCallback = Callable[[bool | None, BaseException | None], None]
+"""Told the outcome of one settlement: ``(applied, None)`` once it is written,
+where ``applied`` is False for a stale settlement, or ``(None, error)`` when the
+batch holding it could not be written."""
 
 
 class SettlementBatcher:
-    """Batches settlements for one engine; ``write`` returns whether it applied."""
+    """Batches settlements for one engine and reports each one's outcome."""
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
         self._clock = clock
-        self._pending: list[tuple[Settlement, asyncio.Future[bool]]] = []
+        self._pending: list[tuple[Settlement, SettlementCallback]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def write(self, settlement: Settlement) -> bool:
-        """Write ``settlement`` with the next batch; False if it was stale.
-
-        Raises what the engine raised if the batch could not be written.
-        """
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((settlement, future))
+    def submit(self, settlement: Settlement, done: SettlementCallback) -> None:
+        """Write ``settlement`` with the next batch, then call ``done``."""
+        self._pending.append((settlement, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await future
 
     async def drain(self) -> None:
         """Wait until every settlement handed over so far has been written."""
-        if self._flusher is not None:
+        while self._flusher is not None and not self._flusher.done():
             await asyncio.gather(self._flusher, return_exceptions=True)
 
     async def _flush(self) -> None:
@@ -47,10 +52,19 @@ class SettlementBatcher:
             try:
                 applied = await self._engine.settle([s for s, _ in batch], self._clock.now())
             except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                self._report(batch, [None] * len(batch), error)
                 continue
-            for (_, future), ok in zip(batch, applied, strict=True):
-                if not future.done():
-                    future.set_result(ok)
+            self._report(batch, applied, None)
+
+    @staticmethod
+    def _report(
+        batch: list[tuple[Settlement, SettlementCallback]],
+        applied: list[bool] | list[None],
+        error: BaseException | None,
+    ) -> None:
+        for (_, done), outcome in zip(batch, applied, strict=True):
+            try:
+                done(outcome, error)
+            except Exception:
+                # One bad callback must not keep the rest of the batch from hearing.
+                logger.exception("A settlement callback raised")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 
 from opentelemetry import metrics, propagate, trace
@@ -42,14 +42,18 @@ TASKS_SCHEDULED = meter.create_counter(
     "docket_tasks_scheduled", description="Tasks stored (not already scheduled, not struck)"
 )
 TASKS_STARTED = meter.create_counter("docket_tasks_started", description="Task runs started")
-TASKS_COMPLETED = meter.create_counter("docket_tasks_completed", description="Task runs that returned")
+TASKS_COMPLETED = meter.create_counter(
+    "docket_tasks_completed", description="Task runs that returned"
+)
 TASKS_FAILED = meter.create_counter("docket_tasks_failed", description="Task runs that raised")
 TASKS_RETRIED = meter.create_counter("docket_tasks_retried", description="Retries arranged")
 TASKS_CANCELLED = meter.create_counter("docket_tasks_cancelled", description="Tasks cancelled")
 TASKS_REDELIVERED = meter.create_counter(
     "docket_tasks_redelivered", description="Deliveries reclaimed from expired leases"
 )
-TASKS_STRICKEN = meter.create_counter("docket_tasks_stricken", description="Tasks refused by strikes")
+TASKS_STRICKEN = meter.create_counter(
+    "docket_tasks_stricken", description="Tasks refused by strikes"
+)
 TASK_DURATION = meter.create_histogram(
     "docket_task_duration", unit="s", description="How long task runs took"
 )
@@ -112,14 +116,23 @@ def trace_headers() -> dict[str, str]:
     return carrier
 
 
-@contextmanager
+_NO_SPAN: AbstractContextManager[Span] = nullcontext(trace.INVALID_SPAN)
+"""What the span helpers give when nothing is traced: reusable, and free to enter."""
+
+
 def producer_span(
     operation: str, docket: str, attributes: Mapping[str, str | datetime]
-) -> Iterator[Span]:
+) -> AbstractContextManager[Span]:
     """A PRODUCER span for ``docket.add``, ``docket.replace``, ``docket.cancel`` and so on."""
     if not tracing_enabled():
-        yield trace.INVALID_SPAN
-        return
+        return _NO_SPAN
+    return _producer_span(operation, docket, attributes)
+
+
+@contextmanager
+def _producer_span(
+    operation: str, docket: str, attributes: Mapping[str, str | datetime]
+) -> Iterator[Span]:
     with tracer.start_as_current_span(
         f"docket.{operation}",
         kind=SpanKind.PRODUCER,
@@ -132,7 +145,6 @@ def producer_span(
         yield span
 
 
-@contextmanager
 def run_span(
     function_name: str,
     headers: Mapping[str, str],
@@ -142,11 +154,23 @@ def run_span(
     key: str,
     when: datetime,
     attempt: int,
-) -> Iterator[Span]:
+) -> AbstractContextManager[Span]:
     """The CONSUMER span of one run, linked to the producer's span carried in ``headers``."""
     if not tracing_enabled():
-        yield trace.INVALID_SPAN
-        return
+        return _NO_SPAN
+    return _run_span(function_name, headers, docket, worker, key, when, attempt)
+
+
+@contextmanager
+def _run_span(
+    function_name: str,
+    headers: Mapping[str, str],
+    docket: str,
+    worker: str,
+    key: str,
+    when: datetime,
+    attempt: int,
+) -> Iterator[Span]:
     links: list[Link] = []
     if headers:
         producer = trace.get_current_span(propagate.extract(dict(headers))).get_span_context()
@@ -178,4 +202,6 @@ def mark_failed(span: Span, error: BaseException) -> None:
 
 
 def mark_ok(span: Span) -> None:
-    span.set_status(Status(StatusCode.OK))
+    """Mark the run span successful (nothing to do when the run is not traced)."""
+    if span is not trace.INVALID_SPAN:
+        span.set_status(Status(StatusCode.OK))

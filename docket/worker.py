@@ -15,7 +15,7 @@ import inspect
 import logging
 import os
 import socket
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -61,6 +61,7 @@ from docket.instrumentation import (
     mark_ok,
     run_span,
 )
+from docket.prefetch import HeldDeliveries
 from docket.serialization import (
     decode_call,
     duration_seconds,
@@ -116,11 +117,16 @@ class Worker:
     context manager; leaving the context stops claiming and finishes what is
     running.
 
-    ``prefetch`` lets the worker claim up to that many deliveries beyond its
-    free slots and hold them, so a slot that frees starts the next run at once
-    instead of after a claim round trip.  Held deliveries are leased to this
-    worker (and show as running) while they wait; leave it at 0 for long
-    tasks, so idle workers elsewhere can take the work.
+    ``prefetch`` is how many deliveries the worker may claim beyond its free
+    slots and hold, so a slot that frees starts the next run at once instead
+    of after a claim round trip.  By default (None) it holds up to
+    ``concurrency`` while its runs average under half of
+    ``scheduling_resolution`` (none before a run has ended); 0 turns
+    prefetching off.  Held deliveries are leased to this worker (and show as
+    running) while they wait; a run's record keeps the time it really
+    started.  One held for ``scheduling_resolution`` without a slot is
+    handed back to the queue, where any worker may take it, and so is
+    everything held when the worker stops.
     """
 
     def __init__(
@@ -133,7 +139,7 @@ class Worker:
         minimum_check_interval: timedelta = timedelta(milliseconds=250),
         scheduling_resolution: timedelta = timedelta(milliseconds=250),
         schedule_automatic_tasks: bool = True,
-        prefetch: int = 0,
+        prefetch: int | None = None,
         fallback_task: TaskFunction | None = None,
         dependencies: Sequence[Dependency] | None = None,
     ) -> None:
@@ -157,8 +163,10 @@ class Worker:
         self.minimum_check_interval = _positive(minimum_check_interval, "minimum_check_interval")
         self.scheduling_resolution = _positive(scheduling_resolution, "scheduling_resolution")
         self.schedule_automatic_tasks = schedule_automatic_tasks
-        if not isinstance(prefetch, int) or isinstance(prefetch, bool) or prefetch < 0:
-            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
+        if prefetch is not None and (
+            not isinstance(prefetch, int) or isinstance(prefetch, bool) or prefetch < 0
+        ):
+            raise ValueError(f"prefetch must be None or a non-negative integer, got {prefetch!r}")
         self.prefetch = prefetch
         self.fallback_task = fallback_task
         self.dependencies: list[Dependency] = worker_dependencies
@@ -167,16 +175,22 @@ class Worker:
         self._shared = SharedScope()
 
         self._running: dict[str, asyncio.Task[None]] = {}
-        # Deliveries whose task body may still be running.  A slot frees as
-        # soon as the body ends, before its outcome is written, so writing
-        # outcomes never leaves a slot idle.
-        self._occupied: set[str] = set()
+        # Deliveries whose run is over but whose outcome is not yet written.
+        self._unsettled: set[str] = set()
+        # Deliveries whose task body may still be running, each with the
+        # monotonic time its run started.  A slot frees as soon as the body
+        # ends, before its outcome is written, so writing outcomes never
+        # leaves a slot idle.
+        self._occupied: dict[str, float] = {}
         # How many runs have ended: a claim that saw none end while it was in
         # flight speaks for the present; otherwise a run's outcome (a retry or
         # perpetual next run, due now) may have landed after the claim looked.
         self._runs_ended = 0
-        # Claimed deliveries waiting for a slot (only with prefetch > 0).
-        self._buffer: deque[Claim] = deque()
+        # Claimed deliveries waiting for a slot.
+        self._held = HeldDeliveries(
+            prefetch, concurrency, self.scheduling_resolution.total_seconds()
+        )
+        self._holding = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._entered = 0
@@ -196,6 +210,7 @@ class Worker:
             self._background = [
                 asyncio.create_task(self._heartbeat_loop(), name=f"docket:{self.name}:heartbeat"),
                 asyncio.create_task(self._renewal_loop(), name=f"docket:{self.name}:leases"),
+                asyncio.create_task(self._hold_loop(), name=f"docket:{self.name}:held"),
             ]
             if self.schedule_automatic_tasks:
                 try:
@@ -243,10 +258,10 @@ class Worker:
                 logger.warning("Worker %r could not retire its heartbeat", self.name, exc_info=True)
 
     async def _drain(self) -> None:
-        """Let running work finish and its outcomes reach storage."""
+        """Hand back held work, let running work finish and its outcomes reach storage."""
         try:
-            while self._running or self._buffer:
-                self._start_buffered()
+            await self._hand_back(self._held.take_all())
+            while self._running:
                 await asyncio.gather(*list(self._running.values()), return_exceptions=True)
             await self._settlements.drain()
         except asyncio.CancelledError:
@@ -313,9 +328,8 @@ class Worker:
         clock = self.docket.clock
         stopping = self._stopping
         while not stopping.is_set():
-            free = self.concurrency - len(self._occupied)
-            room = free + self.prefetch - len(self._buffer)
-            if len(self._running) >= 2 * self.concurrency:
+            room = self.concurrency - len(self._occupied) + self._held.room()
+            if len(self._running) + len(self._unsettled) >= 2 * self.concurrency:
                 # Outcomes are not being written (storage is slow or away):
                 # stop claiming rather than pile up unsettled work.
                 room = 0
@@ -336,8 +350,12 @@ class Worker:
                 )
                 await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
                 continue
+            if stopping.is_set():
+                # Asked to stop while claiming: start nothing new.
+                await self._hand_back(batch.claims)
+                break
             for claim in batch.claims:
-                if claim.delivery in self._running:
+                if claim.delivery in self._running or claim.delivery in self._unsettled:
                     # Our own run's lease lapsed (say a virtual clock jumped
                     # past it) and we reclaimed it: the reclaim renewed the
                     # lease, and the run is still going, so do not start it twice.
@@ -345,19 +363,20 @@ class Worker:
                 if len(self._occupied) < self.concurrency:
                     self._start(claim)
                 else:
-                    self._buffer.append(claim)
+                    self._held.hold(claim, clock.monotonic())
+                    self._holding.set()
             if batch.claims or self._runs_ended != runs_ended:
                 continue
             if until_idle:
-                if not self._running and not self._buffer:
-                    return
+                if self._idle():
+                    break
                 self._slot_freed.clear()
                 await self._wait_for(self._slot_freed.wait(), engine.wait_for_work(batch.cursor))
                 continue
-            if until_finished and not self._running and not self._buffer:
+            if until_finished and self._idle():
                 counts = await engine.counts(now)
                 if counts.total == 0:
-                    return
+                    break
             self._slot_freed.clear()
             waits = [engine.wait_for_work(batch.cursor), self._slot_freed.wait()]
             # Leases taken by other workers after this claim are not in
@@ -366,45 +385,76 @@ class Worker:
             backstop = clock.now() + self.redelivery_timeout
             wake = backstop if batch.next_wake is None else min(batch.next_wake, backstop)
             waits.append(clock.sleep_until(wake))
-            if until_finished and not self._running and not self._buffer:
+            if until_finished and self._idle():
                 # Work running on other workers ends without waking us.
                 waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))
             await self._wait_for(*waits)
+        # What is held would wait for a run this loop no longer starts.
+        await self._hand_back(self._held.take_all())
 
     async def _wait_for(self, *waits: Any) -> None:
         await first_of(self._stopping.wait(), *waits)
 
-    def _start(self, claim: Claim) -> None:
-        task = asyncio.create_task(self._execute(claim))
+    def _idle(self) -> bool:
+        """Nothing runs here, nothing is held, and every outcome is written."""
+        return not self._running and not self._held and not self._unsettled
+
+    def _start(self, claim: Claim, held: bool = False) -> None:
+        task = asyncio.create_task(self._execute(claim, held))
         self._running[claim.delivery] = task
-        self._occupied.add(claim.delivery)
+        self._occupied[claim.delivery] = self.docket.clock.monotonic()
         task.add_done_callback(lambda _: self._finished(claim.delivery))
 
     def _start_buffered(self) -> None:
-        """Start prefetched deliveries in whatever slots are free."""
-        while self._buffer and len(self._occupied) < self.concurrency:
-            self._start(self._buffer.popleft())
+        """Start held deliveries in whatever slots are free (never once stopping)."""
+        if self._stopping.is_set():
+            return
+        while self._held and len(self._occupied) < self.concurrency:
+            self._start(self._held.take(), held=True)
 
     def _finished(self, delivery: str) -> None:
         self._runs_ended += 1
         self._running.pop(delivery, None)
-        self._occupied.discard(delivery)
+        self._free_slot(delivery)
         self._start_buffered()
         # Wake the claim loop even when the slot was released earlier: with
         # nothing left running, run_until_finished may be done.
         self._slot_freed.set()
 
     def _release_slot(self, delivery: str) -> None:
-        if delivery in self._occupied:
-            self._occupied.discard(delivery)
+        if self._free_slot(delivery):
             # A prefetched delivery takes the slot at once, with no claim
             # round trip in between.
             self._start_buffered()
             self._slot_freed.set()
 
+    def _free_slot(self, delivery: str) -> bool:
+        started = self._occupied.pop(delivery, None)
+        if started is None:
+            return False
+        self._held.run_ended(self.docket.clock.monotonic() - started)
+        return True
+
+    async def _hand_back(self, claims: Sequence[Claim]) -> None:
+        """Return claimed, never started deliveries to the queue for any worker."""
+        if not claims:
+            return
+        try:
+            await self.docket.engine.release(
+                self.name, [claim.delivery for claim in claims], self.docket.clock.now()
+            )
+        except Exception:
+            logger.warning(
+                "Worker %r could not hand back %d held deliveries; they return when "
+                "their leases expire",
+                self.name,
+                len(claims),
+                exc_info=True,
+            )
+
     # -- running one execution --------------------------------------------
 
-    async def _execute(self, claim: Claim) -> None:
+    async def _execute(self, claim: Claim, held: bool = False) -> None:
         record = claim.record
         docket = self.docket
         if record is None:
@@ -452,17 +502,19 @@ class Worker:
             generation=record.generation,
         )
         execution.worker = self.name
-        execution.started_at = record.started_at
+        # A held delivery was marked started when it was claimed; this is
+        # when it really starts, and its settlement records that.
+        execution.started_at = truncate_to_ms(docket.clock.now()) if held else record.started_at
         target = function if function is not None else self.fallback_task
         assert target is not None
 
         if docket.is_stricken(record.function_name, function, args, kwargs):
             logger.warning("🗙 %s", execution.call_repr(), extra=self._extra(execution))
-            await self._settle(claim, execution, ExecutionState.CANCELLED, error="struck")
+            self._settle(claim, execution, ExecutionState.CANCELLED, error="struck")
             return
 
         if self._over_limit(execution):
-            await self._settle(claim, execution, ExecutionState.CANCELLED)
+            self._settle(claim, execution, ExecutionState.CANCELLED)
             return
 
         current_docket.set(docket)
@@ -517,7 +569,9 @@ class Worker:
                         target, execution, args, {**kwargs, **values}, handlers
                     )
             else:
-                result = await self._call(target, args, kwargs)
+                result = target(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
         except asyncio.CancelledError:
             raise
         except AdmissionBlocked as blocked:
@@ -545,7 +599,7 @@ class Worker:
                 error,
                 extra=self._extra(execution),
             )
-            await self._settle(
+            self._settle(
                 claim,
                 execution,
                 ExecutionState.FAILED,
@@ -554,31 +608,32 @@ class Worker:
             return
         TASKS_COMPLETED.add(1, labels)
         mark_ok(span)
-        outcome = TaskOutcome(duration=timedelta(seconds=duration), result=result)
-        arranged = await self._completed(execution, outcome, handlers)
-        if outcome.cancelled:
-            logger.info(
-                "⏹ [%s] %s (cancelled itself)",
-                format_duration(duration),
-                execution.call_repr(),
-                extra=self._extra(execution),
-            )
-            await self._settle(claim, execution, ExecutionState.CANCELLED)
-            return
-        if arranged:
-            logger.info(
-                "↫ [%s] %s",
-                format_duration(duration),
-                execution.call_repr(),
-                extra=self._extra(execution),
-            )
-            await self._settle(
-                claim,
-                execution,
-                ExecutionState.COMPLETED,
-                reschedule=self._next_run(claim, execution, outcome),
-            )
-            return
+        if handlers:
+            outcome = TaskOutcome(duration=timedelta(seconds=duration), result=result)
+            arranged = await self._completed(execution, outcome, handlers)
+            if outcome.cancelled:
+                logger.info(
+                    "⏹ [%s] %s (cancelled itself)",
+                    format_duration(duration),
+                    execution.call_repr(),
+                    extra=self._extra(execution),
+                )
+                self._settle(claim, execution, ExecutionState.CANCELLED)
+                return
+            if arranged:
+                logger.info(
+                    "↫ [%s] %s",
+                    format_duration(duration),
+                    execution.call_repr(),
+                    extra=self._extra(execution),
+                )
+                self._settle(
+                    claim,
+                    execution,
+                    ExecutionState.COMPLETED,
+                    reschedule=self._next_run(claim, execution, outcome),
+                )
+                return
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "↩ [%s] %s",
@@ -586,7 +641,7 @@ class Worker:
                 execution.call_repr(),
                 extra=self._extra(execution),
             )
-        await self._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
+        self._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
 
     async def _resolve(
         self, target: TaskFunction, execution: Execution, stack: AsyncExitStack
@@ -694,12 +749,12 @@ class Worker:
                 attempt=execution.attempt,
                 headers=claim.record.headers,
             )
-            await self._settle(claim, execution, ExecutionState.QUEUED, reschedule=again)
+            self._settle(claim, execution, ExecutionState.QUEUED, reschedule=again)
             return
         logger.debug(
             "⏭ Task %s blocked (%s), dropping", call, blocked.reason, extra=self._extra(execution)
         )
-        await self._settle(claim, execution, ExecutionState.CANCELLED, error=blocked.reason)
+        self._settle(claim, execution, ExecutionState.CANCELLED, error=blocked.reason)
 
     async def _failed(
         self,
@@ -745,13 +800,13 @@ class Worker:
                 attempt=execution.attempt + 1,
                 headers=claim.record.headers,
             )
-            await self._settle(
+            self._settle(
                 claim, execution, ExecutionState.QUEUED, reschedule=retry, exception=error
             )
             return
         if await self._completed(execution, outcome, handlers):
             logger.info("↫ [%s] %s", format_duration(duration), call, extra=self._extra(execution))
-            await self._settle(
+            self._settle(
                 claim,
                 execution,
                 ExecutionState.FAILED,
@@ -759,7 +814,7 @@ class Worker:
                 exception=error,
             )
             return
-        await self._settle(
+        self._settle(
             claim,
             execution,
             ExecutionState.FAILED,
@@ -808,7 +863,7 @@ class Worker:
                 "Could not set aside delivery %s; its lease will expire", claim.delivery
             )
 
-    async def _settle(
+    def _settle(
         self,
         claim: Claim,
         execution: Execution,
@@ -819,9 +874,16 @@ class Worker:
         reschedule: TaskMessage | None = None,
         exception: BaseException | None = None,
     ) -> None:
-        self._release_slot(claim.delivery)
+        """Hand the run's outcome to the batcher; the run ends without waiting for it.
+
+        Until the outcome is written its delivery stays in ``_unsettled``: its
+        lease is still renewed, and the worker does not count itself idle.
+        """
+        delivery = claim.delivery
+        self._unsettled.add(delivery)
+        self._release_slot(delivery)
         settlement = Settlement(
-            delivery=claim.delivery,
+            delivery=delivery,
             key=execution.key,
             generation=execution.generation,
             state=state,
@@ -830,21 +892,35 @@ class Worker:
             result=result,
             error=error,
             reschedule=reschedule,
+            started_at=(
+                execution.started_at
+                if claim.record is not None and execution.started_at != claim.record.started_at
+                else None
+            ),
         )
-        try:
-            applied = await self._settlements.write(settlement)
-        except Exception:
-            logger.exception(
-                "Could not record the outcome of %s; it will be redelivered after its lease",
-                execution.call_repr(),
-                extra=self._extra(execution),
-            )
-            return
-        if not applied:
-            logger.info("↬ %s (superseded)", execution.call_repr(), extra=self._extra(execution))
-            return
-        for observer in self._observers:
-            observer(execution, state, exception)
+
+        def settled(applied: bool | None, failure: BaseException | None) -> None:
+            self._unsettled.discard(delivery)
+            # The outcome (a retry, a perpetual's next run) is in storage now:
+            # a claim in flight may have looked before it landed.
+            self._runs_ended += 1
+            self._slot_freed.set()
+            if failure is not None:
+                logger.error(
+                    "Could not record the outcome of %s; it will be redelivered after its lease",
+                    execution.call_repr(),
+                    exc_info=failure,
+                    extra=self._extra(execution),
+                )
+            elif not applied:
+                logger.info(
+                    "↬ %s (superseded)", execution.call_repr(), extra=self._extra(execution)
+                )
+            else:
+                for observer in self._observers:
+                    observer(execution, state, exception)
+
+        self._settlements.submit(settlement, settled)
 
     # -- background loops -------------------------------------------------
 
@@ -867,9 +943,13 @@ class Worker:
         period = self.redelivery_timeout.total_seconds() / 4
         while True:
             await docket.clock.sleep(period)
-            if not self._running and not self._buffer:
+            if self._idle():
                 continue
-            deliveries = [*self._running, *(claim.delivery for claim in self._buffer)]
+            deliveries = [
+                *self._running,
+                *self._unsettled.difference(self._running),
+                *self._held.deliveries(),
+            ]
             now = docket.clock.now()
             try:
                 lost = await docket.engine.renew(
@@ -884,6 +964,23 @@ class Worker:
                     self.name,
                     delivery,
                 )
+
+    async def _hold_loop(self) -> None:
+        """Hand back deliveries held longer than ``scheduling_resolution``."""
+        clock = self.docket.clock
+        while True:
+            expiry = self._held.next_expiry()
+            if expiry is None:
+                self._holding.clear()
+                await self._holding.wait()
+                continue
+            delay = expiry - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+                continue
+            await self._hand_back(self._held.expired(clock.monotonic()))
+            # Room to claim may have changed; let the claim loop look again.
+            self._slot_freed.set()
 
     def __repr__(self) -> str:
         return f"Worker(docket={self.docket.name!r}, name={self.name!r}, concurrency={self.concurrency})"

@@ -380,6 +380,113 @@ async def test_renew_extends_held_leases_and_reports_lost_ones(engine: Engine) -
     assert len((await engine.claim("x", 10, at(100), at(130))).claims) == 1
 
 
+# --- release ---------------------------------------------------------------------------
+
+
+async def test_release_returns_unstarted_work_to_its_place_in_the_queue(engine: Engine) -> None:
+    for index, key in enumerate(("a", "b", "c")):
+        await engine.schedule(message(key, at(index)), at(5), replace=False)
+    held = (await engine.claim("w", 2, at(5), at(35))).claims
+    assert [c.record.key for c in held if c.record] == ["a", "b"]
+
+    assert await engine.release("w", [c.delivery for c in held], at(6)) == 2
+
+    record = await engine.get_record("a", at(6))
+    assert held[0].record is not None and record is not None
+    assert record.state is S.QUEUED
+    assert (record.worker, record.started_at) == (None, None)
+    assert (record.generation, record.when, record.attempt) == (
+        held[0].record.generation,
+        at(0),
+        1,
+    )
+    counts = await engine.counts(at(6))
+    assert (counts.queued, counts.running) == (3, 0)
+    # Released work keeps its place: due order is a, b, c again, each claimed afresh.
+    again = (await engine.claim("x", 3, at(7), at(37))).claims
+    assert [c.record.key for c in again if c.record] == ["a", "b", "c"]
+    assert [c.redelivered for c in again] == [False, False, False]
+    assert all(c.record is not None and c.record.started_at == at(7) for c in again)
+    # The released deliveries are forgotten: no lease of them is left to expire or renew.
+    assert await engine.renew("w", [c.delivery for c in held], at(100)) == {
+        c.delivery for c in held
+    }
+    assert await engine.settle([done(c, at(8)) for c in again], at(8)) == [True] * 3
+    assert (await engine.claim("y", 10, at(500), at(530))).claims == []
+
+
+async def test_settle_keeps_the_real_start_of_a_held_run(engine: Engine) -> None:
+    await engine.schedule(message("held"), at(0), replace=False)
+    await engine.schedule(message("direct"), at(0), replace=False)
+    held, direct = (await engine.claim("w", 2, at(1), at(31))).claims
+    late = Settlement(**{**vars(done(held, at(9))), "started_at": at(5)})
+
+    assert await engine.settle([late, done(direct, at(9))], at(9)) == [True, True]
+
+    held_record = await engine.get_record("held", at(9))
+    direct_record = await engine.get_record("direct", at(9))
+    assert held_record is not None and direct_record is not None
+    assert (held_record.started_at, held_record.completed_at) == (at(5), at(9))
+    assert direct_record.started_at == at(1)
+
+
+async def test_release_ignores_deliveries_the_worker_no_longer_holds(engine: Engine) -> None:
+    await engine.schedule(message("gone"), at(0), replace=False)
+    await engine.schedule(message("taken"), at(0), replace=False)
+    gone, taken = (await engine.claim("w", 2, at(0), at(30))).claims
+    await engine.settle([done(gone, at(1))], at(1))
+    reclaimed = await claim_one(engine, at(31), "other")
+    assert reclaimed.delivery == taken.delivery
+
+    assert await engine.release("w", [gone.delivery, taken.delivery, "no-such"], at(32)) == 0
+
+    assert (await engine.get_record("gone", at(32))).state is S.COMPLETED  # type: ignore[union-attr]
+    record = await engine.get_record("taken", at(32))
+    assert record is not None and (record.state, record.worker) == (S.RUNNING, "other")
+    assert await engine.release("w", [], at(32)) == 0
+
+
+async def test_release_of_replaced_work_forgets_the_stale_delivery(engine: Engine) -> None:
+    await engine.schedule(message("k"), at(0), replace=False)
+    stale = await claim_one(engine, at(0))
+    fresh = await engine.schedule(message("k", at(50)), at(1), replace=True)
+
+    assert await engine.release("w", [stale.delivery], at(2)) == 0
+
+    record = await engine.get_record("k", at(2))
+    assert record is not None
+    assert (record.state, record.generation) == (S.SCHEDULED, fresh.record.generation)
+    assert (await engine.claim("w", 10, at(40), at(70))).claims == []
+
+
+async def test_release_wakes_a_waiting_worker(engine: Engine) -> None:
+    await engine.schedule(message("k"), at(0), replace=False)
+    batch = await engine.claim("w", 1, at(0), at(30))
+    empty = await engine.claim("x", 1, at(0), at(30))
+    assert empty.claims == []
+    waiting = asyncio.create_task(engine.wait_for_work(empty.cursor))
+    await asyncio.sleep(0)
+
+    await engine.release("w", [batch.claims[0].delivery], at(1))
+
+    await asyncio.wait_for(waiting, HANG_GUARD)
+    assert len((await engine.claim("x", 1, at(1), at(31))).claims) == 1
+
+
+async def test_subscribe_sees_a_release(engine: Engine) -> None:
+    async with engine.subscribe("k") as events:
+        first = await engine.schedule(message("k"), at(0), replace=False)
+        claim = await claim_one(engine, at(0))
+        await engine.release("w", [claim.delivery], at(1))
+        seen = [await next_event(events) for _ in range(3)]
+    generation = first.record.generation
+    assert [(e.state, e.generation) for e in seen] == [
+        (S.QUEUED, generation),
+        (S.RUNNING, generation),
+        (S.QUEUED, generation),
+    ]
+
+
 # --- settle ----------------------------------------------------------------------------
 
 

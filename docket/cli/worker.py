@@ -72,7 +72,7 @@ class WorkerSettings:
     tasks: list[TaskFunction]
     name: str | None = None
     concurrency: int = field(default_factory=lambda: int(_default("concurrency")))
-    prefetch: int = field(default_factory=lambda: int(_default("prefetch")))
+    prefetch: int | None = field(default_factory=lambda: _default("prefetch"))
     redelivery_timeout: timedelta = field(default_factory=lambda: _default("redelivery_timeout"))
     reconnection_delay: timedelta = field(default_factory=lambda: _default("reconnection_delay"))
     minimum_check_interval: timedelta = field(
@@ -276,15 +276,17 @@ def worker(
         ),
     ] = _default("concurrency"),
     prefetch: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--prefetch",
             envvar="DOCKET_WORKER_PREFETCH",
             metavar="N",
             min=0,
+            show_default="automatic: up to --concurrency while tasks are short",
             help=(
                 "How many claimed tasks to hold beyond the free slots, so a freed slot "
-                "starts the next task at once; for short tasks (0 for long ones)."
+                "starts the next task at once; 0 turns it off. Held tasks not started "
+                "within --scheduling-resolution go back to the queue."
             ),
         ),
     ] = _default("prefetch"),
@@ -326,7 +328,8 @@ def worker(
             envvar="DOCKET_WORKER_SCHEDULING_RESOLUTION",
             metavar="DURATION",
             show_default=_duration_default("scheduling_resolution"),
-            help="How precisely future work is moved onto the queue.",
+            help="The longest a claimed task may be held here waiting for a slot "
+            "before it goes back to the queue.",
         ),
     ] = None,
     schedule_automatic_tasks: Annotated[

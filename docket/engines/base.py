@@ -172,6 +172,10 @@ class Settlement:
     ``reschedule.when`` with ``reschedule.attempt``, as a retry or perpetual
     run does; ``state``, ``result`` and ``error`` are then ignored.
 
+    ``started_at``, when given, is when the run really started (a worker may
+    hold a claimed delivery for a while before starting it); an ending
+    record keeps it in place of the claim time.
+
     Either way the delivery is acknowledged and its lease dropped, atomically
     with the record change.  A settlement whose ``generation`` is no longer the
     record's (or whose record is no longer RUNNING) only acknowledges.
@@ -186,6 +190,7 @@ class Settlement:
     result: bytes | None = None
     error: str | None = None
     reschedule: TaskMessage | None = None
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,19 @@ class Engine(Protocol):
 
     async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
         """Apply each settlement atomically; True where it changed the record."""
+        ...
+
+    async def release(self, worker: str, deliveries: Sequence[str], now: datetime) -> int:
+        """Hand back deliveries ``worker`` claimed but never started; return how many.
+
+        Each one still leased to ``worker`` whose record is RUNNING at that
+        delivery's generation goes back to QUEUED (``worker`` and
+        ``started_at`` cleared) with its generation, ``when`` and attempt
+        unchanged, so it keeps its place in due order, and waiting workers
+        are woken.  The delivery is acknowledged and forgotten.  Deliveries
+        ``worker`` no longer holds are ignored; one whose record moved on is
+        only forgotten.  Neither is counted.
+        """
         ...
 
     async def set_aside(

@@ -13,7 +13,6 @@ Redis engine it keeps times at millisecond resolution, in UTC.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import heapq
 import itertools
 from collections import Counter, deque
@@ -21,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from docket.engines.base import (
     Claim,
@@ -57,8 +57,26 @@ _Entry = tuple[datetime, int, str]
 
 def _ms(when: datetime) -> datetime:
     """``when`` in UTC, truncated to whole milliseconds as Redis stores it."""
-    when = when.astimezone(timezone.utc)
-    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+    if when.tzinfo is not timezone.utc:
+        when = when.astimezone(timezone.utc)
+    micros = when.microsecond
+    if micros % 1000:
+        when = when.replace(microsecond=micros - micros % 1000)
+    return when
+
+
+def _evolve(record: ExecutionRecord, **changes: Any) -> ExecutionRecord:
+    """A copy of ``record`` with ``changes``: what ``dataclasses.replace`` does.
+
+    Every run passes through here twice, and ``dataclasses.replace`` re-runs
+    the generated ``__init__`` over all fields; records are plain frozen
+    dataclasses, so copying their attribute dict is equivalent and far cheaper.
+    """
+    copy = object.__new__(ExecutionRecord)
+    attributes = copy.__dict__
+    attributes.update(record.__dict__)
+    attributes.update(changes)
+    return copy
 
 
 @dataclass
@@ -214,7 +232,7 @@ class MemoryEngine:
             entry = heapq.heappop(s.future)
             record = self._current(entry[2], entry[1], SCHEDULED)
             if record is not None:
-                self._put(dataclasses.replace(record, state=QUEUED))
+                self._put(_evolve(record, state=QUEUED))
                 heapq.heappush(s.queued, entry)
                 promoted += 1
         if promoted:
@@ -234,7 +252,7 @@ class MemoryEngine:
                 continue
             delivery.worker, delivery.lease_until = worker, lease_until
             reclaimed.append(delivery)
-            running = self._put(dataclasses.replace(record, worker=worker))
+            running = self._put(_evolve(record, worker=worker))
             claims.append(Claim(delivery_id, running, redelivered=True))
         # Pushed only now so a lease_until <= now cannot be reclaimed twice in one call.
         for delivery in reclaimed:
@@ -245,9 +263,7 @@ class MemoryEngine:
             record = self._current(entry[2], entry[1], QUEUED)
             if record is None:
                 continue
-            running = self._put(
-                dataclasses.replace(record, state=RUNNING, worker=worker, started_at=now)
-            )
+            running = self._put(_evolve(record, state=RUNNING, worker=worker, started_at=now))
             seq = next(s.delivery_seqs)
             s.deliveries[str(seq)] = _Delivery(
                 record.key, record.generation, worker, lease_until, seq
@@ -311,6 +327,8 @@ class MemoryEngine:
             if settlement.reschedule is not None:
                 self._store_new(settlement.reschedule, now)
             else:
+                if settlement.started_at is not None:
+                    record = _evolve(record, started_at=_ms(settlement.started_at))
                 self._end(
                     record,
                     settlement.state,
@@ -321,6 +339,27 @@ class MemoryEngine:
                 )
             applied.append(True)
         return applied
+
+    async def release(self, worker: str, deliveries: Sequence[str], now: datetime) -> int:
+        """Return unstarted deliveries of ``worker`` to the queue (see ``Engine``)."""
+        s = self._s
+        self._tick(now)
+        released = 0
+        for delivery_id in deliveries:
+            delivery = s.deliveries.get(delivery_id)
+            if delivery is None or delivery.worker != worker:
+                continue
+            # Its entry in the lease heap goes stale and is skipped lazily.
+            del s.deliveries[delivery_id]
+            record = self._current(delivery.key, delivery.generation, RUNNING)
+            if record is None:
+                continue
+            self._put(_evolve(record, state=QUEUED, worker=None, started_at=None))
+            heapq.heappush(s.queued, (record.when, record.generation, record.key))
+            released += 1
+        if released:
+            self._wake()
+        return released
 
     async def set_aside(
         self,
@@ -457,7 +496,7 @@ class MemoryEngine:
             total=update.total if update.total is not None else old.total,
             message=update.message if update.message is not None else old.message,
         )
-        self._s.records[key] = dataclasses.replace(record, progress=progress)
+        self._s.records[key] = _evolve(record, progress=progress)
         event = ProgressEvent(key, generation, progress)
         for queue in self._s.subscribers.get(key, ()):
             queue.put_nowait(event)
@@ -501,7 +540,7 @@ class MemoryEngine:
         result: bytes | None = None,
     ) -> None:
         expires_at = _ms(completed_at + ttl)
-        ended = dataclasses.replace(
+        ended = _evolve(
             record,
             state=state,
             completed_at=completed_at,
@@ -550,8 +589,11 @@ class MemoryEngine:
         return min((heap[0][0] for heap in (s.future, s.leases) if heap), default=None)
 
     def _publish(self, record: ExecutionRecord) -> None:
+        queues = self._s.subscribers.get(record.key)
+        if not queues:
+            return
         event = StateEvent(record.key, record.state, record.generation, record.worker, record.error)
-        for queue in self._s.subscribers.get(record.key, ()):
+        for queue in queues:
             queue.put_nowait(event)
 
     def _wake(self) -> None:

@@ -220,7 +220,7 @@ def parse_event(data: bytes) -> Event:
 
 
 def settlement_args(settlement: Settlement) -> list[Arg]:
-    """The 17 script arguments of one settlement (see ``lua/settle.lua``)."""
+    """The 18 script arguments of one settlement (see ``lua/settle.lua``)."""
     retry = settlement.reschedule
     if retry is None and not settlement.state.is_terminal:
         raise ValueError(f"a settlement must end in a terminal state, got {settlement.state}")
@@ -241,6 +241,7 @@ def settlement_args(settlement: Settlement) -> list[Arg]:
         b"" if settlement.result is None else settlement.result,
         "0" if settlement.error is None else "1",
         "" if settlement.error is None else settlement.error,
+        "" if settlement.started_at is None else to_ms(settlement.started_at),
     ]
     if retry is None:
         return [*args, "0", "", b"", 0, 0, ""]

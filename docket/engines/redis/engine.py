@@ -231,6 +231,21 @@ class RedisEngine:
             self._session.signal.notify()
         return [bool(applied) for applied in reply[:-1]]
 
+    async def release(self, worker: str, deliveries: Sequence[str], now: datetime) -> int:
+        """Return unstarted deliveries of ``worker`` to the queue (see ``Engine``)."""
+        if not deliveries:
+            return 0
+        k = self.keys
+        released = await self._session.run(
+            "release",
+            [k.stream, k.queue, k.leases, k.holders, k.wake],
+            [GROUP, worker, k.runs_prefix, k.events_prefix, *deliveries],
+        )
+        if released:
+            # Workers in this process wait on the signal, not on the wake stream.
+            self._session.signal.notify()
+        return int(released)
+
     async def set_aside(
         self,
         delivery: str,

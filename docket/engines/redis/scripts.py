@@ -29,6 +29,7 @@ SCRIPT_NAMES = (
     "claim",
     "renew",
     "settle",
+    "release",
     "set_aside",
     "clear",
     "heartbeat",

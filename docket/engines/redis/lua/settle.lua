@@ -2,15 +2,15 @@
 -- by generation.  One call settles a whole batch.
 -- KEYS: stream, queue, future, leases, holders, generation, wake, record...
 --       (record i belongs to settlement i)
--- ARGV: group, now, events, then 17 values per settlement:
+-- ARGV: group, now, events, then 18 values per settlement:
 --       delivery, key, generation, state, completed_at, expires_at, gc_ms,
---       has_result, result, has_error, error,
+--       has_result, result, has_error, error, started_at ('' to keep it),
 --       reschedule, function, payload, when, attempt, headers
 -- Returns one 1/0 per settlement (1 when it changed the record), then woke.
 local stream, queue, future, leases, holders = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local counter, wakes = KEYS[6], KEYS[7]
 local group, now, events = ARGV[1], ARGV[2], ARGV[3]
-local WIDTH = 17
+local WIDTH = 18
 local out = {}
 local woke = 0
 for i = 1, (#ARGV - 3) / WIDTH do
@@ -20,17 +20,18 @@ for i = 1, (#ARGV - 3) / WIDTH do
   drop(stream, group, leases, holders, delivery)
   local current = redis.call('HMGET', record, 'state', 'generation', 'worker')
   if current[1] == 'running' and current[2] == generation then
-    if ARGV[a + 12] == '1' then
+    if ARGV[a + 13] == '1' then
       local fresh = next_generation(counter)
-      local when = ARGV[a + 15]
+      local when = ARGV[a + 16]
       local placed, w = place(queue, future, wakes, key, fresh, when, now)
-      store(record, key, ARGV[a + 13], ARGV[a + 14], when, ARGV[a + 16], ARGV[a + 17], fresh, placed)
+      store(record, key, ARGV[a + 14], ARGV[a + 15], when, ARGV[a + 17], ARGV[a + 18], fresh, placed)
       publish(events, key, placed, fresh)
       if w then woke = 1 end
     else
       local result, err = nil, nil
       if ARGV[a + 8] == '1' then result = ARGV[a + 9] end
       if ARGV[a + 10] == '1' then err = ARGV[a + 11] end
+      if ARGV[a + 12] ~= '' then redis.call('HSET', record, 'started_at', ARGV[a + 12]) end
       finish(record, state, ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], result, err)
       publish(events, key, state, generation, current[3], err)
     end
