@@ -191,6 +191,7 @@ class Worker:
             prefetch, concurrency, self.scheduling_resolution.total_seconds()
         )
         self._holding = asyncio.Event()
+        self._start_pending = False
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._entered = 0
@@ -405,6 +406,27 @@ class Worker:
         self._occupied[claim.delivery] = self.docket.clock.monotonic()
         task.add_done_callback(lambda _: self._finished(claim.delivery))
 
+    def _start_freed(self) -> None:
+        """Fill the slots just freed from what this worker holds.
+
+        With a remote engine, at once: the outcome and claim writes that
+        follow a run's end can hold the loop while they send (a loopback send
+        that wakes the server's process takes up to a millisecond), and a run
+        should not start behind them.  With an in-process engine, in one batch
+        after this turn of the loop: the writes are done by then, so the new
+        runs reach their first await together and last, and the loop's next
+        wait is measured from their timers, not from before the writes.
+        """
+        if not self.docket.engine.in_process:
+            self._start_buffered()
+        elif not self._start_pending and self._held:
+            self._start_pending = True
+            asyncio.get_running_loop().call_soon(self._start_later)
+
+    def _start_later(self) -> None:
+        self._start_pending = False
+        self._start_buffered()
+
     def _start_buffered(self) -> None:
         """Start held deliveries in whatever slots are free (never once stopping)."""
         if self._stopping.is_set():
@@ -416,7 +438,7 @@ class Worker:
         self._runs_ended += 1
         self._running.pop(delivery, None)
         self._free_slot(delivery)
-        self._start_buffered()
+        self._start_freed()
         # Wake the claim loop even when the slot was released earlier: with
         # nothing left running, run_until_finished may be done.
         self._slot_freed.set()
@@ -425,7 +447,7 @@ class Worker:
         if self._free_slot(delivery):
             # A prefetched delivery takes the slot at once, with no claim
             # round trip in between.
-            self._start_buffered()
+            self._start_freed()
             self._slot_freed.set()
 
     def _free_slot(self, delivery: str) -> bool:
