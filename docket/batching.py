@@ -41,6 +41,14 @@ class SettlementBatcher:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
 
+    def take(self) -> list[tuple[Settlement, SettlementCallback]]:
+        """Take every settlement not yet being written, to write along with a claim.
+
+        The caller writes them and hands the outcome to ``report``.
+        """
+        taken, self._pending = self._pending, []
+        return taken
+
     async def drain(self) -> None:
         """Wait until every settlement handed over so far has been written."""
         while self._flusher is not None and not self._flusher.done():
@@ -52,16 +60,17 @@ class SettlementBatcher:
             try:
                 applied = await self._engine.settle([s for s, _ in batch], self._clock.now())
             except Exception as error:
-                self._report(batch, [None] * len(batch), error)
+                self.report(batch, [None] * len(batch), error)
                 continue
-            self._report(batch, applied, None)
+            self.report(batch, applied, None)
 
     @staticmethod
-    def _report(
+    def report(
         batch: list[tuple[Settlement, SettlementCallback]],
         applied: list[bool] | list[None],
         error: BaseException | None,
     ) -> None:
+        """Tell each settlement of ``batch`` its outcome: ``applied``, or ``error``."""
         for (_, done), outcome in zip(batch, applied, strict=True):
             try:
                 done(outcome, error)

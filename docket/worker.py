@@ -341,8 +341,24 @@ class Worker:
                 continue
             now = clock.now()
             runs_ended = self._runs_ended
+            # Outcomes waiting to be written go in the claim's round trip.
+            settling = self._settlements.take()
             try:
-                batch = await engine.claim(self.name, room, now, now + self.redelivery_timeout)
+                if settling:
+                    try:
+                        applied, batch = await engine.settle_and_claim(
+                            [settlement for settlement, _ in settling],
+                            self.name,
+                            room,
+                            now,
+                            now + self.redelivery_timeout,
+                        )
+                    except Exception as error:
+                        self._settlements.report(settling, [None] * len(settling), error)
+                        raise
+                    self._settlements.report(settling, applied, None)
+                else:
+                    batch = await engine.claim(self.name, room, now, now + self.redelivery_timeout)
             except Exception:
                 logger.exception(
                     "Worker %r could not claim work; retrying in %s",
@@ -822,9 +838,7 @@ class Worker:
                 attempt=execution.attempt + 1,
                 headers=claim.record.headers,
             )
-            self._settle(
-                claim, execution, ExecutionState.QUEUED, reschedule=retry, exception=error
-            )
+            self._settle(claim, execution, ExecutionState.QUEUED, reschedule=retry, exception=error)
             return
         if await self._completed(execution, outcome, handlers):
             logger.info("↫ [%s] %s", format_duration(duration), call, extra=self._extra(execution))

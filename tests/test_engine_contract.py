@@ -380,6 +380,38 @@ async def test_renew_extends_held_leases_and_reports_lost_ones(engine: Engine) -
     assert len((await engine.claim("x", 10, at(100), at(130))).claims) == 1
 
 
+async def test_settle_and_claim_settles_first_then_claims(engine: Engine) -> None:
+    for key in ("a", "b"):
+        await engine.schedule(message(key), at(0), replace=False)
+    first, second = (await engine.claim("w", 2, at(0), at(30))).claims
+    again = message("a", at(1), attempt=2)
+
+    applied, batch = await engine.settle_and_claim(
+        [done(first, at(1), reschedule=again), done(second, at(1), result=b"r")],
+        "w",
+        5,
+        at(1),
+        at(31),
+    )
+
+    assert applied == [True, True]
+    # The claim saw the settle: the rescheduled run, due now, is claimed by it.
+    assert [c.record.key for c in batch.claims if c.record] == ["a"]
+    assert batch.claims[0].record is not None and batch.claims[0].record.attempt == 2
+    record = await engine.get_record("b", at(1))
+    assert record is not None and (record.state, record.result) == (S.COMPLETED, b"r")
+
+
+async def test_settle_and_claim_with_nothing_to_settle_only_claims(engine: Engine) -> None:
+    await engine.schedule(message("k"), at(0), replace=False)
+    applied, batch = await engine.settle_and_claim([], "w", 1, at(0), at(30))
+    assert applied == [] and len(batch.claims) == 1
+    stale = done(batch.claims[0], at(1))
+    await engine.settle([stale], at(1))
+    applied, batch = await engine.settle_and_claim([stale], "w", 1, at(2), at(32))
+    assert applied == [False] and batch.claims == []
+
+
 # --- release ---------------------------------------------------------------------------
 
 

@@ -355,6 +355,21 @@ class Engine(Protocol):
         """Apply each settlement atomically; True where it changed the record."""
         ...
 
+    async def settle_and_claim(
+        self,
+        settlements: Sequence[Settlement],
+        worker: str,
+        count: int,
+        now: datetime,
+        lease_until: datetime,
+    ) -> tuple[list[bool], ClaimBatch]:
+        """``settle(settlements, now)``, then ``claim(worker, count, now, lease_until)``.
+
+        The two happen in this order, each atomic, in one round trip where
+        the engine has round trips; a failure of either raises.
+        """
+        ...
+
     async def release(self, worker: str, deliveries: Sequence[str], now: datetime) -> int:
         """Hand back deliveries ``worker`` claimed but never started; return how many.
 

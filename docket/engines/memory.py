@@ -342,6 +342,18 @@ class MemoryEngine:
             applied.append(True)
         return applied
 
+    async def settle_and_claim(
+        self,
+        settlements: Sequence[Settlement],
+        worker: str,
+        count: int,
+        now: datetime,
+        lease_until: datetime,
+    ) -> tuple[list[bool], ClaimBatch]:
+        """``settle`` then ``claim`` (see ``Engine``)."""
+        applied = await self.settle(settlements, now)
+        return applied, await self.claim(worker, count, now, lease_until)
+
     async def release(self, worker: str, deliveries: Sequence[str], now: datetime) -> int:
         """Return unstarted deliveries of ``worker`` to the queue (see ``Engine``)."""
         s = self._s

@@ -23,7 +23,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from docket.engines.base import (
     ClaimBatch,
@@ -55,6 +55,7 @@ from docket.engines.redis.codec import (
     to_ms_ceiling,
 )
 from docket.engines.redis.keys import GROUP, DocketKeys
+from docket.engines.redis.scripts import ScriptCall
 from docket.engines.redis.session import Session
 from docket.states import Disposition, ExecutionState
 
@@ -170,12 +171,48 @@ class RedisEngine:
         promote_limit: int = 1000,
     ) -> ClaimBatch:
         """Promote due work, reclaim expired leases, then claim queued work in due order."""
-        k = self.keys
-        signal = self._session.signal
         # Read before the round trip: a notification during it changes the
         # version, and the wait that follows returns at once.
-        version = signal.version
-        reply = await self._session.run(
+        version = self._session.signal.version
+        call = self._claim_call(worker, count, now, lease_until, promote_limit)
+        return self._claimed(await self._session.run(*call), version)
+
+    async def settle_and_claim(
+        self,
+        settlements: Sequence[Settlement],
+        worker: str,
+        count: int,
+        now: datetime,
+        lease_until: datetime,
+    ) -> tuple[list[bool], ClaimBatch]:
+        """``settle`` then ``claim``, pipelined in one round trip (see ``Engine``)."""
+        if not settlements:
+            return [], await self.claim(worker, count, now, lease_until)
+        version = self._session.signal.version
+        settled, claimed = await self._session.run_pipelined(
+            [self._settle_call(settlements, now), self._claim_call(worker, count, now, lease_until)]
+        )
+        # The claim ran whatever became of the settle: read it first, so its
+        # deliveries are never lost to an error raised for the other.
+        batch = self._claimed(claimed, version) if not isinstance(claimed, Exception) else None
+        if isinstance(settled, Exception):
+            raise settled
+        applied = self._settled(settled)
+        if batch is None:
+            assert isinstance(claimed, Exception)
+            raise claimed
+        return applied, batch
+
+    def _claim_call(
+        self,
+        worker: str,
+        count: int,
+        now: datetime,
+        lease_until: datetime,
+        promote_limit: int = 1000,
+    ) -> ScriptCall:
+        k = self.keys
+        return (
             "claim",
             [k.stream, k.queue, k.future, k.leases, k.holders, k.wake],
             [
@@ -189,9 +226,11 @@ class RedisEngine:
                 k.events_prefix,
             ],
         )
+
+    def _claimed(self, reply: Any, version: int) -> ClaimBatch:
         claims, wake_id, left, first_future, first_lease, woke = reply
         if woke:
-            signal.notify()
+            self._session.signal.notify()
         wakes = [int(score) for score in (first_future, first_lease) if score]
         return ClaimBatch(
             claims=[parse_claim(claim) for claim in claims],
@@ -222,13 +261,18 @@ class RedisEngine:
         """Acknowledge each delivery and, unless stale, end or reschedule its record."""
         if not settlements:
             return []
+        return self._settled(await self._session.run(*self._settle_call(settlements, now)))
+
+    def _settle_call(self, settlements: Sequence[Settlement], now: datetime) -> ScriptCall:
         k = self.keys
         keys = [k.stream, k.queue, k.future, k.leases, k.holders, k.generation, k.wake]
         args: list[Arg] = [GROUP, to_ms(now), k.events_prefix]
         for settlement in settlements:
             keys.append(k.record(settlement.key))
             args.extend(settlement_args(settlement))
-        reply = await self._session.run("settle", keys, args)
+        return "settle", keys, args
+
+    def _settled(self, reply: Any) -> list[bool]:
         if reply[-1]:
             self._session.signal.notify()
         return [bool(applied) for applied in reply[:-1]]

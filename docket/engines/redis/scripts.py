@@ -15,13 +15,18 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import NoScriptError
+
 from docket.engines.redis.codec import Arg
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
+__all__ = ["SCRIPT_NAMES", "ScriptCall", "Scripts", "script_source"]
+
+ScriptCall = tuple[str, Sequence[str], Sequence[Arg]]
+"""One script call: the script's name, its keys and its arguments."""
 
 SCRIPT_NAMES = (
     "schedule",
@@ -71,3 +76,27 @@ class Scripts:
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Call script ``name`` (one EVALSHA) and return its raw reply."""
         return await self._scripts[name](keys=keys, args=args)
+
+    async def run_pipelined(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Call several scripts in one round trip, in order; return each raw reply.
+
+        A script that failed has its exception in its place instead of a
+        reply; the others ran regardless.  A script the server had forgotten
+        (NOSCRIPT, after a restart) did not run, and is loaded and run again.
+        """
+        replies = await self._pipelined(calls)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self.load()
+            again = await self._pipelined([calls[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipelined(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        # EVALSHA by hand: a pipeline given Script objects checks that each
+        # exists on the server first, which costs a round trip of its own.
+        pipe = self._client.pipeline(transaction=False)
+        for name, keys, args in calls:
+            pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
