@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import pytest
 import redis.asyncio as aredis
+from redis.asyncio.connection import Connection
 
 from docket.engines import open_engine
 from docket.engines.base import Claim, Settlement, StateEvent, TaskMessage
@@ -249,6 +250,65 @@ async def test_round_trips_per_operation(real: RedisEngine, redis_server_url: st
         assert result.disposition is Disposition.ALREADY_SCHEDULED
 
     assert await client_commands(engine, url, duplicate) == ["EVALSHA", "EVALSHA"]
+
+
+async def test_settle_and_claim_is_one_pipelined_round_trip(
+    real: RedisEngine, redis_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = real
+    for i in range(3):
+        await engine.schedule(message(f"k{i}"), at(0), replace=False)
+    first = (await engine.claim("w", 2, at(0), at(30))).claims
+    outcome: tuple[list[bool], Any] | None = None
+
+    async def settle_and_claim() -> None:
+        nonlocal outcome
+        outcome = await engine.settle_and_claim(
+            [done(c, at(1)) for c in first], "w", 5, at(1), at(31)
+        )
+
+    # Two scripts, no SCRIPT EXISTS check...
+    assert await client_commands(engine, redis_server_url, settle_and_claim) == [
+        "EVALSHA",
+        "EVALSHA",
+    ]
+    assert outcome is not None
+    # ...in one write to the server.
+    writes = 0
+    original = Connection.send_packed_command
+
+    async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
+        nonlocal writes
+        writes += 1
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    await engine.schedule(message("k3"), at(1), replace=False)
+    writes = 0
+    again = await engine.settle_and_claim(
+        [done(c, at(2)) for c in outcome[1].claims], "w", 5, at(2), at(32)
+    )
+    assert writes == 1
+    assert again[0] == [True] and len(again[1].claims) == 1
+    applied, batch = outcome
+    assert applied == [True, True]
+    assert [c.record.key for c in batch.claims if c.record] == ["k2"]
+
+
+async def test_settle_and_claim_survives_a_script_flush(engine: RedisEngine) -> None:
+    for i in range(2):
+        await engine.schedule(message(f"k{i}"), at(0), replace=False)
+    first = await engine.claim("w", 1, at(0), at(30))
+    await raw(engine).script_flush()
+
+    applied, batch = await engine.settle_and_claim(
+        [done(first.claims[0], at(1))], "w", 5, at(1), at(31)
+    )
+
+    assert applied == [True]
+    assert [c.record.key for c in batch.claims if c.record] == ["k1"]
+    record = await engine.get_record("k0", at(1))
+    assert record is not None and record.state is ExecutionState.COMPLETED
 
 
 async def test_commandstats_count_one_evalsha_per_schedule(
