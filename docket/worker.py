@@ -127,6 +127,12 @@ class Worker:
     started.  One held for ``scheduling_resolution`` without a slot is
     handed back to the queue, where any worker may take it, and so is
     everything held when the worker stops.
+
+    ``max_deliveries`` bounds how many times one delivery is handed out: a
+    delivery reclaimed again and again (its workers keep dying while they
+    run it, say killed for memory) is set aside as a dead letter past that
+    many, and its execution ends FAILED, instead of taking down worker after
+    worker forever.  None removes the bound.
     """
 
     def __init__(
@@ -140,6 +146,7 @@ class Worker:
         scheduling_resolution: timedelta = timedelta(milliseconds=250),
         schedule_automatic_tasks: bool = True,
         prefetch: int | None = None,
+        max_deliveries: int | None = 10,
         fallback_task: TaskFunction | None = None,
         dependencies: Sequence[Dependency] | None = None,
     ) -> None:
@@ -168,6 +175,15 @@ class Worker:
         ):
             raise ValueError(f"prefetch must be None or a non-negative integer, got {prefetch!r}")
         self.prefetch = prefetch
+        if max_deliveries is not None and (
+            not isinstance(max_deliveries, int)
+            or isinstance(max_deliveries, bool)
+            or max_deliveries < 1
+        ):
+            raise ValueError(
+                f"max_deliveries must be None or a positive integer, got {max_deliveries!r}"
+            )
+        self.max_deliveries = max_deliveries
         self.fallback_task = fallback_task
         self.dependencies: list[Dependency] = worker_dependencies
         if fallback_task is not None:
@@ -503,6 +519,20 @@ class Worker:
                 dict(claim.raw),
             )
             await self._set_aside(claim, f"malformed message: {claim.problem}")
+            return
+        if self.max_deliveries is not None and claim.deliveries > self.max_deliveries:
+            logger.error(
+                "Setting aside %r: delivered %d times without finishing (max_deliveries=%d); "
+                "its workers may be dying while they run it",
+                record.key,
+                claim.deliveries,
+                self.max_deliveries,
+            )
+            await self._set_aside(
+                claim,
+                f"delivered {claim.deliveries} times without finishing "
+                f"(max_deliveries={self.max_deliveries})",
+            )
             return
         function = docket.tasks.get(record.function_name)
         if function is None and self.fallback_task is None:

@@ -183,6 +183,7 @@ def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
             "DOCKET_WORKER_NAME": "env-worker",
             "DOCKET_WORKER_CONCURRENCY": "3",
             "DOCKET_WORKER_PREFETCH": "4",
+            "DOCKET_WORKER_MAX_DELIVERIES": "3",
             "DOCKET_WORKER_REDELIVERY_TIMEOUT": "10m",
             "DOCKET_WORKER_RECONNECTION_DELAY": "250ms",
             "DOCKET_WORKER_MINIMUM_CHECK_INTERVAL": "0:01",
@@ -208,6 +209,7 @@ def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
     )
     assert settings.concurrency == 3
     assert settings.prefetch == 4
+    assert settings.max_deliveries == 3
     assert settings.redelivery_timeout == timedelta(minutes=10)
     assert settings.reconnection_delay == timedelta(milliseconds=250)
     assert settings.minimum_check_interval == timedelta(seconds=1)

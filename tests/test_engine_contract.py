@@ -349,6 +349,31 @@ async def test_claim_count_limits_the_batch(engine: Engine) -> None:
 # --- leases ----------------------------------------------------------------------------
 
 
+async def test_claims_count_the_times_a_delivery_was_handed_out(engine: Engine) -> None:
+    await engine.schedule(message("k"), at(0), replace=False)
+    await engine.schedule(message("other"), at(0), replace=False)
+    first = (await engine.claim("a", 1, at(0), at(30))).claims[0]
+    assert (first.deliveries, first.redelivered) == (1, False)
+
+    second = (await engine.claim("b", 1, at(30), at(60))).claims[0]
+    third = (await engine.claim("c", 1, at(60), at(90))).claims[0]
+
+    assert second.delivery == third.delivery == first.delivery
+    assert [second.deliveries, third.deliveries] == [2, 3]
+    # Renewing a lease is not a delivery; a fresh delivery starts at one.
+    assert await engine.renew("c", [third.delivery], at(120)) == set()
+    fresh = (await engine.claim("c", 1, at(61), at(300))).claims[0]
+    assert fresh.record is not None and fresh.record.key == "other"
+    assert fresh.deliveries == 1
+    fourth = (await engine.claim("d", 1, at(120), at(150))).claims[0]
+    assert fourth.deliveries == 4
+    # Handed back, the work is delivered afresh.
+    await engine.release("d", [fourth.delivery], at(121))
+    again = (await engine.claim("e", 1, at(122), at(152))).claims[0]
+    assert again.record is not None and again.record.key == "k"
+    assert (again.deliveries, again.redelivered) == (1, False)
+
+
 async def test_expired_lease_is_redelivered_to_another_worker(engine: Engine) -> None:
     await engine.schedule(message("k"), at(0), replace=False)
     first = (await engine.claim("a", 1, at(0), at(30))).claims[0]

@@ -73,6 +73,7 @@ class WorkerSettings:
     name: str | None = None
     concurrency: int = field(default_factory=lambda: int(_default("concurrency")))
     prefetch: int | None = field(default_factory=lambda: _default("prefetch"))
+    max_deliveries: int | None = field(default_factory=lambda: _default("max_deliveries"))
     redelivery_timeout: timedelta = field(default_factory=lambda: _default("redelivery_timeout"))
     reconnection_delay: timedelta = field(default_factory=lambda: _default("reconnection_delay"))
     minimum_check_interval: timedelta = field(
@@ -199,6 +200,7 @@ async def serve(settings: WorkerSettings) -> int:
                 name=settings.name,
                 concurrency=settings.concurrency,
                 prefetch=settings.prefetch,
+                max_deliveries=settings.max_deliveries,
                 redelivery_timeout=settings.redelivery_timeout,
                 reconnection_delay=settings.reconnection_delay,
                 minimum_check_interval=settings.minimum_check_interval,
@@ -290,6 +292,17 @@ def worker(
             ),
         ),
     ] = _default("prefetch"),
+    max_deliveries: Annotated[
+        int | None,
+        typer.Option(
+            "--max-deliveries",
+            envvar="DOCKET_WORKER_MAX_DELIVERIES",
+            metavar="N",
+            min=1,
+            help="How many times one task may be handed out (its workers dying while "
+            "they run it) before it is set aside as a dead letter.",
+        ),
+    ] = _default("max_deliveries"),
     redelivery_timeout: Annotated[
         str | None,
         typer.Option(
@@ -420,6 +433,7 @@ def worker(
             name=name,
             concurrency=concurrency,
             prefetch=prefetch,
+            max_deliveries=max_deliveries,
             redelivery_timeout=_duration(redelivery_timeout, "redelivery_timeout"),
             reconnection_delay=_duration(reconnection_delay, "reconnection_delay"),
             minimum_check_interval=_duration(minimum_check_interval, "minimum_check_interval"),

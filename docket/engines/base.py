@@ -137,7 +137,8 @@ class Claim:
     worker; it is None when the stored message was malformed, in which case
     ``raw`` holds what was stored and ``problem`` says what is wrong, and the
     worker must ``set_aside`` it.  ``redelivered`` is True when the delivery
-    was reclaimed from an expired lease.
+    was reclaimed from an expired lease.  ``deliveries`` counts the times this
+    delivery has been handed out: 1 at first, one more for each reclaim.
     """
 
     delivery: str
@@ -145,6 +146,7 @@ class Claim:
     raw: Mapping[str, str] = field(default_factory=dict)
     problem: str | None = None
     redelivered: bool = False
+    deliveries: int = 1
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ class _Delivery:
     worker: str
     lease_until: datetime
     seq: int
+    # Times handed out: 1 at first, one more for each reclaim.
+    count: int = 1
 
 
 @dataclass
@@ -253,9 +255,12 @@ class MemoryEngine:
                 del s.deliveries[delivery_id]
                 continue
             delivery.worker, delivery.lease_until = worker, lease_until
+            delivery.count += 1
             reclaimed.append(delivery)
             running = self._put(_evolve(record, worker=worker))
-            claims.append(Claim(delivery_id, running, redelivered=True))
+            claims.append(
+                Claim(delivery_id, running, redelivered=True, deliveries=delivery.count)
+            )
         # Pushed only now so a lease_until <= now cannot be reclaimed twice in one call.
         for delivery in reclaimed:
             heapq.heappush(s.leases, (lease_until, delivery.seq, str(delivery.seq)))

@@ -168,9 +168,11 @@ def parse_progress(
 
 
 def parse_claim(reply: Sequence[object]) -> Claim:
-    """One claim as claim.lua returns it: ``[delivery, kind, redelivered, entry, record]``."""
+    """One claim as claim.lua returns it:
+    ``[delivery, kind, redelivered, entry, record, deliveries]``."""
     delivery = cast(bytes, reply[0]).decode()
     kind, redelivered = reply[1], bool(reply[2])
+    deliveries = int(cast(int, reply[5])) if len(reply) > 5 else 1
     raw = pairs(cast("list[bytes]", reply[3]))
     if kind == b"bad":
         return Claim(
@@ -179,6 +181,7 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             raw=decode_fields(raw),
             problem="stream entry has no 'key' and 'generation' fields: not written by docket",
             redelivered=redelivered,
+            deliveries=deliveries,
         )
     stored = pairs(cast("list[bytes]", reply[4]))
     try:
@@ -190,8 +193,11 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             raw={**decode_fields(stored), **decode_fields(raw)},
             problem=str(error),
             redelivered=redelivered,
+            deliveries=deliveries,
         )
-    return Claim(delivery=delivery, record=parsed, redelivered=redelivered)
+    return Claim(
+        delivery=delivery, record=parsed, redelivered=redelivered, deliveries=deliveries
+    )
 
 
 def parse_event(data: bytes) -> Event:

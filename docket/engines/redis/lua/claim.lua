@@ -3,7 +3,8 @@
 -- ARGV: group, worker, count, now, lease_until, promote_limit, runs, events
 -- Returns {claims, wake cursor, queued left, first future score, first lease
 -- score, woke}; each claim is {delivery, 'ok'|'bad', redelivered, entry
--- fields, record fields}.
+-- fields, record fields, deliveries}, where deliveries is the consumer group's
+-- count of the times the entry was handed out.
 local stream, queue, future, leases, holders, wakes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local group, worker, count, now, lease_until = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local runs, events = ARGV[7], ARGV[8]
@@ -33,14 +34,14 @@ local function lease(id)
   redis.call('HSET', holders, id, worker)
 end
 
-local function hand_out(id, fields, redelivered)
+local function hand_out(id, fields, redelivered, deliveries)
   local entry = fields_map(fields)
   local key, generation = entry['key'], entry['generation']
   if not key or not generation then
     -- Malformed (not written by docket): lease it so it cannot be lost, and
     -- let the worker set it aside.
     lease(id)
-    claims[#claims + 1] = {id, 'bad', redelivered, fields, {}}
+    claims[#claims + 1] = {id, 'bad', redelivered, fields, {}, deliveries}
     return
   end
   local record = runs .. key
@@ -67,7 +68,7 @@ local function hand_out(id, fields, redelivered)
   end
   lease(id)
   publish(events, key, 'running', generation, worker)
-  claims[#claims + 1] = {id, 'ok', redelivered, fields, redis.call('HGETALL', record)}
+  claims[#claims + 1] = {id, 'ok', redelivered, fields, redis.call('HGETALL', record), deliveries}
 end
 
 -- 2. Reclaim deliveries whose lease expired by now.
@@ -78,7 +79,9 @@ if count > 0 then
     local entry = nil
     if type(got) == 'table' and not got.err then entry = got[1] end
     if type(entry) == 'table' and type(entry[2]) == 'table' then
-      hand_out(id, entry[2], 1)
+      -- XCLAIM counted this delivery; XPENDING reads the count back.
+      local pending = redis.call('XPENDING', stream, group, id, id, 1)[1]
+      hand_out(id, entry[2], 1, pending and tonumber(pending[4]) or 2)
     else
       -- Gone from the stream or the group: nothing left to redeliver.
       drop(stream, group, leases, holders, id)
@@ -115,7 +118,7 @@ if take > 0 then
   end
   for _, entry in ipairs(stream_entries(reply)) do
     if type(entry[2]) == 'table' then
-      hand_out(entry[1], entry[2], 0)
+      hand_out(entry[1], entry[2], 0, 1)
     end
   end
 end
