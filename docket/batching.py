@@ -49,6 +49,11 @@ class SettlementBatcher:
         taken, self._pending = self._pending, []
         return taken
 
+    def resubmit(self, taken: list[tuple[Settlement, SettlementCallback]]) -> None:
+        """Give back settlements from ``take`` that their taker could not write."""
+        for settlement, done in taken:
+            self.submit(settlement, done)
+
     async def drain(self) -> None:
         """Wait until every settlement handed over so far has been written."""
         while self._flusher is not None and not self._flusher.done():

@@ -369,6 +369,12 @@ class Worker:
                             now,
                             now + self.redelivery_timeout,
                         )
+                    except asyncio.CancelledError:
+                        # Perhaps never sent: the batcher writes them when the
+                        # worker drains (a second write of a settlement that did
+                        # land is stale, and only acknowledges).
+                        self._settlements.resubmit(settling)
+                        raise
                     except Exception as error:
                         self._settlements.report(settling, [None] * len(settling), error)
                         raise
