@@ -29,8 +29,8 @@ class HeldDeliveries:
     """Deliveries claimed ahead of a free slot, oldest first, and the policy for holding more.
 
     ``limit`` is how many may be held; None means automatic: as many as the
-    worker has slots, once runs have shown themselves short.  ``hold_seconds`` is the longest
-    a delivery may wait here before it is handed back.
+    worker has slots, once runs have shown themselves short.  ``hold_seconds``
+    is the longest a delivery may wait here before it is handed back.
     """
 
     def __init__(self, limit: int | None, concurrency: int, hold_seconds: float) -> None:
