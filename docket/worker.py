@@ -345,8 +345,10 @@ class Worker:
         clock = self.docket.clock
         stopping = self._stopping
         while not stopping.is_set():
+            # Held work takes free slots before anything new is claimed for them.
+            self._start_buffered()
             room = self.concurrency - len(self._occupied) + self._held.room()
-            if len(self._running) + len(self._unsettled) >= 2 * self.concurrency:
+            if len(self._occupied) + len(self._unsettled) >= 2 * self.concurrency:
                 # Outcomes are not being written (storage is slow or away):
                 # stop claiming rather than pile up unsettled work.
                 room = 0
@@ -399,11 +401,13 @@ class Worker:
                     # past it) and we reclaimed it: the reclaim renewed the
                     # lease, and the run is still going, so do not start it twice.
                     continue
-                if len(self._occupied) < self.concurrency:
+                if len(self._occupied) < self.concurrency and not self._held:
                     self._start(claim)
                 else:
+                    # Behind what is already held, so due order is kept.
                     self._held.hold(claim, clock.monotonic())
                     self._holding.set()
+            self._start_buffered()
             if batch.claims or self._runs_ended != runs_ended:
                 continue
             if until_idle:
