@@ -360,6 +360,12 @@ class Worker:
             now = clock.now()
             runs_ended = self._runs_ended
             # Outcomes waiting to be written go in the claim's round trip.
+            if self._occupied and not self.docket.engine.in_process:
+                # Let runs just started reach their first await before this
+                # round trip's send, which can hold the loop.
+                await asyncio.sleep(0)
+                if stopping.is_set():
+                    break
             settling = self._settlements.take()
             try:
                 if settling:
