@@ -127,7 +127,9 @@ async def test_work_held_past_the_scheduling_resolution_goes_to_an_idle_worker(
     async with target.docket() as docket:
         await docket.add(hold, key="long")(0)
         waiting = await docket.add(hold, key="short")(1)
-        resolution = timedelta(milliseconds=100)
+        # Long enough that a loaded machine cannot hand the work back before
+        # the first check below sees it held.
+        resolution = timedelta(milliseconds=500)
         with release_on_exit(release):
             async with target.running_worker(
                 docket, name="busy", concurrency=1, prefetch=1, scheduling_resolution=resolution
