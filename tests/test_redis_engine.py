@@ -311,6 +311,23 @@ async def test_settle_and_claim_survives_a_script_flush(engine: RedisEngine) -> 
     assert record is not None and record.state is ExecutionState.COMPLETED
 
 
+async def test_settle_and_claim_gives_back_its_claims_when_the_settle_fails(
+    engine: RedisEngine,
+) -> None:
+    for key in ("a", "b"):
+        await engine.schedule(message(key), at(0), replace=False)
+    first = (await engine.claim("w", 1, at(0), at(30))).claims[0]
+    # A record that is not a hash makes the settle script fail.
+    await raw(engine).set(engine.keys.record("a"), "not a hash")
+
+    with pytest.raises(aredis.ResponseError):
+        await engine.settle_and_claim([done(first, at(1))], "w", 5, at(1), at(31))
+
+    # The claim in the same round trip ran; what it took is back in the queue.
+    again = (await engine.claim("x", 5, at(2), at(32))).claims
+    assert [c.record.key for c in again if c.record] == ["b"]
+
+
 async def test_commandstats_count_one_evalsha_per_schedule(
     real: RedisEngine, redis_server_url: str
 ) -> None:

@@ -196,6 +196,13 @@ class RedisEngine:
         # deliveries are never lost to an error raised for the other.
         batch = self._claimed(claimed, version) if not isinstance(claimed, Exception) else None
         if isinstance(settled, Exception):
+            if batch is not None and batch.claims:
+                # The caller hears only the error: give back what it cannot see,
+                # or it would wait out its leases.
+                try:
+                    await self.release(worker, [c.delivery for c in batch.claims], now)
+                except Exception:
+                    pass  # the leases expire, and the work is redelivered
             raise settled
         applied = self._settled(settled)
         if batch is None:
