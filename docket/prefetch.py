@@ -42,9 +42,6 @@ class HeldDeliveries:
         # Starts at the limit: automatic prefetch opens only after short runs.
         self._average_run = hold_seconds
 
-    def __len__(self) -> int:
-        return len(self._held)
-
     def __bool__(self) -> bool:
         return bool(self._held)
 
