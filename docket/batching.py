@@ -1,10 +1,17 @@
 """SettlementBatcher: writes run outcomes to the engine in batches.
 
 Each finished run hands its settlement to the batcher with a callback and
-goes on; the run does not wait for storage.  One flusher writes whatever has
-accumulated in a single ``settle`` call; runs that finish while a write is in
-flight go in the next one.  A busy worker therefore spends one round trip per
-batch of outcomes, not one per run, and a slot is never held by a write.
+goes on; the run does not wait for storage.  Settlements are written in
+batches, by one writer at a time:
+
+* while a worker's claim loop runs, the loop takes them (``take``) and writes
+  them in the same round trip as its next claim; ``autoflush`` is off then,
+  so no second writer races it into a round trip of its own;
+* otherwise one flusher task writes whatever has accumulated in a single
+  ``settle`` call; runs that finish while a write is in flight go in the next.
+
+A busy worker therefore spends one round trip per batch of outcomes, not one
+per run, and a slot is never held by a write.
 """
 
 from __future__ import annotations
@@ -34,12 +41,36 @@ class SettlementBatcher:
         self._clock = clock
         self._pending: list[tuple[Settlement, SettlementCallback]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._autoflush = True
+
+    @property
+    def autoflush(self) -> bool:
+        """Whether the batcher's own flusher writes what is submitted.
+
+        Turned off while another writer (a claim loop) takes the settlements;
+        turning it back on starts the flusher for whatever that writer left.
+        """
+        return self._autoflush
+
+    @autoflush.setter
+    def autoflush(self, enabled: bool) -> None:
+        self._autoflush = enabled
+        if enabled and self._pending:
+            self._start_flusher()
 
     def submit(self, settlement: Settlement, done: SettlementCallback) -> None:
         """Write ``settlement`` with the next batch, then call ``done``."""
         self._pending.append((settlement, done))
+        if self._autoflush:
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
+
+    def __len__(self) -> int:
+        """How many settlements wait to be written and are not yet being written."""
+        return len(self._pending)
 
     def take(self) -> list[tuple[Settlement, SettlementCallback]]:
         """Take every settlement not yet being written, to write along with a claim.
@@ -54,20 +85,31 @@ class SettlementBatcher:
         for settlement, done in taken:
             self.submit(settlement, done)
 
+    async def flush(self) -> None:
+        """Write every pending settlement now, in one ``settle`` call, and report each."""
+        batch = self.take()
+        if not batch:
+            return
+        try:
+            applied = await self._engine.settle([s for s, _ in batch], self._clock.now())
+        except asyncio.CancelledError:
+            self.resubmit(batch)
+            raise
+        except Exception as error:
+            self.report(batch, [None] * len(batch), error)
+            return
+        self.report(batch, applied, None)
+
     async def drain(self) -> None:
         """Wait until every settlement handed over so far has been written."""
+        if self._pending:
+            self._start_flusher()
         while self._flusher is not None and not self._flusher.done():
             await asyncio.gather(self._flusher, return_exceptions=True)
 
     async def _flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                applied = await self._engine.settle([s for s, _ in batch], self._clock.now())
-            except Exception as error:
-                self.report(batch, [None] * len(batch), error)
-                continue
-            self.report(batch, applied, None)
+            await self.flush()
 
     @staticmethod
     def report(
