@@ -12,6 +12,7 @@ held it for ``scheduling_resolution``; by default a worker prefetches up to
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from datetime import timedelta
 
 import pytest
@@ -227,3 +228,27 @@ async def test_a_bad_prefetch_is_refused(target: Target, bad: object) -> None:
     async with target.docket() as docket:
         with pytest.raises((ValueError, TypeError), match="prefetch"):
             Worker(docket, prefetch=bad)  # type: ignore[arg-type]
+
+
+request_id: ContextVar[str] = ContextVar("request_id", default="unset")
+
+
+async def test_runs_in_one_slot_do_not_share_context_variables(target: Target) -> None:
+    # One slot and held work: every run after the first starts in the slot its
+    # predecessor just left.  What one run sets must not be seen by the next,
+    # as with a task per run (a logging context bound and never cleared, say).
+    seen: list[str] = []
+
+    async def bind_and_report(name: str) -> None:
+        seen.append(request_id.get())
+        request_id.set(name)
+        await asyncio.sleep(0)
+        seen.append(request_id.get())
+
+    async with target.docket() as docket:
+        for index in range(4):
+            await docket.add(bind_and_report)(f"run-{index}")
+        async with Worker(docket, concurrency=1, prefetch=3) as worker:
+            await target.drive(worker.run_until_finished())
+
+    assert seen == [value for index in range(4) for value in ("unset", f"run-{index}")]

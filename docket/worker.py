@@ -11,6 +11,7 @@ and one settling per batch of runs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import os
@@ -62,6 +63,7 @@ from docket.instrumentation import (
     run_span,
 )
 from docket.prefetch import HeldDeliveries
+from docket.run_context import in_context
 from docket.serialization import (
     decode_call,
     duration_seconds,
@@ -207,7 +209,9 @@ class Worker:
             prefetch, concurrency, self.scheduling_resolution.total_seconds()
         )
         self._holding = asyncio.Event()
-        self._start_pending = False
+        # Runs started by the claim loop that may not yet have had a turn.
+        self._fresh_starts = False
+        self._claim_loops = 0
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._entered = 0
@@ -341,6 +345,19 @@ class Worker:
     # -- the claim loop ---------------------------------------------------
 
     async def _claim_loop(self, until_finished: bool, until_idle: bool = False) -> None:
+        # While this loop runs it is the one writer of outcomes: it writes
+        # them in its claims' round trips, so no flusher races it into a
+        # round trip of its own.
+        self._claim_loops += 1
+        self._settlements.autoflush = False
+        try:
+            await self._claim_until_done(until_finished, until_idle)
+        finally:
+            self._claim_loops -= 1
+            if not self._claim_loops:
+                self._settlements.autoflush = True
+
+    async def _claim_until_done(self, until_finished: bool, until_idle: bool) -> None:
         engine = self.docket.engine
         clock = self.docket.clock
         stopping = self._stopping
@@ -348,24 +365,31 @@ class Worker:
             # Held work takes free slots before anything new is claimed for them.
             self._start_buffered()
             room = self.concurrency - len(self._occupied) + self._held.room()
-            if len(self._occupied) + len(self._unsettled) >= 2 * self.concurrency:
+            # Outcomes waiting here go in this claim's round trip; only those
+            # a flusher is writing and that have not yet landed count against
+            # the bound.
+            writing = len(self._unsettled) - len(self._settlements)
+            if len(self._occupied) + writing >= 2 * self.concurrency:
                 # Outcomes are not being written (storage is slow or away):
                 # stop claiming rather than pile up unsettled work.
                 room = 0
             if room <= 0:
+                if self._settlements:
+                    await self._settlements.flush()
+                    continue
                 self._slot_freed.clear()
                 # stop() sets _slot_freed too, so this wait needs no race.
                 await self._slot_freed.wait()
                 continue
-            now = clock.now()
-            runs_ended = self._runs_ended
-            # Outcomes waiting to be written go in the claim's round trip.
-            if self._occupied and not self.docket.engine.in_process:
-                # Let runs just started reach their first await before this
-                # round trip's send, which can hold the loop.
+            if self._fresh_starts:
+                # Let the runs this loop just started reach their first await
+                # before the round trip's send, which can hold the loop.
+                self._fresh_starts = False
                 await asyncio.sleep(0)
                 if stopping.is_set():
                     break
+            now = clock.now()
+            runs_ended = self._runs_ended
             settling = self._settlements.take()
             try:
                 if settling:
@@ -387,6 +411,9 @@ class Worker:
                         self._settlements.report(settling, [None] * len(settling), error)
                         raise
                     self._settlements.report(settling, applied, None)
+                    # These outcomes landed before the claim looked: their
+                    # callbacks' counts are not news to it.
+                    runs_ended += len(settling)
                 else:
                     batch = await engine.claim(self.name, room, now, now + self.redelivery_timeout)
             except Exception:
@@ -414,7 +441,16 @@ class Worker:
                     self._held.hold(claim, clock.monotonic())
                     self._holding.set()
             self._start_buffered()
-            if batch.claims or self._runs_ended != runs_ended:
+            if (
+                # A full claim: more may be waiting.  A short one took all
+                # there was, and wait_for_work wakes for anything added since.
+                len(batch.claims) >= room
+                # A run ended while the claim was in flight: its outcome (a
+                # retry or next run, due now) may have landed after it looked,
+                # or waits here to be written.
+                or self._runs_ended != runs_ended
+                or self._settlements
+            ):
                 continue
             if until_idle:
                 if self._idle():
@@ -449,31 +485,40 @@ class Worker:
         return not self._running and not self._held and not self._unsettled
 
     def _start(self, claim: Claim, held: bool = False) -> None:
-        task = asyncio.create_task(self._execute(claim, held))
+        """Start a runner for ``claim`` in a free slot."""
+        task = asyncio.create_task(self._runner(claim, held))
+        self._occupy(claim, task)
+        self._fresh_starts = True
+
+    def _occupy(self, claim: Claim, task: asyncio.Task[None]) -> None:
         self._running[claim.delivery] = task
         self._occupied[claim.delivery] = self.docket.clock.monotonic()
-        task.add_done_callback(lambda _: self._finished(claim.delivery))
 
-    def _start_freed(self) -> None:
-        """Fill the slots just freed from what this worker holds.
+    async def _runner(self, claim: Claim, held: bool) -> None:
+        """Run ``claim``, then held deliveries one after another while any wait.
 
-        With a remote engine, at once: the outcome and claim writes that
-        follow a run's end can hold the loop while they send (a loopback send
-        that wakes the server's process takes up to a millisecond), and a run
-        should not start behind them.  With an in-process engine, in one batch
-        after this turn of the loop: the writes are done by then, so the new
-        runs reach their first await together and last, and the loop's next
-        wait is measured from their timers, not from before the writes.
+        The next held run starts in this task as soon as the last one's body
+        has ended, with no task to create and no turn of the loop in between:
+        with short tasks that gap would otherwise be a real share of each
+        slot's time.  Claiming and writing outcomes happen in the claim loop,
+        after the runs just started have reached their first await.
         """
-        if not self.docket.engine.in_process:
-            self._start_buffered()
-        elif not self._start_pending and self._held:
-            self._start_pending = True
-            asyncio.get_running_loop().call_soon(self._start_later)
-
-    def _start_later(self) -> None:
-        self._start_pending = False
-        self._start_buffered()
+        base = contextvars.copy_context()
+        while True:
+            try:
+                # A context of its own per run, copied from the one this slot
+                # started in, as a task per run would have had.
+                await in_context(self._execute(claim, held), base.copy())
+            finally:
+                self._finished(claim.delivery)
+            if self._stopping.is_set() or not self._held:
+                return
+            if len(self._occupied) >= self.concurrency:
+                return
+            claim, held = self._held.take(), True
+            task = asyncio.current_task()
+            assert task is not None
+            self._occupy(claim, task)
 
     def _start_buffered(self) -> None:
         """Start held deliveries in whatever slots are free (never once stopping)."""
@@ -486,16 +531,13 @@ class Worker:
         self._runs_ended += 1
         self._running.pop(delivery, None)
         self._free_slot(delivery)
-        self._start_freed()
         # Wake the claim loop even when the slot was released earlier: with
         # nothing left running, run_until_finished may be done.
         self._slot_freed.set()
 
     def _release_slot(self, delivery: str) -> None:
+        """Free the slot of a run whose body has ended; its runner takes held work next."""
         if self._free_slot(delivery):
-            # A prefetched delivery takes the slot at once, with no claim
-            # round trip in between.
-            self._start_freed()
             self._slot_freed.set()
 
     def _free_slot(self, delivery: str) -> bool:

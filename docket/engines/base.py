@@ -276,12 +276,6 @@ class Engine(Protocol):
     url: str
     """The URL this engine was opened from."""
 
-    in_process: bool
-    """True when every operation completes in this process, with no I/O.
-
-    Only a matter of speed; see ``Worker._start_freed``.
-    """
-
     async def open(self) -> None:
         """Connect and create whatever the docket's storage needs."""
         ...

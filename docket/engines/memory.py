@@ -172,8 +172,6 @@ class MemoryEngine:
     skipped when it surfaces.
     """
 
-    in_process = True
-
     def __init__(
         self, url: str = "memory://", name: str = "docket", *, store: _Store | None = None
     ) -> None:

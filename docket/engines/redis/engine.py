@@ -72,8 +72,6 @@ def _compact(value: object) -> str:
 class RedisEngine:
     """The ``Engine`` protocol over one Redis server (or fakeredis)."""
 
-    in_process = False
-
     def __init__(self, url: str, name: str) -> None:
         self.url = url
         self.name = name
