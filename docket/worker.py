@@ -1,107 +1,57 @@
-"""Worker: claims due work from a docket, runs it, and settles the outcome.
+"""Worker: claims due work from a docket, runs it in slots, and writes the outcomes.
 
 The claim loop hands out at most ``concurrency`` runs at once.  When it has
 nothing to claim it waits for whichever comes first: new work (the engine's
 wake-up), a free slot, or the next due time or lease expiry on the docket's
-clock.  It never polls on a fixed interval.  Outcomes are settled in batches
-by a single flusher, so a busy worker spends about one round trip claiming
-and one settling per batch of runs.
+clock.  It never polls on a fixed interval.  While it runs, it is the one
+writer of outcomes: each batch goes in the round trip of its next claim, so a
+busy worker spends about one round trip per batch of runs.  Each slot is a
+runner task that starts the next held delivery as soon as a run ends.
+
+What happens inside one run lives in ``docket.running``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import logging
 import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from docket.automatic import reseed_forever, seed_automatic_tasks
 from docket.batching import SettlementBatcher
-from docket.dependencies.base import (
-    AdmissionBlocked,
-    CompletionHandler,
-    Dependency,
-    FailureHandler,
-    Runtime,
-    TaskOutcome,
-)
-from docket.dependencies.context import current_docket, current_execution, current_worker
-from docket.dependencies.depends import (
-    RunScope,
-    SharedScope,
-    current_run_scope,
-    current_shared_scope,
-)
-from docket.dependencies.resolution import (
-    DependencyFailed,
-    resolve_dependencies,
-    task_dependencies,
-    validate_dependencies,
-)
+from docket.dependencies.base import Dependency
+from docket.dependencies.depends import SharedScope
+from docket.dependencies.resolution import validate_dependencies
 from docket.docket import Docket
 from docket.engines.base import Claim, Settlement, TaskMessage
 from docket.execution import Execution
-from docket.instrumentation import (
-    DEPTHS,
-    TASK_DURATION,
-    TASK_PUNCTUALITY,
-    TASKS_COMPLETED,
-    TASKS_FAILED,
-    TASKS_REDELIVERED,
-    TASKS_RETRIED,
-    TASKS_STARTED,
-    mark_failed,
-    mark_ok,
-    run_span,
-)
+from docket.instrumentation import DEPTHS
 from docket.prefetch import HeldDeliveries
 from docket.run_context import in_context
-from docket.serialization import (
-    decode_call,
-    duration_seconds,
-    encode_call,
-    encode_exception,
-    encode_value,
-    truncate_to_ms,
-)
+from docket.running import RunPath, TaskFunction
+from docket.serialization import duration_seconds
 from docket.states import ExecutionState
 from docket.waiting import first_of
-
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
 
 __all__ = ["Worker", "default_worker_name"]
 
 logger = logging.getLogger("docket.worker")
 
-TaskFunction = Callable[..., Any]
-
 SettlementObserver = Callable[[Execution, ExecutionState, "BaseException | None"], None]
 """Called with each execution this worker settles, the state it settled in
 (QUEUED or SCHEDULED for a reschedule) and the exception the run raised."""
-
-ADMISSION_RETRY_DELAY = timedelta(milliseconds=100)
-"""How long work blocked by admission control waits before it is tried again."""
 
 
 def default_worker_name() -> str:
     """``hostname#pid``, unique per process on a host."""
     return f"{socket.gethostname()}#{os.getpid()}"
-
-
-def format_duration(seconds: float) -> str:
-    """A fixed-width duration for log lines: milliseconds under 100 s, else seconds."""
-    if abs(seconds) < 100:
-        return f"{seconds * 1000:6.0f}ms"
-    return f"{seconds:6.0f}s "
 
 
 def _positive(value: timedelta, parameter: str) -> timedelta:
@@ -218,8 +168,7 @@ class Worker:
         self._background: list[asyncio.Task[None]] = []
         self._settlements = SettlementBatcher(docket.engine, docket.clock)
         self._observers: list[SettlementObserver] = []
-        self._limits: dict[str, int] | None = None
-        self._started_counts: Counter[str] = Counter()
+        self._runs = RunPath(self)
 
     # -- lifecycle --------------------------------------------------------
 
@@ -315,12 +264,12 @@ class Worker:
                     f"the bound for {name!r} must be a non-negative integer, got {bound!r}"
                 )
             limits[name] = bound
-        self._limits = limits
-        self._started_counts = Counter()
+        self._runs.limits = limits
+        self._runs.started_counts = Counter()
         try:
             await self._run(until_finished=True)
         finally:
-            self._limits = None
+            self._runs.limits = None
 
     def stop(self) -> None:
         """Ask the running loop to stop claiming; running work still finishes."""
@@ -508,7 +457,7 @@ class Worker:
             try:
                 # A context of its own per run, copied from the one this slot
                 # started in, as a task per run would have had.
-                await in_context(self._execute(claim, held), base.copy())
+                await in_context(self._runs.execute(claim, held), base.copy())
             finally:
                 self._finished(claim.delivery)
             if self._stopping.is_set() or not self._held:
@@ -563,411 +512,6 @@ class Worker:
                 len(claims),
                 exc_info=True,
             )
-
-    # -- running one execution --------------------------------------------
-
-    async def _execute(self, claim: Claim, held: bool = False) -> None:
-        record = claim.record
-        docket = self.docket
-        if record is None:
-            logger.error(
-                "Setting aside malformed message %s: %s (%r)",
-                claim.delivery,
-                claim.problem,
-                dict(claim.raw),
-            )
-            await self._set_aside(claim, f"malformed message: {claim.problem}")
-            return
-        if self.max_deliveries is not None and claim.deliveries > self.max_deliveries:
-            logger.error(
-                "Setting aside %r: delivered %d times without finishing (max_deliveries=%d); "
-                "its workers may be dying while they run it",
-                record.key,
-                claim.deliveries,
-                self.max_deliveries,
-            )
-            await self._set_aside(
-                claim,
-                f"delivered {claim.deliveries} times without finishing "
-                f"(max_deliveries={self.max_deliveries})",
-            )
-            return
-        function = docket.tasks.get(record.function_name)
-        if function is None and self.fallback_task is None:
-            logger.warning(
-                "Unknown task %r received - setting it aside as a dead letter. Register via "
-                "CLI (--tasks your.module:tasks) or API (docket.register(func)).",
-                record.function_name,
-            )
-            await self._set_aside(claim, f"unknown task {record.function_name!r}")
-            return
-        try:
-            args, kwargs = decode_call(record.payload)
-        except Exception as error:
-            logger.error(
-                "Setting aside %r: its arguments cannot be decoded (%s: %s)",
-                record.key,
-                type(error).__name__,
-                error,
-            )
-            await self._set_aside(
-                claim, f"arguments cannot be decoded: {type(error).__name__}: {error}"
-            )
-            return
-
-        execution = Execution(
-            docket,
-            function,
-            record.function_name,
-            args,
-            kwargs,
-            record.key,
-            record.when,
-            record.attempt,
-            state=ExecutionState.RUNNING,
-            generation=record.generation,
-        )
-        execution.worker = self.name
-        # A held delivery was marked started when it was claimed; this is
-        # when it really starts, and its settlement records that.
-        execution.started_at = truncate_to_ms(docket.clock.now()) if held else record.started_at
-        target = function if function is not None else self.fallback_task
-        assert target is not None
-
-        if docket.is_stricken(record.function_name, function, args, kwargs):
-            logger.warning("🗙 %s", execution.call_repr(), extra=self._extra(execution))
-            self._settle(claim, execution, ExecutionState.CANCELLED, error="struck")
-            return
-
-        if self._over_limit(execution):
-            self._settle(claim, execution, ExecutionState.CANCELLED)
-            return
-
-        current_docket.set(docket)
-        current_worker.set(self)
-        current_execution.set(execution)
-        labels = {"docket.name": docket.name, "docket.task": record.function_name}
-        lateness = (docket.clock.now() - record.when).total_seconds()
-        TASKS_STARTED.add(1, labels)
-        TASK_PUNCTUALITY.record(max(0.0, lateness), labels)
-        if claim.redelivered:
-            TASKS_REDELIVERED.add(1, labels)
-        if logger.isEnabledFor(logging.INFO):
-            arrow = "↬" if record.attempt > 1 or claim.redelivered else "↪"
-            logger.info(
-                "%s [%s] %s",
-                arrow,
-                format_duration(lateness),
-                execution.call_repr(),
-                extra=self._extra(execution),
-            )
-        with run_span(
-            record.function_name,
-            record.headers,
-            docket=docket.name,
-            worker=self.name,
-            key=record.key,
-            when=record.when,
-            attempt=record.attempt,
-        ) as span:
-            await self._run_execution(claim, execution, target, args, kwargs, span, labels)
-
-    async def _run_execution(
-        self,
-        claim: Claim,
-        execution: Execution,
-        target: TaskFunction,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        span: Span,
-        labels: dict[str, str],
-    ) -> None:
-        clock = self.docket.clock
-        started = clock.monotonic()
-        handlers: list[Dependency] = []
-        try:
-            if self.dependencies or task_dependencies(target):
-                async with AsyncExitStack() as stack:
-                    current_run_scope.set(RunScope(stack))
-                    current_shared_scope.set(self._shared)
-                    values, handlers = await self._resolve(target, execution, stack)
-                    result = await self._invoke(
-                        target, execution, args, {**kwargs, **values}, handlers
-                    )
-            else:
-                result = target(*args, **kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-        except asyncio.CancelledError:
-            raise
-        except AdmissionBlocked as blocked:
-            mark_ok(span)
-            await self._blocked(claim, execution, blocked)
-            return
-        except Exception as error:
-            duration = clock.monotonic() - started
-            TASK_DURATION.record(duration, labels)
-            TASKS_FAILED.add(1, labels)
-            mark_failed(span, error)
-            await self._failed(claim, execution, error, duration, handlers)
-            return
-        duration = clock.monotonic() - started
-        TASK_DURATION.record(duration, labels)
-        try:
-            encoded = None if result is None else encode_value(result)
-        except Exception as error:
-            TASKS_FAILED.add(1, labels)
-            mark_failed(span, error)
-            logger.error(
-                "↩ [%s] %s returned a value that cannot be stored: %s",
-                format_duration(duration),
-                execution.call_repr(),
-                error,
-                extra=self._extra(execution),
-            )
-            self._settle(
-                claim,
-                execution,
-                ExecutionState.FAILED,
-                error=f"{type(error).__name__}: result cannot be serialized: {error}",
-            )
-            return
-        TASKS_COMPLETED.add(1, labels)
-        mark_ok(span)
-        if handlers:
-            outcome = TaskOutcome(duration=timedelta(seconds=duration), result=result)
-            arranged = await self._completed(execution, outcome, handlers)
-            if outcome.cancelled:
-                logger.info(
-                    "⏹ [%s] %s (cancelled itself)",
-                    format_duration(duration),
-                    execution.call_repr(),
-                    extra=self._extra(execution),
-                )
-                self._settle(claim, execution, ExecutionState.CANCELLED)
-                return
-            if arranged:
-                logger.info(
-                    "↫ [%s] %s",
-                    format_duration(duration),
-                    execution.call_repr(),
-                    extra=self._extra(execution),
-                )
-                self._settle(
-                    claim,
-                    execution,
-                    ExecutionState.COMPLETED,
-                    reschedule=self._next_run(claim, execution, outcome),
-                )
-                return
-        if logger.isEnabledFor(logging.INFO):
-            logger.info(
-                "↩ [%s] %s",
-                format_duration(duration),
-                execution.call_repr(),
-                extra=self._extra(execution),
-            )
-        self._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
-
-    async def _resolve(
-        self, target: TaskFunction, execution: Execution, stack: AsyncExitStack
-    ) -> tuple[dict[str, Any], list[Dependency]]:
-        """Enter the task's and the worker's dependencies; return injected values and handlers."""
-        if self.dependencies:
-            validate_dependencies(target, self.dependencies)
-        values, entered = await resolve_dependencies(target, execution.bound_arguments(), stack)
-        handlers: list[Dependency] = []
-        for name, dependency in entered.items():
-            # A handler's per-run state lives on the value it injected (e.g. a
-            # Perpetual the task cancelled), not on the shared declaration.
-            injected = values.get(name, dependency)
-            handlers.append(injected if isinstance(injected, Dependency) else dependency)
-        for index, dependency in enumerate(self.dependencies):
-            try:
-                value = await stack.enter_async_context(
-                    dependency.for_parameter(f"worker[{index}]")
-                )  # type: ignore[arg-type]
-            except AdmissionBlocked:
-                raise
-            except Exception as error:
-                raise DependencyFailed(f"worker dependency {dependency!r}", error) from error
-            handlers.append(value if isinstance(value, Dependency) else dependency)
-        return values, handlers
-
-    async def _invoke(
-        self,
-        target: TaskFunction,
-        execution: Execution,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        handlers: list[Dependency],
-    ) -> Any:
-        runtime = next((h for h in handlers if isinstance(h, Runtime)), None)
-        if runtime is None:
-            return await self._call(target, args, kwargs)
-
-        async def body(*args: Any, **kwargs: Any) -> Any:
-            return await self._call(target, args, kwargs)
-
-        return await runtime.run(execution, body, args, kwargs)
-
-    @staticmethod
-    async def _call(function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        result = function(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    async def _completed(
-        self, execution: Execution, outcome: TaskOutcome, handlers: list[Dependency]
-    ) -> bool:
-        """Give completion handlers their say; True if one arranged a next run."""
-        for handler in handlers:
-            if not isinstance(handler, CompletionHandler):
-                continue
-            try:
-                await handler.on_complete(execution, outcome)
-            except Exception:
-                logger.exception(
-                    "Completion handler %r raised for %s",
-                    handler,
-                    execution.call_repr(),
-                    extra=self._extra(execution),
-                )
-        return outcome.next_run_at is not None
-
-    def _next_run(self, claim: Claim, execution: Execution, outcome: TaskOutcome) -> TaskMessage:
-        assert outcome.next_run_at is not None and claim.record is not None
-        payload = claim.record.payload
-        if outcome.next_arguments is not None:
-            next_args, next_kwargs = outcome.next_arguments
-            payload = encode_call(
-                execution.function_name, next_args, next_kwargs, execution.function
-            )
-        return TaskMessage(
-            key=execution.key,
-            function_name=execution.function_name,
-            payload=payload,
-            when=truncate_to_ms(outcome.next_run_at),
-            attempt=1,
-            headers=claim.record.headers,
-        )
-
-    async def _blocked(self, claim: Claim, execution: Execution, blocked: AdmissionBlocked) -> None:
-        if blocked.handled:
-            return
-        call = execution.call_repr()
-        if blocked.reschedule:
-            delay = blocked.retry_delay or ADMISSION_RETRY_DELAY
-            logger.debug(
-                "⏳ Task %s blocked (%s), rescheduling in %s",
-                call,
-                blocked.reason,
-                delay,
-                extra=self._extra(execution),
-            )
-            assert claim.record is not None
-            again = TaskMessage(
-                key=execution.key,
-                function_name=execution.function_name,
-                payload=claim.record.payload,
-                when=truncate_to_ms(self.docket.clock.now() + delay),
-                attempt=execution.attempt,
-                headers=claim.record.headers,
-            )
-            self._settle(claim, execution, ExecutionState.QUEUED, reschedule=again)
-            return
-        logger.debug(
-            "⏭ Task %s blocked (%s), dropping", call, blocked.reason, extra=self._extra(execution)
-        )
-        self._settle(claim, execution, ExecutionState.CANCELLED, error=blocked.reason)
-
-    async def _failed(
-        self,
-        claim: Claim,
-        execution: Execution,
-        error: Exception,
-        duration: float,
-        handlers: list[Dependency],
-    ) -> None:
-        outcome = TaskOutcome(duration=timedelta(seconds=duration), exception=error)
-        for handler in handlers:
-            if not isinstance(handler, FailureHandler):
-                continue
-            try:
-                if await handler.handle_failure(execution, outcome):
-                    break
-            except Exception:
-                logger.exception(
-                    "Failure handler %r raised for %s",
-                    handler,
-                    execution.call_repr(),
-                    extra=self._extra(execution),
-                )
-        call = execution.call_repr()
-        logger.error(
-            "↩ [%s] %s",
-            format_duration(duration),
-            call,
-            exc_info=error,
-            extra=self._extra(execution),
-        )
-        assert claim.record is not None
-        if outcome.retry_at is not None:
-            TASKS_RETRIED.add(
-                1, {"docket.name": self.docket.name, "docket.task": execution.function_name}
-            )
-            logger.info("↫ [%s] %s", format_duration(duration), call, extra=self._extra(execution))
-            retry = TaskMessage(
-                key=execution.key,
-                function_name=execution.function_name,
-                payload=claim.record.payload,
-                when=truncate_to_ms(outcome.retry_at),
-                attempt=execution.attempt + 1,
-                headers=claim.record.headers,
-            )
-            self._settle(claim, execution, ExecutionState.QUEUED, reschedule=retry, exception=error)
-            return
-        if await self._completed(execution, outcome, handlers):
-            logger.info("↫ [%s] %s", format_duration(duration), call, extra=self._extra(execution))
-            self._settle(
-                claim,
-                execution,
-                ExecutionState.FAILED,
-                reschedule=self._next_run(claim, execution, outcome),
-                exception=error,
-            )
-            return
-        self._settle(
-            claim,
-            execution,
-            ExecutionState.FAILED,
-            result=encode_exception(error),
-            error=f"{type(error).__name__}: {error}",
-            exception=error,
-        )
-
-    def _extra(self, execution: Execution) -> dict[str, Any]:
-        """The structured context a run's log records carry, as TaskLogger's do."""
-        return {
-            "docket.name": self.docket.name,
-            "docket.worker": self.name,
-            "docket.task": execution.function_name,
-            "docket.key": execution.key,
-            "docket.attempt": execution.attempt,
-        }
-
-    def _over_limit(self, execution: Execution) -> bool:
-        if self._limits is None:
-            return False
-        for name in (execution.key, execution.function_name):
-            if name in self._limits:
-                if self._started_counts[name] >= self._limits[name]:
-                    return True
-        for name in {execution.key, execution.function_name}:
-            if name in self._limits:
-                self._started_counts[name] += 1
-        return False
 
     # -- settling ---------------------------------------------------------
 
@@ -1034,11 +578,13 @@ class Worker:
                     "Could not record the outcome of %s; it will be redelivered after its lease",
                     execution.call_repr(),
                     exc_info=failure,
-                    extra=self._extra(execution),
+                    extra=self._runs.log_context(execution),
                 )
             elif not applied:
                 logger.info(
-                    "↬ %s (superseded)", execution.call_repr(), extra=self._extra(execution)
+                    "↬ %s (superseded)",
+                    execution.call_repr(),
+                    extra=self._runs.log_context(execution),
                 )
             else:
                 for observer in self._observers:

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from conformance.test_telemetry import Telemetry, install_telemetry
 from docket import instrumentation
 from docket.annotations import Logged, call_repr
-from docket.worker import format_duration
+from docket.running import format_duration
 
 WHEN = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
