@@ -7,7 +7,8 @@ Measures, for each engine:
   each at the worker's defaults, and again with prefetch turned off;
   * Redis round trips per ``add`` and per executed task.
 and, in the same run, the raw ceiling of one asyncio redis-py client: pipelined
-XADD, XREADGROUP COUNT 100 and one bulk XACK per batch.
+XADD, XREADGROUP COUNT 100 and one bulk XACK per batch; and the event loop's own
+ceiling for the 10 ms case: ten bare asyncio tasks sleeping 10 ms in lockstep.
 
 Usage:  python benchmarks/throughput.py [--tasks 20000] [--sleep-tasks 3000] [--redis-url URL]
 Without --redis-url a throwaway redis-server is started (see conformance/redis_server.py).
@@ -111,6 +112,21 @@ async def measure_engine(
     )
 
 
+async def loop_ceiling(tasks: int) -> float:
+    """10 ms sleeps/s of ten bare asyncio tasks in lockstep: the event loop's own ceiling."""
+    remaining = tasks
+
+    async def sleeper() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await asyncio.sleep(0.01)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sleeper() for _ in range(10)))
+    return tasks / (time.perf_counter() - started)
+
+
 async def redis_ceiling(url: str, messages: int) -> float:
     """Messages/s for pipelined XADD, XREADGROUP COUNT 100 and bulk XACK from one client."""
     client = aioredis.Redis.from_url(url)
@@ -158,6 +174,7 @@ async def main() -> None:
     try:
         rows: dict[str, list[Figures]] = {}
         ceilings: list[float] = []
+        loop_ceilings: list[float] = []
         for _ in range(args.runs):
             # The default (automatic prefetch), then prefetch turned off.
             for prefetch in (None, 0):
@@ -172,6 +189,7 @@ async def main() -> None:
                     await measure_engine("redis", url, args.tasks, args.sleep_tasks, prefetch)
                 )
             ceilings.append(await redis_ceiling(url, args.tasks))
+            loop_ceilings.append(await loop_ceiling(args.sleep_tasks))
     finally:
         if server is not None:
             server.stop()
@@ -194,6 +212,7 @@ async def main() -> None:
             f"| {fmt(median([f.trips_per_task for f in figures]), 2)} |"
         )
     print(f"| raw Redis ceiling (XADD+XREADGROUP+XACK, pipelined) | | {fmt(median(ceilings))} | | | |")
+    print(f"| bare asyncio loop, ten tasks sleeping 10 ms | | | {fmt(median(loop_ceilings))} | | |")
 
 
 if __name__ == "__main__":
