@@ -40,17 +40,22 @@ def redis_server_url() -> Iterator[str]:
         server.stop()
 
 
+def target_url(request: pytest.FixtureRequest, unique: str) -> str:
+    """The URL of the engine target ``request.param`` names: memory, redis or fakeredis."""
+    if request.param == "memory":
+        return f"memory://{unique}"
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_server_url")
+        return url
+    pytest.importorskip("fakeredis")
+    return f"fakeredis://{unique}"
+
+
 @pytest.fixture(params=["memory", "redis", "fakeredis"])
 async def engine_factory(request: pytest.FixtureRequest) -> AsyncIterator[EngineFactory]:
     """Build opened engines on one target, with docket names unique to this test."""
     unique = uuid.uuid4().hex[:12]
-    if request.param == "memory":
-        url = f"memory://{unique}"
-    elif request.param == "redis":
-        url = request.getfixturevalue("redis_server_url")
-    else:
-        pytest.importorskip("fakeredis")
-        url = f"fakeredis://{unique}"
+    url = target_url(request, unique)
     engines: list[Engine] = []
 
     async def make(name: str | None = None) -> Engine:

@@ -19,19 +19,13 @@ from typing import Any
 import pytest
 
 from docket import Docket, Worker
+from tests.conftest import target_url
 
 
 @pytest.fixture(params=["memory", "redis", "fakeredis"])
 async def docket(request: pytest.FixtureRequest) -> AsyncIterator[Docket]:
     unique = uuid.uuid4().hex[:10]
-    if request.param == "memory":
-        url = f"memory://{unique}"
-    elif request.param == "redis":
-        url = request.getfixturevalue("redis_server_url")
-    else:
-        pytest.importorskip("fakeredis")
-        url = f"fakeredis://{unique}"
-    async with Docket(name=f"trips-{unique}", url=url) as opened:
+    async with Docket(name=f"trips-{unique}", url=target_url(request, unique)) as opened:
         yield opened
 
 
