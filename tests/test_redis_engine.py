@@ -252,7 +252,7 @@ async def test_round_trips_per_operation(real: RedisEngine, redis_server_url: st
     assert await client_commands(engine, url, duplicate) == ["EVALSHA", "EVALSHA"]
 
 
-async def test_settle_and_claim_is_one_pipelined_round_trip(
+async def test_settle_and_claim_is_one_script_in_one_round_trip(
     real: RedisEngine, redis_server_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = real
@@ -267,11 +267,8 @@ async def test_settle_and_claim_is_one_pipelined_round_trip(
             [done(c, at(1)) for c in first], "w", 5, at(1), at(31)
         )
 
-    # Two scripts, no SCRIPT EXISTS check...
-    assert await client_commands(engine, redis_server_url, settle_and_claim) == [
-        "EVALSHA",
-        "EVALSHA",
-    ]
+    # One script, no SCRIPT EXISTS check...
+    assert await client_commands(engine, redis_server_url, settle_and_claim) == ["EVALSHA"]
     assert outcome is not None
     # ...in one write to the server.
     writes = 0
@@ -311,7 +308,7 @@ async def test_settle_and_claim_survives_a_script_flush(engine: RedisEngine) -> 
     assert record is not None and record.state is ExecutionState.COMPLETED
 
 
-async def test_settle_and_claim_gives_back_its_claims_when_the_settle_fails(
+async def test_settle_and_claim_claims_nothing_when_the_settle_fails(
     engine: RedisEngine,
 ) -> None:
     for key in ("a", "b"):
@@ -323,7 +320,7 @@ async def test_settle_and_claim_gives_back_its_claims_when_the_settle_fails(
     with pytest.raises(aredis.ResponseError):
         await engine.settle_and_claim([done(first, at(1))], "w", 5, at(1), at(31))
 
-    # The claim in the same round trip ran; what it took is back in the queue.
+    # The failed settle stopped the script before its claim: the work waits queued.
     again = (await engine.claim("x", 5, at(2), at(32))).claims
     assert [c.record.key for c in again if c.record] == ["b"]
 
@@ -795,3 +792,23 @@ async def test_progress_round_trips_and_is_fenced(engine: RedisEngine) -> None:
     again = await engine.schedule(message("k"), at(2), replace=False)
     assert again.record.progress == ProgressState()
     assert (await engine.get_record("k", at(2))).progress == ProgressState()  # type: ignore[union-attr]
+
+
+async def test_work_a_claim_queues_but_does_not_read_can_still_be_cancelled(
+    engine: RedisEngine,
+) -> None:
+    for key in ("a", "b"):
+        await engine.schedule(message(key), at(0), replace=False)
+    # An older unread entry in the stream: the claim's read reaches it first,
+    # so the entry it adds for "a" stays unread, still queued.
+    await raw(engine).xadd(engine.keys.stream, {"not": "docket's"})
+
+    batch = await engine.claim("w", 1, at(0), at(30))
+
+    assert [claim.record for claim in batch.claims] == [None]
+    record = await raw(engine).hgetall(engine.keys.record("a"))
+    assert record[b"state"] == b"queued" and b"message_id" in record
+    assert await engine.cancel("a", at(1), timedelta(minutes=1))
+    assert await raw(engine).xlen(engine.keys.stream) == 1  # only the foreign entry
+    again = (await engine.claim("w", 5, at(2), at(32))).claims
+    assert [claim.record.key for claim in again if claim.record] == ["b"]

@@ -55,7 +55,6 @@ from docket.engines.redis.codec import (
     to_ms_ceiling,
 )
 from docket.engines.redis.keys import GROUP, DocketKeys
-from docket.engines.redis.scripts import ScriptCall
 from docket.engines.redis.session import Session
 from docket.states import Disposition, ExecutionState
 
@@ -172,52 +171,8 @@ class RedisEngine:
         # Read before the round trip: a notification during it changes the
         # version, and the wait that follows returns at once.
         version = self._session.signal.version
-        call = self._claim_call(worker, count, now, lease_until, promote_limit)
-        return self._claimed(await self._session.run(*call), version)
-
-    async def settle_and_claim(
-        self,
-        settlements: Sequence[Settlement],
-        worker: str,
-        count: int,
-        now: datetime,
-        lease_until: datetime,
-    ) -> tuple[list[bool], ClaimBatch]:
-        """``settle`` then ``claim``, pipelined in one round trip (see ``Engine``)."""
-        if not settlements:
-            return [], await self.claim(worker, count, now, lease_until)
-        version = self._session.signal.version
-        settled, claimed = await self._session.run_pipelined(
-            [self._settle_call(settlements, now), self._claim_call(worker, count, now, lease_until)]
-        )
-        # The claim ran whatever became of the settle: read it first, so its
-        # deliveries are never lost to an error raised for the other.
-        batch = self._claimed(claimed, version) if not isinstance(claimed, Exception) else None
-        if isinstance(settled, Exception):
-            if batch is not None and batch.claims:
-                # The caller hears only the error: give back what it cannot see,
-                # or it would wait out its leases.
-                try:
-                    await self.release(worker, [c.delivery for c in batch.claims], now)
-                except Exception:
-                    pass  # the leases expire, and the work is redelivered
-            raise settled
-        applied = self._settled(settled)
-        if batch is None:
-            assert isinstance(claimed, Exception)
-            raise claimed
-        return applied, batch
-
-    def _claim_call(
-        self,
-        worker: str,
-        count: int,
-        now: datetime,
-        lease_until: datetime,
-        promote_limit: int = 1000,
-    ) -> ScriptCall:
         k = self.keys
-        return (
+        reply = await self._session.run(
             "claim",
             [k.stream, k.queue, k.future, k.leases, k.holders, k.wake],
             [
@@ -231,6 +186,36 @@ class RedisEngine:
                 k.events_prefix,
             ],
         )
+        return self._claimed(reply, version)
+
+    async def settle_and_claim(
+        self,
+        settlements: Sequence[Settlement],
+        worker: str,
+        count: int,
+        now: datetime,
+        lease_until: datetime,
+    ) -> tuple[list[bool], ClaimBatch]:
+        """``settle`` then ``claim``, in one script and one round trip (see ``Engine``).
+
+        If the script fails, nothing it claimed reaches the caller: a failing
+        settle stops it before its claim, and a claim that fails part way
+        leaves what it took to be reclaimed when the leases expire.
+        """
+        if not settlements:
+            return [], await self.claim(worker, count, now, lease_until)
+        version = self._session.signal.version
+        k = self.keys
+        keys, settle_args = self._settle_keys_and_args(settlements)
+        # The claim's promote_limit is claim()'s default.
+        claim_args: list[Arg] = [worker, max(0, count), to_ms(lease_until), 1000, k.runs_prefix]
+        settled, claimed = await self._session.run(
+            "settle_and_claim",
+            keys,
+            [GROUP, to_ms(now), k.events_prefix, *claim_args, *settle_args],
+        )
+        applied = self._settled(settled)
+        return applied, self._claimed(claimed, version)
 
     def _claimed(self, reply: Any, version: int) -> ClaimBatch:
         claims, wake_id, left, first_future, first_lease, woke = reply
@@ -266,16 +251,23 @@ class RedisEngine:
         """Acknowledge each delivery and, unless stale, end or reschedule its record."""
         if not settlements:
             return []
-        return self._settled(await self._session.run(*self._settle_call(settlements, now)))
+        keys, args = self._settle_keys_and_args(settlements)
+        reply = await self._session.run(
+            "settle", keys, [GROUP, to_ms(now), self.keys.events_prefix, *args]
+        )
+        return self._settled(reply)
 
-    def _settle_call(self, settlements: Sequence[Settlement], now: datetime) -> ScriptCall:
+    def _settle_keys_and_args(
+        self, settlements: Sequence[Settlement]
+    ) -> tuple[list[str], list[Arg]]:
+        """The keys of a settle (see ``lua/settling.lua``) and each settlement's values."""
         k = self.keys
         keys = [k.stream, k.queue, k.future, k.leases, k.holders, k.generation, k.wake]
-        args: list[Arg] = [GROUP, to_ms(now), k.events_prefix]
+        args: list[Arg] = []
         for settlement in settlements:
             keys.append(k.record(settlement.key))
             args.extend(settlement_args(settlement))
-        return "settle", keys, args
+        return keys, args
 
     def _settled(self, reply: Any) -> list[bool]:
         if reply[-1]:

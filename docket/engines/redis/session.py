@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from docket.engines.redis.codec import Arg, decode_cursor
 from docket.engines.redis.connections import Clients, connect, ensure_group
 from docket.engines.redis.keys import GROUP, DocketKeys
-from docket.engines.redis.scripts import ScriptCall, Scripts
+from docket.engines.redis.scripts import Scripts
 from docket.engines.redis.subscriptions import Subscription
 from docket.engines.redis.wakeups import Signal, WakeReader, signal_for
 
@@ -76,13 +76,6 @@ class Session:
         assert self._scripts is not None
         async with clients.deadline():
             return await self._scripts.run(script, keys, args)
-
-    async def run_pipelined(self, calls: Sequence[ScriptCall]) -> list[Any]:
-        """Run several scripts in one round trip; a failed one has its exception in its place."""
-        clients = self.clients
-        assert self._scripts is not None
-        async with clients.deadline():
-            return await self._scripts.run_pipelined(calls)
 
     async def read(self, query: Callable[[Redis], Awaitable[T]]) -> T:
         """Run ``query`` on the command client under the command deadline."""

@@ -96,7 +96,8 @@ local function store(record, key, fn, payload, when, attempt, headers, generatio
 end
 
 -- End a record.  gc_ms '0' means its ttl was zero: forget it at once.
-local function finish(record, state, completed_at, expires_at, gc_ms, result, err)
+-- started_at, when given, replaces the time the claim recorded.
+local function finish(record, state, completed_at, expires_at, gc_ms, result, err, started_at)
   if gc_ms == '0' then
     redis.call('DEL', record)
     return
@@ -105,6 +106,7 @@ local function finish(record, state, completed_at, expires_at, gc_ms, result, er
   local f = {'state', state, 'completed_at', completed_at, 'expires_at', expires_at}
   if result then f[#f + 1] = 'result'; f[#f + 1] = result end
   if err then f[#f + 1] = 'error'; f[#f + 1] = err end
+  if started_at then f[#f + 1] = 'started_at'; f[#f + 1] = started_at end
   redis.call('HSET', record, unpack(f))
   redis.call('PEXPIRE', record, gc_ms)
 end
@@ -115,6 +117,27 @@ local function drop(stream, group, leases, holders, id)
   redis.call('XDEL', stream, id)
   redis.call('ZREM', leases, id)
   redis.call('HDEL', holders, id)
+end
+
+-- Calls `command` with `prefix` and then the values of `list`, in chunks:
+-- one call per chunk instead of one per value, and no chunk big enough to
+-- overflow Lua's stack in unpack.
+local CHUNK = 500
+local function call_chunked(list, command, ...)
+  local prefix = {...}
+  for first = 1, #list, CHUNK do
+    local args = {unpack(prefix)}
+    for i = first, math.min(#list, first + CHUNK - 1) do args[#args + 1] = list[i] end
+    redis.call(command, unpack(args))
+  end
+end
+
+-- drop() for many deliveries: four calls per chunk, not four per delivery.
+local function drop_all(stream, group, leases, holders, ids)
+  call_chunked(ids, 'XACK', stream, group)
+  call_chunked(ids, 'XDEL', stream)
+  call_chunked(ids, 'ZREM', leases)
+  call_chunked(ids, 'HDEL', holders)
 end
 
 -- The entries of an XREADGROUP reply: real Redis nests them as

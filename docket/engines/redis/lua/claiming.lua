@@ -1,0 +1,179 @@
+-- claim_batch: promote due work, reclaim expired leases, then hand out queued
+-- work.  Shared by claim.lua and settle_and_claim.lua.
+-- Returns {claims, wake cursor, queued left, first future score, first lease
+-- score, woke}; each claim is {delivery, 'ok'|'bad', redelivered, entry
+-- fields, record fields, deliveries}, where deliveries is the consumer group's
+-- count of the times the entry was handed out.
+
+-- `flat` (an HGETALL reply) with the fields in `changes` set to new values.
+local function with_fields(flat, changes)
+  local seen = {}
+  for i = 1, #flat - 1, 2 do
+    local value = changes[flat[i]]
+    if value then
+      flat[i + 1] = value
+      seen[flat[i]] = true
+    end
+  end
+  for name, value in pairs(changes) do
+    if not seen[name] then
+      flat[#flat + 1] = name
+      flat[#flat + 1] = value
+    end
+  end
+  return flat
+end
+
+local function claim_batch(stream, queue, future, leases, holders, wakes, group, worker, count,
+                           now, lease_until, promote_limit, runs, events)
+  -- 1. Promote at most promote_limit due future records, in (when,
+  -- generation) order; the queue keeps that order.
+  local promoted = 0
+  local due = redis.call('ZRANGEBYSCORE', future, '-inf', now, 'WITHSCORES', 'LIMIT', 0, promote_limit)
+  for i = 1, #due, 2 do
+    local m = due[i]
+    redis.call('ZREM', future, m)
+    local key = member_key(m)
+    local record = runs .. key
+    local current = redis.call('HMGET', record, 'state', 'generation')
+    if current[1] == 'scheduled' and is_member_of(m, current, key) then
+      redis.call('HSET', record, 'state', 'queued')
+      redis.call('ZADD', queue, due[i + 1], m)
+      publish(events, key, 'queued', current[2])
+      promoted = promoted + 1
+    end
+  end
+
+  local claims = {}
+  -- Leases are taken in one ZADD and one HSET once every claim is known.
+  local leased, held_by = {}, {}
+  -- Stream entries this call added, by id, whose record still needs their id.
+  local added = {}
+
+  local function lease(id)
+    leased[#leased + 1] = lease_until
+    leased[#leased + 1] = id
+    held_by[#held_by + 1] = id
+    held_by[#held_by + 1] = worker
+  end
+
+  local function hand_out(id, fields, redelivered, deliveries)
+    local entry = fields_map(fields)
+    local key, generation = entry['key'], entry['generation']
+    if not key or not generation then
+      -- Malformed (not written by docket): lease it so it cannot be lost, and
+      -- let the worker set it aside.
+      lease(id)
+      claims[#claims + 1] = {id, 'bad', redelivered, fields, {}, deliveries}
+      return
+    end
+    local record = runs .. key
+    local stored = redis.call('HGETALL', record)
+    local current = fields_map(stored)
+    if current['generation'] ~= generation then
+      drop(stream, group, leases, holders, id)
+      return
+    end
+    local changes
+    if redelivered == 1 then
+      if current['state'] ~= 'running' then
+        drop(stream, group, leases, holders, id)
+        return
+      end
+      changes = {worker = worker}
+      redis.call('HSET', record, 'worker', worker)
+    elseif current['state'] == 'queued' then
+      changes = {state = 'running', worker = worker, started_at = now}
+      if added[id] then
+        -- Its id is written here, with its start, not by a call of its own.
+        changes['message_id'] = id
+        added[id] = nil
+        redis.call('HSET', record, 'state', 'running', 'worker', worker, 'started_at', now,
+          'message_id', id)
+      else
+        redis.call('HSET', record, 'state', 'running', 'worker', worker, 'started_at', now)
+      end
+    elseif current['state'] == 'running' and redis.call('HEXISTS', holders, id) == 1 then
+      -- Delivered again because the group was recreated from its history: the
+      -- lease holder still owns it and its settlement acknowledges it.
+      return
+    else
+      drop(stream, group, leases, holders, id)
+      return
+    end
+    lease(id)
+    publish(events, key, 'running', generation, worker)
+    claims[#claims + 1] = {id, 'ok', redelivered, fields, with_fields(stored, changes), deliveries}
+  end
+
+  -- 2. Reclaim deliveries whose lease expired by now.
+  if count > 0 then
+    local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, count)
+    for _, id in ipairs(expired) do
+      local got = redis.pcall('XCLAIM', stream, group, worker, 0, id)
+      local entry = nil
+      if type(got) == 'table' and not got.err then entry = got[1] end
+      if type(entry) == 'table' and type(entry[2]) == 'table' then
+        -- XCLAIM counted this delivery; XPENDING reads the count back.
+        local pending = redis.call('XPENDING', stream, group, id, id, 1)[1]
+        hand_out(id, entry[2], 1, pending and tonumber(pending[4]) or 2)
+      else
+        -- Gone from the stream or the group: nothing left to redeliver.
+        drop(stream, group, leases, holders, id)
+      end
+    end
+  end
+
+  -- 3. Move the first queued records, in due order, into the stream and read
+  -- them through the consumer group (which tracks them until acknowledged).
+  local take = count - #claims
+  if take > 0 then
+    local popped = redis.call('ZPOPMIN', queue, take)
+    local order = {}
+    for i = 1, #popped, 2 do
+      local m = popped[i]
+      local key = member_key(m)
+      local record = runs .. key
+      local current = redis.call('HMGET', record, 'state', 'generation')
+      if current[1] == 'queued' and is_member_of(m, current, key) then
+        local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current[2])
+        added[id] = record
+        order[#order + 1] = id
+      end
+    end
+    local reply = redis.pcall('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
+    if type(reply) == 'table' and reply.err then
+      -- tostring: fakeredis hands the message over as userdata.
+      local err = tostring(reply.err)
+      if not string.find(err, 'NOGROUP', 1, true) then
+        return redis.error_reply(err)
+      end
+      -- The stream or its group was deleted behind our back: recreate the
+      -- group from the start of the stream, so nothing in it is skipped.
+      redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+      reply = redis.call('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
+    end
+    for _, entry in ipairs(stream_entries(reply)) do
+      if type(entry[2]) == 'table' then
+        hand_out(entry[1], entry[2], 0, 1)
+      end
+    end
+    -- Entries the read did not reach (older unread ones came first) wait
+    -- queued in the stream; a cancel needs their id to withdraw them.
+    for _, id in ipairs(order) do
+      if added[id] then redis.call('HSET', added[id], 'message_id', id) end
+    end
+  end
+  if #leased > 0 then
+    call_chunked(leased, 'ZADD', leases)
+    call_chunked(held_by, 'HSET', holders)
+  end
+
+  local left = redis.call('ZCARD', queue)
+  -- Promoted work that this claim did not take may be someone else's to run.
+  local woke = promoted > 0 and left > 0
+  if woke then wake(wakes) end
+  local first_future = redis.call('ZRANGE', future, 0, 0, 'WITHSCORES')[2] or ''
+  local first_lease = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')[2] or ''
+  return {claims, last_id(wakes), left, first_future, first_lease, woke and 1 or 0}
+end

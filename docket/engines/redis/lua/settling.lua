@@ -1,0 +1,53 @@
+-- settle_batch: acknowledge deliveries and end or reschedule their records,
+-- fenced by generation.  Shared by settle.lua and settle_and_claim.lua.
+-- KEYS: stream, queue, future, leases, holders, generation, wake, record...
+--       (record i belongs to settlement i)
+-- ARGV: group, now, events, ..., then from ARGV[first + 1] 18 values per
+--       settlement: delivery, key, generation, state, completed_at,
+--       expires_at, gc_ms, has_result, result, has_error, error, started_at
+--       ('' to keep it), reschedule, function, payload, when, attempt, headers
+-- Returns one 1/0 per settlement (1 when it changed the record), then woke.
+local SETTLEMENT_WIDTH = 18
+
+local function settle_batch(first)
+  local stream, queue, future, leases, holders = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+  local counter, wakes = KEYS[6], KEYS[7]
+  local group, now, events = ARGV[1], ARGV[2], ARGV[3]
+  local count = (#ARGV - first) / SETTLEMENT_WIDTH
+  local deliveries = {}
+  for i = 1, count do
+    deliveries[i] = ARGV[first + (i - 1) * SETTLEMENT_WIDTH + 1]
+  end
+  -- Every delivery is acknowledged whether or not its outcome still applies.
+  drop_all(stream, group, leases, holders, deliveries)
+  local out = {}
+  local woke = 0
+  for i = 1, count do
+    local a = first + (i - 1) * SETTLEMENT_WIDTH
+    local key, generation, state = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    local record = KEYS[7 + i]
+    local current = redis.call('HMGET', record, 'state', 'generation', 'worker')
+    if current[1] == 'running' and current[2] == generation then
+      if ARGV[a + 13] == '1' then
+        local fresh = next_generation(counter)
+        local when = ARGV[a + 16]
+        local placed, w = place(queue, future, wakes, key, fresh, when, now)
+        store(record, key, ARGV[a + 14], ARGV[a + 15], when, ARGV[a + 17], ARGV[a + 18], fresh, placed)
+        publish(events, key, placed, fresh)
+        if w then woke = 1 end
+      else
+        local result, err, started_at = nil, nil, nil
+        if ARGV[a + 8] == '1' then result = ARGV[a + 9] end
+        if ARGV[a + 10] == '1' then err = ARGV[a + 11] end
+        if ARGV[a + 12] ~= '' then started_at = ARGV[a + 12] end
+        finish(record, state, ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], result, err, started_at)
+        publish(events, key, state, generation, current[3], err)
+      end
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
+  end
+  out[#out + 1] = woke
+  return out
+end
