@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
+from docket.engines.redis.packing import packing_connection_class
+
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _deadline
 else:  # redis-py itself depends on async-timeout below Python 3.11.3
@@ -120,6 +122,7 @@ def connect(url: str) -> Clients:
         kwargs["decode_responses"] = False
         kwargs.setdefault("socket_connect_timeout", CONNECT_TIMEOUT)
         kwargs["socket_timeout"] = None
+        pool.connection_class = packing_connection_class(pool.connection_class, kwargs)
     # from_pool hands the pools to the clients, which disconnect them on close.
     return Clients(
         Redis.from_pool(command_pool), Redis.from_pool(blocking_pool), True, command_timeout
