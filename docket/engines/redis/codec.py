@@ -103,54 +103,72 @@ def decode_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
     }
 
 
-def _text(fields: Fields, name: str) -> str:
-    value = fields.get(name.encode())
+# Parsing a record is on every claim's path, so it looks fields up by bytes
+# names and states up in a table instead of building them each time.
+_STATES = {state.value.encode(): state for state in ExecutionState}
+_NO_PROGRESS = ProgressState()
+
+
+def _required(fields: Fields, name: bytes) -> bytes:
+    value = fields.get(name)
     if value is None:
-        raise ValueError(f"record has no {name!r} field")
-    return value.decode()
+        raise ValueError(f"record has no {name.decode()!r} field")
+    return value
 
 
-def _optional_text(fields: Fields, name: str) -> str | None:
-    value = fields.get(name.encode())
+def _optional_text(fields: Fields, name: bytes) -> str | None:
+    value = fields.get(name)
     return None if value is None else value.decode()
 
 
-def _optional_time(fields: Fields, name: str) -> datetime | None:
-    value = fields.get(name.encode())
-    return None if value is None else from_ms(int(value))
+def _optional_time(fields: Fields, name: bytes) -> datetime | None:
+    value = fields.get(name)
+    return None if value is None else EPOCH + timedelta(milliseconds=int(value))
+
+
+def _headers(raw: bytes) -> dict[str, str]:
+    if raw == b"{}":
+        return {}
+    headers = json.loads(raw)
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ValueError(f"headers must be a JSON object of strings, got {headers!r}")
+    return headers
 
 
 def parse_record(fields: Fields) -> ExecutionRecord:
     """The record stored in a ``runs`` hash; ValueError if it is unreadable."""
     try:
-        headers = json.loads(_text(fields, "headers"))
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ValueError(f"headers must be a JSON object of strings, got {headers!r}")
-        payload = fields.get(b"payload")
-        if payload is None:
-            raise ValueError("record has no 'payload' field")
+        headers = _headers(_required(fields, b"headers"))
+        payload = _required(fields, b"payload")
+        stored_state = _required(fields, b"state")
+        state = _STATES.get(stored_state)
+        if state is None:
+            raise ValueError(f"{stored_state.decode()!r} is not a valid ExecutionState")
+        progress_current = fields.get(b"progress_current")
+        progress_total = fields.get(b"progress_total")
+        progress_message = fields.get(b"progress_message")
+        if progress_current is None and progress_total is None and progress_message is None:
+            progress = _NO_PROGRESS
+        else:
+            progress = parse_progress(progress_current, progress_total, progress_message)
         return ExecutionRecord(
-            key=_text(fields, "key"),
-            function_name=_text(fields, "function"),
+            key=_required(fields, b"key").decode(),
+            function_name=_required(fields, b"function").decode(),
             payload=payload,
-            when=from_ms(int(_text(fields, "when"))),
-            attempt=int(_text(fields, "attempt")),
+            when=EPOCH + timedelta(milliseconds=int(_required(fields, b"when"))),
+            attempt=int(_required(fields, b"attempt")),
             headers=headers,
-            generation=int(_text(fields, "generation")),
-            state=ExecutionState(_text(fields, "state")),
-            worker=_optional_text(fields, "worker"),
-            started_at=_optional_time(fields, "started_at"),
-            completed_at=_optional_time(fields, "completed_at"),
-            error=_optional_text(fields, "error"),
+            generation=int(_required(fields, b"generation")),
+            state=state,
+            worker=_optional_text(fields, b"worker"),
+            started_at=_optional_time(fields, b"started_at"),
+            completed_at=_optional_time(fields, b"completed_at"),
+            error=_optional_text(fields, b"error"),
             result=fields.get(b"result"),
-            expires_at=_optional_time(fields, "expires_at"),
-            progress=parse_progress(
-                fields.get(b"progress_current"),
-                fields.get(b"progress_total"),
-                fields.get(b"progress_message"),
-            ),
+            expires_at=_optional_time(fields, b"expires_at"),
+            progress=progress,
         )
     except (ValueError, UnicodeDecodeError, OverflowError) as error:
         raise ValueError(f"unreadable record: {error}") from error
@@ -195,9 +213,7 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             redelivered=redelivered,
             deliveries=deliveries,
         )
-    return Claim(
-        delivery=delivery, record=parsed, redelivered=redelivered, deliveries=deliveries
-    )
+    return Claim(delivery=delivery, record=parsed, redelivered=redelivered, deliveries=deliveries)
 
 
 def parse_event(data: bytes) -> Event:
