@@ -14,7 +14,7 @@ from docket.engines.redis.codec import Arg, decode_cursor
 from docket.engines.redis.connections import Clients, connect, ensure_group
 from docket.engines.redis.keys import GROUP, DocketKeys
 from docket.engines.redis.scripts import Scripts
-from docket.engines.redis.subscriptions import Subscription
+from docket.engines.redis.subscriptions import Channels, Subscription
 from docket.engines.redis.wakeups import Signal, WakeReader, signal_for
 
 if TYPE_CHECKING:
@@ -35,15 +35,17 @@ class Session:
         self.reader: WakeReader | None = None
         self._clients: Clients | None = None
         self._scripts: Scripts | None = None
+        self._channels: Channels | None = None
 
     @property
     def clients(self) -> Clients:
         """The open clients; RuntimeError before ``open`` or after ``close``."""
         if self._clients is None:
-            raise RuntimeError(
-                f"the Redis engine for {self.keys.name!r} at {self.url!r} is not open"
-            )
+            raise self._not_open()
         return self._clients
+
+    def _not_open(self) -> RuntimeError:
+        return RuntimeError(f"the Redis engine for {self.keys.name!r} at {self.url!r} is not open")
 
     async def open(self) -> None:
         """Connect, load the scripts and create the consumer group if missing."""
@@ -59,14 +61,18 @@ class Session:
             await clients.close()
             raise
         self._clients, self._scripts = clients, scripts
+        self._channels = Channels(clients.blocking)
         self.reader = WakeReader(clients.blocking, self.keys.wake)
 
     async def close(self) -> None:
         """Stop the blocking read and release every connection."""
         clients, self._clients, self._scripts = self._clients, None, None
         reader, self.reader = self.reader, None
+        channels, self._channels = self._channels, None
         if reader is not None:
             await reader.close()
+        if channels is not None:
+            await channels.close()
         if clients is not None:
             await clients.close()
 
@@ -100,5 +106,8 @@ class Session:
         await self.signal.wait(version, self.reader if clients.blocking_reads else None, after)
 
     def subscribe(self, channel: str, parse: Callable[[bytes], T]) -> Subscription[T]:
-        """Listen to ``channel`` on a connection of its own."""
-        return Subscription(self.clients.blocking, channel, parse)
+        """Listen to ``channel`` on the connection every subscription shares."""
+        channels = self._channels
+        if channels is None:
+            raise self._not_open()
+        return channels.subscribe(channel, parse)
