@@ -7,8 +7,9 @@ Two clients per engine:
   instead of failing (redis-py's default pool raises MaxConnectionsError), so
   a burst of concurrent calls never needs a connection each.
 * ``blocking``: connections that sit in blocking reads (the wake reader's
-  XREAD BLOCK and each subscription).  They have no socket read timeout, so a
-  quiet wait is never mistaken for a dead server.
+  XREAD BLOCK, and the one pub/sub connection every subscription shares).
+  They have no socket read timeout, so a quiet wait is never mistaken for a
+  dead server.
 
 Neither pool gives redis-py a socket timeout.  With one, redis-py sends each
 command under ``asyncio.wait_for``, which before Python 3.12 can swallow a
@@ -47,7 +48,7 @@ COMMAND_CONNECTIONS = 50
 """Connections in the command pool; callers queue beyond this."""
 
 BLOCKING_CONNECTIONS = 10_000
-"""Cap on connections held by blocking reads and subscriptions."""
+"""Cap on connections held by blocking reads (subscriptions share one)."""
 
 COMMAND_TIMEOUT = 30.0
 """Seconds one command or script may take, unless the URL sets ``socket_timeout``."""
