@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
@@ -20,6 +19,12 @@ import redis.asyncio as aredis
 from docket.engines.base import Event, StateEvent, TaskMessage
 from docket.engines.redis import RedisEngine
 from docket.states import ExecutionState
+from tests import test_redis_engine
+
+# The fixtures of the engine tests: engines on a real redis-server and on fakeredis.
+make = test_redis_engine.make
+engine = test_redis_engine.engine
+real = test_redis_engine.real
 
 GUARD = 10.0
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -27,31 +32,6 @@ T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 def message(key: str) -> TaskMessage:
     return TaskMessage(key=key, function_name="f", payload=b"p", when=T0)
-
-
-@pytest.fixture(params=["redis", "fakeredis"])
-async def engine(request: pytest.FixtureRequest) -> AsyncIterator[RedisEngine]:
-    unique = uuid.uuid4().hex[:12]
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_server_url")
-    else:
-        url = f"fakeredis://{unique}"
-    engine = RedisEngine.from_url(url, f"subs-{unique}")
-    await engine.open()
-    try:
-        yield engine
-    finally:
-        await engine.close()
-
-
-@pytest.fixture
-async def real(redis_server_url: str) -> AsyncIterator[RedisEngine]:
-    engine = RedisEngine.from_url(redis_server_url, f"subs-{uuid.uuid4().hex[:12]}")
-    await engine.open()
-    try:
-        yield engine
-    finally:
-        await engine.close()
 
 
 async def next_event(events: AsyncIterator[Event]) -> Event:
