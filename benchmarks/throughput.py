@@ -192,7 +192,9 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--sleep-tasks", type=int, default=3_000)
     parser.add_argument("--runs", type=int, default=3, help="repeat and report the median")
@@ -232,8 +234,10 @@ async def main() -> None:
         present = [v for v in values if v is not None]
         return statistics.median(present) if present else None
 
-    print(f"docket throughput, median of {args.runs} runs, {args.tasks} no-op tasks, "
-          f"{args.sleep_tasks} 10 ms tasks, one worker at concurrency 10")
+    print(
+        f"docket throughput, median of {args.runs} runs, {args.tasks} no-op tasks, "
+        f"{args.sleep_tasks} 10 ms tasks, one worker at concurrency 10"
+    )
     print()
     print(
         "| engine | enqueue/s | no-op tasks/s | 10 ms tasks/s | span per 10 ms wave "
@@ -249,8 +253,12 @@ async def main() -> None:
             f"| {fmt(median([f.trips_per_add for f in figures]), 2)} "
             f"| {fmt(median([f.trips_per_task for f in figures]), 2)} |"
         )
-    print(f"| raw Redis ceiling (XADD+XREADGROUP+XACK, pipelined) | | {fmt(median(ceilings))} | | | | |")
-    print(f"| bare asyncio loop, ten tasks sleeping 10 ms | | | {fmt(median(loop_ceilings))} | | | |")
+    print(
+        f"| raw Redis ceiling (XADD+XREADGROUP+XACK, pipelined) | | {fmt(median(ceilings))} | | | | |"
+    )
+    print(
+        f"| bare asyncio loop, ten tasks sleeping 10 ms | | | {fmt(median(loop_ceilings))} | | | |"
+    )
 
 
 if __name__ == "__main__":

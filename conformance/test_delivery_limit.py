@@ -68,9 +68,7 @@ async def test_work_whose_workers_keep_dying_is_set_aside(target: Target) -> Non
         assert len(started) == 2
         assert execution.error is not None and "delivered 3 times" in execution.error
         letters = await docket.dead_letters()
-        assert [(letter.key, letter.function_name) for letter in letters] == [
-            ("poison", "doomed")
-        ]
+        assert [(letter.key, letter.function_name) for letter in letters] == [("poison", "doomed")]
         assert "max_deliveries=2" in letters[0].reason
 
 

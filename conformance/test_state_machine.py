@@ -373,7 +373,6 @@ class SchedulingMachine(RuleBasedStateMachine):
 # -- one test per engine target -------------------------------------------------------
 
 
-
 @pytest.fixture(params=virtual_engine_params())
 def engine_url(request: pytest.FixtureRequest) -> str:
     """The URL of each engine target that runs here on a VirtualClock."""

@@ -52,8 +52,7 @@ def automatic_perpetual(function: Callable[..., Any]) -> Perpetual | None:
     required = [
         p.name
         for p in parameters
-        if p.default is inspect.Parameter.empty
-        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     if required:
         raise ValueError(

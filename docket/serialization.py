@@ -29,9 +29,7 @@ def truncate_to_ms(when: datetime) -> datetime:
     return when.replace(microsecond=(when.microsecond // 1000) * 1000)
 
 
-def _argument_names(
-    function: Callable[..., Any] | None, args: tuple[Any, ...]
-) -> list[str]:
+def _argument_names(function: Callable[..., Any] | None, args: tuple[Any, ...]) -> list[str]:
     names: list[str] = []
     if function is not None:
         try:
@@ -39,9 +37,7 @@ def _argument_names(
         except (TypeError, ValueError):
             parameters = []
         positional = [
-            p.name
-            for p in parameters
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         names = positional[: len(args)]
     return names + [f"args[{index}]" for index in range(len(names), len(args))]

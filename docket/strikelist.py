@@ -167,7 +167,10 @@ class StrikeList:
             except Exception as error:
                 logger.warning(
                     "Strike %s could not compare %r: %s: %s",
-                    rule.describe(), arguments[rule.parameter], type(error).__name__, error,
+                    rule.describe(),
+                    arguments[rule.parameter],
+                    type(error).__name__,
+                    error,
                 )
         return False
 

@@ -33,7 +33,11 @@ async def trace(
     ago = docket.clock.now() - execution.when
     logger.info(
         "%s: %r added to docket %r %s ago now running on worker %r",
-        message, execution.key, docket.name, ago, worker.name,
+        message,
+        execution.key,
+        docket.name,
+        ago,
+        worker.name,
     )
 
 

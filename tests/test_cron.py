@@ -38,7 +38,6 @@ async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
         yield opened
 
 
-
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
@@ -161,7 +160,9 @@ def test_an_hourly_schedule_follows_elapsed_time_across_both_transitions() -> No
     assert [t.astimezone(NEW_YORK).hour for t in autumn[:4]] == [0, 1, 1, 2]
 
 
-async def test_on_complete_schedules_the_next_match_after_now(docket: Docket, clock: VirtualClock) -> None:
+async def test_on_complete_schedules_the_next_match_after_now(
+    docket: Docket, clock: VirtualClock
+) -> None:
     execution = Execution(docket, None, "task", (), {}, "k", START)
     current_execution.set(execution)
     run = await Cron("0 * * * *").__aenter__()
@@ -176,7 +177,9 @@ async def test_on_complete_schedules_the_next_match_after_now(docket: Docket, cl
 # -- end to end ---------------------------------------------------------
 
 
-async def test_daily_over_a_week_runs_seven_times_at_midnight(docket: Docket, clock: VirtualClock) -> None:
+async def test_daily_over_a_week_runs_seven_times_at_midnight(
+    docket: Docket, clock: VirtualClock
+) -> None:
     runs: list[datetime] = []
 
     async def nightly(cron: Cron = Cron("@daily")) -> None:

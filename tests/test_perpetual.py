@@ -47,8 +47,6 @@ async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
         yield opened
 
 
-
-
 def entered_for(docket: Docket, key: str, *args: Any, **kwargs: Any) -> Execution:
     """Make ``key``'s execution current, as the worker does before entering dependencies."""
     execution = Execution(docket, None, "task", args, kwargs, key, docket.clock.now())
@@ -88,7 +86,9 @@ async def test_each_run_gets_its_own_copy(docket: Docket) -> None:
     assert second.every == declared.every == MINUTE
 
 
-async def test_next_run_is_every_after_the_start_of_this_one(docket: Docket, clock: VirtualClock) -> None:
+async def test_next_run_is_every_after_the_start_of_this_one(
+    docket: Docket, clock: VirtualClock
+) -> None:
     execution = entered_for(docket, "k")
     run = await Perpetual(every=5 * MINUTE).__aenter__()
     outcome = TaskOutcome(duration=2 * MINUTE)
@@ -140,7 +140,9 @@ async def test_every_five_minutes_for_a_day_is_289_runs_in_moments(
     assert elapsed < 5, f"a simulated day took {elapsed:.2f}s of real time"
 
 
-async def test_every_is_measured_from_the_start_of_each_run(docket: Docket, clock: VirtualClock) -> None:
+async def test_every_is_measured_from_the_start_of_each_run(
+    docket: Docket, clock: VirtualClock
+) -> None:
     starts: list[datetime] = []
 
     async def slow(perpetual: Perpetual = Perpetual(every=5 * MINUTE)) -> None:
@@ -153,10 +155,14 @@ async def test_every_is_measured_from_the_start_of_each_run(docket: Docket, cloc
     assert starts == [START, START + 5 * MINUTE, START + 10 * MINUTE]
 
 
-async def test_perpetuate_changes_the_next_runs_arguments(docket: Docket, clock: VirtualClock) -> None:
+async def test_perpetuate_changes_the_next_runs_arguments(
+    docket: Docket, clock: VirtualClock
+) -> None:
     seen: list[tuple[int, str]] = []
 
-    async def count(n: int, label: str = "x", perpetual: Perpetual = Perpetual(every=SECOND)) -> None:
+    async def count(
+        n: int, label: str = "x", perpetual: Perpetual = Perpetual(every=SECOND)
+    ) -> None:
         seen.append((n, label))
         perpetual.perpetuate(n + 1, label=f"run{n + 1}")
 
@@ -214,7 +220,9 @@ async def test_a_self_cancelled_perpetual_ends_cancelled_and_stops(
     assert (await docket.snapshot()).total_tasks == 0
 
 
-async def test_a_perpetual_keeps_going_after_a_final_failure(docket: Docket, clock: VirtualClock) -> None:
+async def test_a_perpetual_keeps_going_after_a_final_failure(
+    docket: Docket, clock: VirtualClock
+) -> None:
     calls: list[datetime] = []
 
     async def fragile(perpetual: Perpetual = Perpetual(every=MINUTE)) -> None:
@@ -285,7 +293,9 @@ async def test_run_at_most_counts_each_run_once_when_key_and_task_name_match(
 # -- automatic seeding --------------------------------------------------
 
 
-async def test_automatic_tasks_are_seeded_once_per_function(docket: Docket, clock: VirtualClock) -> None:
+async def test_automatic_tasks_are_seeded_once_per_function(
+    docket: Docket, clock: VirtualClock
+) -> None:
     async def heartbeat(perpetual: Perpetual = Perpetual(every=MINUTE, automatic=True)) -> None: ...
 
     async def manual(perpetual: Perpetual = Perpetual(every=MINUTE)) -> None: ...
@@ -306,7 +316,9 @@ async def test_automatic_tasks_are_seeded_once_per_function(docket: Docket, cloc
     assert (await docket.snapshot()).total_tasks == 1
 
 
-async def test_an_aliased_automatic_task_is_seeded_under_its_own_name_as_key(docket: Docket) -> None:
+async def test_an_aliased_automatic_task_is_seeded_under_its_own_name_as_key(
+    docket: Docket,
+) -> None:
     async def refresh(perpetual: Perpetual = Perpetual(automatic=True)) -> None: ...
 
     docket.register(refresh, names=["refresh-cache"])
@@ -346,7 +358,9 @@ async def test_seeded_automatic_task_runs_as_a_chain(docket: Docket, clock: Virt
 
 
 async def test_reseeding_heals_a_cancelled_chain(docket: Docket, clock: VirtualClock) -> None:
-    async def sweep(perpetual: Perpetual = Perpetual(every=timedelta(hours=1), automatic=True)) -> None: ...
+    async def sweep(
+        perpetual: Perpetual = Perpetual(every=timedelta(hours=1), automatic=True),
+    ) -> None: ...
 
     docket.register(sweep)
     reseeder = asyncio.create_task(reseed_forever(docket, interval=MINUTE))
@@ -370,7 +384,10 @@ async def test_reseeding_heals_a_cancelled_chain(docket: Docket, clock: VirtualC
 
 
 async def test_reseeding_logs_errors_and_carries_on(
-    docket: Docket, clock: VirtualClock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    docket: Docket,
+    clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rounds: list[datetime] = []
 

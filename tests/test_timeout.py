@@ -29,8 +29,6 @@ async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
         yield opened
 
 
-
-
 async def entered(docket: Docket, declared: Timeout, key: str = "k") -> tuple[Timeout, Execution]:
     execution = Execution(docket, None, "task", (), {}, key, docket.clock.now())
     current_execution.set(execution)
@@ -137,7 +135,9 @@ async def test_each_run_has_its_own_deadline(docket: Docket, clock: VirtualClock
 # -- end to end ---------------------------------------------------------
 
 
-async def test_a_task_past_its_timeout_fails_with_timeout_error(docket: Docket, clock: VirtualClock) -> None:
+async def test_a_task_past_its_timeout_fails_with_timeout_error(
+    docket: Docket, clock: VirtualClock
+) -> None:
     stopped: list[datetime] = []
 
     async def slow(timeout: Timeout = Timeout(timedelta(seconds=5))) -> None:
@@ -168,7 +168,9 @@ async def test_a_task_within_its_timeout_completes(docket: Docket, clock: Virtua
     assert await execution.get_result() == "done"
 
 
-async def test_timeout_with_retry_retries_each_attempt_afresh(docket: Docket, clock: VirtualClock) -> None:
+async def test_timeout_with_retry_retries_each_attempt_afresh(
+    docket: Docket, clock: VirtualClock
+) -> None:
     attempts: list[tuple[datetime, int]] = []
 
     async def sometimes_slow(
@@ -206,4 +208,3 @@ async def test_extend_keeps_a_long_task_alive(docket: Docket, clock: VirtualCloc
         await drive(clock, worker.run_until_finished(), step=SECOND)
     assert await execution.get_result() == 3
     assert seen == [timedelta(seconds=s) for s in (5, 6, 7)]
-

@@ -52,9 +52,7 @@ class Cron(Perpetual):
     may still call ``after()``/``at()`` to override that once, or ``cancel()``.
     """
 
-    def __init__(
-        self, expression: str, automatic: bool = True, tz: tzinfo = timezone.utc
-    ) -> None:
+    def __init__(self, expression: str, automatic: bool = True, tz: tzinfo = timezone.utc) -> None:
         super().__init__(every=timedelta(0), automatic=automatic)
         if not isinstance(expression, str):
             raise TypeError(f"expression must be a string, got {expression!r}")
@@ -67,7 +65,9 @@ class Cron(Perpetual):
             # Parsing happens in the constructor; iteration is lazy.
             CronSim(self._pattern, datetime(2000, 1, 1, tzinfo=tz))
         except (CronSimError, ValueError, IndexError) as error:
-            raise ValueError(f"expression is not a valid cron expression: {expression!r} ({error})") from None
+            raise ValueError(
+                f"expression is not a valid cron expression: {expression!r} ({error})"
+            ) from None
 
     def next_time(self, after: datetime) -> datetime:
         """The first match strictly after the aware ``after``, as an aware UTC datetime.
@@ -84,7 +84,9 @@ class Cron(Perpetual):
             # is in the repeated hour; that match has already been run.
             if candidate > after:
                 return candidate
-        raise ValueError(f"cron expression {self.expression!r} has no match after {after.isoformat()}")
+        raise ValueError(
+            f"cron expression {self.expression!r} has no match after {after.isoformat()}"
+        )
 
     def initial_when(self, now: datetime) -> datetime:
         """When an automatic seed should first run this task: the next match."""

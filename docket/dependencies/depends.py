@@ -96,7 +96,9 @@ def _check_factory(factory: Any) -> None:
 
 
 class _Depends(Dependency):
-    """A value made by ``factory`` for each run, cached within the run::
+    """A value made by ``factory`` for each run, cached within the run.
+
+    For example::
 
         async def task(db: Database = Depends(open_database)): ...
     """
@@ -113,7 +115,9 @@ class _Depends(Dependency):
 
 
 class _Shared(Dependency):
-    """A value made by ``factory`` once per worker, on first use::
+    """A value made by ``factory`` once per worker, on first use.
+
+    For example::
 
         async def task(pool: Pool = Shared(make_pool)): ...
     """

@@ -15,7 +15,9 @@ __all__ = ["TaskLogger"]
 class _TaskLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
     """Adds the task's context to every record's ``extra``."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(self.extra or {})
         extra.update(kwargs.get("extra") or {})
         kwargs["extra"] = extra

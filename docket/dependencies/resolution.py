@@ -105,9 +105,7 @@ def dependency_parameters(function: Callable[..., Any]) -> dict[str, Dependency]
     return dict(task_dependencies(function).all)
 
 
-def validate_dependencies(
-    function: Callable[..., Any], extra: Iterable[Dependency] = ()
-) -> None:
+def validate_dependencies(function: Callable[..., Any], extra: Iterable[Dependency] = ()) -> None:
     """Raise ValueError if a ``single`` dependency kind appears more than once."""
     seen: dict[type[Dependency], str] = {}
     declared = list(task_dependencies(function).all)

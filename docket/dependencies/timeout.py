@@ -120,9 +120,7 @@ class Timeout(Runtime):
             return child.result()
         child.cancel()
         await asyncio.gather(child, return_exceptions=True)
-        raise TimeoutError(
-            f"Docket task {execution.key} exceeded timeout of {self._limit}s"
-        )
+        raise TimeoutError(f"Docket task {execution.key} exceeded timeout of {self._limit}s")
 
     def __repr__(self) -> str:
         return f"Timeout({self.base!r})"

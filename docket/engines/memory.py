@@ -256,9 +256,7 @@ class MemoryEngine:
             delivery.count += 1
             reclaimed.append(delivery)
             running = self._put(_evolve(record, worker=worker))
-            claims.append(
-                Claim(delivery_id, running, redelivered=True, deliveries=delivery.count)
-            )
+            claims.append(Claim(delivery_id, running, redelivered=True, deliveries=delivery.count))
         # Pushed only now so a lease_until <= now cannot be reclaimed twice in one call.
         for delivery in reclaimed:
             heapq.heappush(s.leases, (lease_until, delivery.seq, str(delivery.seq)))
