@@ -314,15 +314,46 @@ async def test_settle_and_claim_claims_nothing_when_the_settle_fails(
     for key in ("a", "b"):
         await engine.schedule(message(key), at(0), replace=False)
     first = (await engine.claim("w", 1, at(0), at(30))).claims[0]
-    # A record that is not a hash makes the settle script fail.
-    await raw(engine).set(engine.keys.record("a"), "not a hash")
+    # A future set that is not a sorted set makes the settle's retry fail.
+    await raw(engine).set(engine.keys.future, "not a sorted set")
+    retry = done(first, at(1), reschedule=message("a", at(60)))
 
     with pytest.raises(aredis.ResponseError):
-        await engine.settle_and_claim([done(first, at(1))], "w", 5, at(1), at(31))
+        await engine.settle_and_claim([retry], "w", 5, at(1), at(31))
 
     # The failed settle stopped the script before its claim: the work waits queued.
+    await raw(engine).delete(engine.keys.future)
     again = (await engine.claim("x", 5, at(2), at(32))).claims
     assert [c.record.key for c in again if c.record] == ["b"]
+
+
+async def test_a_settle_that_fails_part_way_leaves_the_rest_leased(engine: RedisEngine) -> None:
+    for key in ("a", "b", "c"):
+        await engine.schedule(message(key), at(0), replace=False)
+    claims = (await engine.claim("w", 3, at(0), at(30))).claims
+    assert [c.record.key for c in claims if c.record] == ["a", "b", "c"]
+    # A queue that is not a sorted set makes the settle fail at "b"'s retry,
+    # after "a" has ended.
+    await raw(engine).set(engine.keys.queue, "not a sorted set")
+    settlements = [
+        done(claims[0], at(1)),
+        done(claims[1], at(1), reschedule=message("b", at(1))),
+        done(claims[2], at(1)),
+    ]
+
+    with pytest.raises(aredis.ResponseError):
+        await engine.settle(settlements, at(1))
+
+    record = await engine.get_record("a", at(1))
+    assert record is not None and record.state is S.COMPLETED
+    # "b" and "c" were never settled: they keep their leases, and are
+    # redelivered once those expire, instead of staying RUNNING for ever.
+    await raw(engine).delete(engine.keys.queue)
+    again = (await engine.claim("x", 5, at(31), at(61))).claims
+    assert [(c.record.key, c.redelivered) for c in again if c.record] == [
+        ("b", True),
+        ("c", True),
+    ]
 
 
 async def test_commandstats_count_one_evalsha_per_schedule(
@@ -394,6 +425,42 @@ async def test_unreadable_record_is_handed_out_as_a_problem(engine: RedisEngine)
     state = await raw(engine).hget(engine.keys.record("k"), "state")
     assert state == b"failed"
     assert [d.key for d in await engine.dead_letters()] == ["k"]
+
+
+@pytest.mark.parametrize("due", ["now", "later"])
+async def test_a_record_written_over_with_a_non_hash_is_handed_out_to_set_aside(
+    engine: RedisEngine, due: str
+) -> None:
+    when = at(0) if due == "now" else at(10)
+    for key in ("a", "b", "c"):
+        await engine.schedule(message(key, when), at(0), replace=False)
+    await raw(engine).set(engine.keys.record("b"), "not a hash")
+
+    # Neither the promotion of due work nor the claim fails on it, and the
+    # work beside it is claimed as usual.
+    claims = (await engine.claim("w", 3, when, when + timedelta(seconds=30))).claims
+
+    assert [c.record.key if c.record else None for c in claims] == ["a", None, "c"]
+    bad = claims[1]
+    assert bad.problem is not None and "not a hash" in bad.problem
+    assert bad.raw["key"] == "b"
+    await engine.set_aside(bad.delivery, bad.problem, when, TTL)
+    [letter] = await engine.dead_letters()
+    assert letter.key == "b" and "not a hash" in letter.reason
+    # Its outcome cannot be stored, and says so; the others' are.
+    assert await engine.settle([done(claims[0], when), done(claims[2], when)], when) == [True, True]
+    assert await raw(engine).get(engine.keys.record("b")) == b"not a hash"
+
+
+async def test_an_outcome_for_a_record_written_over_is_not_applied(engine: RedisEngine) -> None:
+    for key in ("a", "b"):
+        await engine.schedule(message(key), at(0), replace=False)
+    claims = (await engine.claim("w", 2, at(0), at(30))).claims
+    await raw(engine).set(engine.keys.record("a"), "not a hash")
+
+    assert await engine.settle([done(c, at(1)) for c in claims], at(1)) == [False, True]
+    # Both deliveries are acknowledged: nothing is redelivered.
+    assert (await engine.claim("x", 5, at(31), at(61))).claims == []
 
 
 # --- clocks far from the wall clock ----------------------------------------------------

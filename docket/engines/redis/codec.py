@@ -186,8 +186,8 @@ def parse_progress(
 
 
 def parse_claim(reply: Sequence[object]) -> Claim:
-    """One claim as claim.lua returns it:
-    ``[delivery, kind, redelivered, entry, record, deliveries]``."""
+    """One claim as claiming.lua returns it:
+    ``[delivery, kind, redelivered, entry, record, deliveries[, error]]``."""
     delivery = cast(bytes, reply[0]).decode()
     kind, redelivered = reply[1], bool(reply[2])
     deliveries = int(cast(int, reply[5])) if len(reply) > 5 else 1
@@ -198,6 +198,16 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             record=None,
             raw=decode_fields(raw),
             problem="stream entry has no 'key' and 'generation' fields: not written by docket",
+            redelivered=redelivered,
+            deliveries=deliveries,
+        )
+    if kind == b"unreadable":
+        reason = cast(bytes, reply[6]).decode("utf-8", "backslashreplace")
+        return Claim(
+            delivery=delivery,
+            record=None,
+            raw=decode_fields(raw),
+            problem=f"unreadable record: it is not a hash ({reason})",
             redelivered=redelivered,
             deliveries=deliveries,
         )

@@ -1,9 +1,10 @@
 -- claim_batch: promote due work, reclaim expired leases, then hand out queued
 -- work.  Shared by claim.lua and settle_and_claim.lua.
 -- Returns {claims, wake cursor, queued left, first future score, first lease
--- score, woke}; each claim is {delivery, 'ok'|'bad', redelivered, entry
--- fields, record fields, deliveries}, where deliveries is the consumer group's
--- count of the times the entry was handed out.
+-- score, woke}; each claim is {delivery, 'ok'|'bad'|'unreadable', redelivered,
+-- entry fields, record fields, deliveries[, error]}, where deliveries is the
+-- consumer group's count of the times the entry was handed out, and error why
+-- an unreadable record could not be read.
 
 -- `flat` (an HGETALL reply) with the fields in `changes` set to new values.
 local function with_fields(flat, changes)
@@ -35,8 +36,12 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     redis.call('ZREM', future, m)
     local key = member_key(m)
     local record = runs .. key
-    local current = redis.call('HMGET', record, 'state', 'generation')
-    if current[1] == 'scheduled' and is_member_of(m, current, key) then
+    local current = read_fields(record, 'state', 'generation')
+    if current == nil then
+      -- Unreadable: on to the queue, so that a worker sets it aside.
+      redis.call('ZADD', queue, due[i + 1], m)
+      promoted = promoted + 1
+    elseif current[1] == 'scheduled' and is_member_of(m, current, key) then
       redis.call('HSET', record, 'state', 'queued')
       redis.call('ZADD', queue, due[i + 1], m)
       publish(events, key, 'queued', current[2])
@@ -45,16 +50,14 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
   end
 
   local claims = {}
-  -- Leases are taken in one ZADD and one HSET once every claim is known.
-  local leased, held_by = {}, {}
   -- Stream entries this call added, by id, whose record still needs their id.
   local added = {}
 
+  -- Each entry is leased as soon as it is handed out, so that should the
+  -- script fail part way, what it handed out can be reclaimed.
   local function lease(id)
-    leased[#leased + 1] = lease_until
-    leased[#leased + 1] = id
-    held_by[#held_by + 1] = id
-    held_by[#held_by + 1] = worker
+    redis.call('ZADD', leases, lease_until, id)
+    redis.call('HSET', holders, id, worker)
   end
 
   local function hand_out(id, fields, redelivered, deliveries)
@@ -68,7 +71,13 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       return
     end
     local record = runs .. key
-    local stored = redis.call('HGETALL', record)
+    local stored = redis.pcall('HGETALL', record)
+    if stored.err then
+      -- Not a hash: the worker sets it aside, with the reason.
+      lease(id)
+      claims[#claims + 1] = {id, 'unreadable', redelivered, fields, {}, deliveries, tostring(stored.err)}
+      return
+    end
     local current = fields_map(stored)
     if current['generation'] ~= generation then
       drop(stream, group, leases, holders, id)
@@ -134,8 +143,11 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       local m = popped[i]
       local key = member_key(m)
       local record = runs .. key
-      local current = redis.call('HMGET', record, 'state', 'generation')
-      if current[1] == 'queued' and is_member_of(m, current, key) then
+      local current = read_fields(record, 'state', 'generation')
+      if current == nil then
+        -- Unreadable: delivered all the same, so that a worker sets it aside.
+        redis.call('XADD', stream, '*', 'key', key, 'generation', member_generation(m))
+      elseif current[1] == 'queued' and is_member_of(m, current, key) then
         local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current[2])
         added[id] = record
         order[#order + 1] = id
@@ -163,10 +175,6 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     for _, id in ipairs(order) do
       if added[id] then redis.call('HSET', added[id], 'message_id', id) end
     end
-  end
-  if #leased > 0 then
-    call_chunked(leased, 'ZADD', leases)
-    call_chunked(held_by, 'HSET', holders)
   end
 
   local left = redis.call('ZCARD', queue)

@@ -27,6 +27,20 @@ local function member_key(m)
   return string.sub(m, 22)
 end
 
+-- The generation of sorted-set member `m`, as a decimal string.
+local function member_generation(m)
+  return string.match(string.sub(m, 1, 20), '^0*(%d+)$')
+end
+
+-- HMGET of a record, or nil and the error when the key holds something other
+-- than a hash (written over by something other than docket): such a record is
+-- handed to a worker to set aside, instead of failing every script that meets it.
+local function read_fields(record, ...)
+  local reply = redis.pcall('HMGET', record, ...)
+  if type(reply) == 'table' and reply.err then return nil, tostring(reply.err) end
+  return reply
+end
+
 -- True when sorted-set member `m` is the current work of `record`'s generation.
 local function is_member_of(m, current, key)
   return current[2] and tonumber(current[2]) and member(current[2], key) == m

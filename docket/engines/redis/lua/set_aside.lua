@@ -26,7 +26,8 @@ end
 local holder = redis.call('HGET', holders, delivery)
 local fn = ''
 if record then
-  local current = redis.call('HMGET', record, 'state', 'generation', 'function', 'worker')
+  -- An unreadable record (not a hash) cannot be failed; the letter still is kept.
+  local current = read_fields(record, 'state', 'generation', 'function', 'worker') or {}
   if generation ~= '' and current[2] == generation then
     fn = current[3] or ''
     if LIVE[current[1]] then

@@ -15,18 +15,15 @@ local function settle_batch(first)
   local group, now, events = ARGV[1], ARGV[2], ARGV[3]
   local count = (#ARGV - first) / SETTLEMENT_WIDTH
   local deliveries = {}
-  for i = 1, count do
-    deliveries[i] = ARGV[first + (i - 1) * SETTLEMENT_WIDTH + 1]
-  end
-  -- Every delivery is acknowledged whether or not its outcome still applies.
-  drop_all(stream, group, leases, holders, deliveries)
   local out = {}
   local woke = 0
   for i = 1, count do
     local a = first + (i - 1) * SETTLEMENT_WIDTH
+    deliveries[i] = ARGV[a + 1]
     local key, generation, state = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
     local record = KEYS[7 + i]
-    local current = redis.call('HMGET', record, 'state', 'generation', 'worker')
+    -- An unreadable record (not a hash) cannot take the outcome: not applied.
+    local current = read_fields(record, 'state', 'generation', 'worker') or {}
     if current[1] == 'running' and current[2] == generation then
       if ARGV[a + 13] == '1' then
         local fresh = next_generation(counter)
@@ -48,6 +45,10 @@ local function settle_batch(first)
       out[#out + 1] = 0
     end
   end
+  -- Every delivery is acknowledged whether or not its outcome still applied,
+  -- and only now: should the script fail part way, every delivery keeps its
+  -- lease, and is redelivered rather than left running with no lease at all.
+  drop_all(stream, group, leases, holders, deliveries)
   out[#out + 1] = woke
   return out
 end
