@@ -452,6 +452,37 @@ async def test_a_record_written_over_with_a_non_hash_is_handed_out_to_set_aside(
     assert await raw(engine).get(engine.keys.record("b")) == b"not a hash"
 
 
+async def test_handing_back_work_whose_record_was_written_over_keeps_it_leased(
+    engine: RedisEngine,
+) -> None:
+    for key in ("a", "b"):
+        await engine.schedule(message(key), at(0), replace=False)
+    claims = (await engine.claim("w", 2, at(0), at(30))).claims
+    await raw(engine).set(engine.keys.record("a"), "not a hash")
+
+    assert await engine.release("w", [c.delivery for c in claims], at(1)) == 1
+
+    # "b" is queued again; "a" comes back once its lease expires, to be set aside.
+    [b] = (await engine.claim("x", 5, at(2), at(32))).claims
+    assert b.record is not None and b.record.key == "b"
+    [a] = (await engine.claim("x", 5, at(31), at(61))).claims
+    assert a.record is None and a.redelivered and a.raw["key"] == "a"
+
+
+async def test_snapshot_and_clear_pass_over_a_record_written_over(engine: RedisEngine) -> None:
+    for key, when in (("a", at(0)), ("b", at(0)), ("c", at(10)), ("d", at(10))):
+        await engine.schedule(message(key, when), at(0), replace=False)
+    for key in ("b", "d"):
+        await raw(engine).set(engine.keys.record(key), "not a hash")
+
+    snapshot = await engine.snapshot(at(0))
+    assert [r.key for r in snapshot.queued] == ["a"]
+    assert [r.key for r in snapshot.future] == ["c"]
+    assert await engine.clear(at(1), TTL) == 2
+    counts = await engine.counts(at(1))
+    assert counts.total == 0
+
+
 async def test_an_outcome_for_a_record_written_over_is_not_applied(engine: RedisEngine) -> None:
     for key in ("a", "b"):
         await engine.schedule(message(key), at(0), replace=False)

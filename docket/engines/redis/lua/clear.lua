@@ -20,7 +20,9 @@ for _, pair in ipairs({{future, 'scheduled'}, {queue, 'queued'}}) do
     for _, m in ipairs(batch) do
       redis.call('ZREM', zset, m)
       local key = member_key(m)
-      local current = redis.call('HMGET', runs .. key, 'state', 'generation')
+      -- An unreadable record (not a hash) cannot be ended; its work goes
+      -- from the queue all the same, as clearing asks.
+      local current = read_fields(runs .. key, 'state', 'generation') or {}
       if current[1] == state and is_member_of(m, current, key) then
         cancel(key, current[2])
       end
@@ -35,7 +37,7 @@ while true do
   for _, e in ipairs(batch) do
     local entry = fields_map(e[2])
     if entry['key'] and entry['generation'] then
-      local current = redis.call('HMGET', runs .. entry['key'], 'state', 'generation', 'message_id')
+      local current = read_fields(runs .. entry['key'], 'state', 'generation', 'message_id') or {}
       if current[1] == 'queued' and current[2] == entry['generation'] and current[3] == e[1] then
         redis.call('XDEL', stream, e[1])
         cancel(entry['key'], current[2])

@@ -12,13 +12,16 @@ for i = 5, #ARGV do
   local id = ARGV[i]
   if redis.call('HGET', holders, id) == worker then
     local entry = redis.call('XRANGE', stream, id, id)[1]
-    drop(stream, group, leases, holders, id)
     local fields = fields_map(entry and entry[2])
     local key, generation = fields['key'], fields['generation']
-    if key and generation then
-      local record = runs .. key
-      local current = redis.call('HMGET', record, 'state', 'generation', 'when')
-      if current[1] == 'running' and current[2] == generation and current[3] then
+    local record = key and generation and (runs .. key)
+    local current = record and read_fields(record, 'state', 'generation', 'when')
+    if record and current == nil then
+      -- Its record is unreadable (not a hash): it keeps its lease, and once
+      -- that expires a worker reclaims it and sets it aside.
+    else
+      drop(stream, group, leases, holders, id)
+      if current and current[1] == 'running' and current[2] == generation and current[3] then
         redis.call('HDEL', record, 'worker', 'started_at', 'message_id')
         redis.call('HSET', record, 'state', 'queued')
         redis.call('ZADD', queue, current[3], member(generation, key))

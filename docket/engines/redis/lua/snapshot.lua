@@ -10,7 +10,8 @@ local function records_in(zset, state)
   if limit <= 0 then return out end
   for _, m in ipairs(redis.call('ZRANGE', zset, 0, limit - 1)) do
     local key = member_key(m)
-    local current = redis.call('HMGET', runs .. key, 'state', 'generation')
+    -- An unreadable record (not a hash) is left out.
+    local current = read_fields(runs .. key, 'state', 'generation') or {}
     if current[1] == state and is_member_of(m, current, key) then
       out[#out + 1] = redis.call('HGETALL', runs .. key)
     end
@@ -25,7 +26,7 @@ if limit > 0 then
     local entry = found[1] and fields_map(found[1][2]) or {}
     if entry['key'] and entry['generation'] then
       local record = runs .. entry['key']
-      local current = redis.call('HMGET', record, 'state', 'generation')
+      local current = read_fields(record, 'state', 'generation') or {}
       if current[1] == 'running' and current[2] == entry['generation'] then
         running[#running + 1] = redis.call('HGETALL', record)
       end
