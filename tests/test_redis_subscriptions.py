@@ -152,3 +152,18 @@ async def test_a_lost_connection_ends_its_listeners_and_the_next_subscription_re
     async with real.subscribe("k") as events:
         await real.schedule(message("k"), T0, replace=False)
         assert isinstance(await next_event(events), StateEvent)
+
+
+async def test_nothing_is_kept_for_channels_nobody_listens_to(engine: RedisEngine) -> None:
+    # A process waits on the results of ever new keys: what it keeps per
+    # channel must go when the channel's last listener does.
+    for i in range(50):
+        async with engine.subscribe(f"k{i}"):
+            pass
+    async with engine.subscribe("last") as events:
+        await engine.schedule(message("last"), T0, replace=False)
+        assert isinstance(await next_event(events), StateEvent)
+        channels = engine._session._channels
+        assert channels is not None and channels._connection is not None
+        assert list(channels._connection.listeners) == [engine.keys.channel("last").encode()]
+        assert not channels._connection.confirmations

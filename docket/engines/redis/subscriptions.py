@@ -69,6 +69,9 @@ class _Connection:
                     waiting = self.confirmations.get(channel)
                     if waiting:
                         confirmed = waiting.popleft()
+                        if not waiting:
+                            # Keys come and go: keep nothing for a channel once confirmed.
+                            del self.confirmations[channel]
                         if not confirmed.done():
                             confirmed.set_result(None)
         except asyncio.CancelledError:
@@ -142,7 +145,10 @@ class Channels:
                     await connection.pubsub.subscribe(channel)
                 except BaseException as error:
                     del connection.listeners[channel]
-                    connection.confirmations[channel].remove(confirmed)
+                    sent = connection.confirmations[channel]
+                    sent.remove(confirmed)
+                    if not sent:
+                        del connection.confirmations[channel]
                     if not isinstance(error, asyncio.CancelledError):
                         # The send failed: so will the next one on this connection.
                         connection.fail(error)
