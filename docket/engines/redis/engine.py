@@ -58,10 +58,13 @@ from docket.engines.redis.keys import GROUP, DocketKeys
 from docket.engines.redis.session import Session
 from docket.states import Disposition, ExecutionState
 
-__all__ = ["DEAD_LETTER_LIMIT", "RedisEngine"]
+__all__ = ["DEAD_LETTER_LIMIT", "PROMOTE_LIMIT", "RedisEngine"]
 
 DEAD_LETTER_LIMIT = 10_000
 """About how many dead letters are kept (the stream is trimmed approximately)."""
+
+PROMOTE_LIMIT = 1000
+"""How many due future records one claim promotes to the queue, at most."""
 
 
 def _compact(value: object) -> str:
@@ -165,7 +168,7 @@ class RedisEngine:
         now: datetime,
         lease_until: datetime,
         *,
-        promote_limit: int = 1000,
+        promote_limit: int = PROMOTE_LIMIT,
     ) -> ClaimBatch:
         """Promote due work, reclaim expired leases, then claim queued work in due order."""
         # Read before the round trip: a notification during it changes the
@@ -207,8 +210,13 @@ class RedisEngine:
         version = self._session.signal.version
         k = self.keys
         keys, settle_args = self._settle_keys_and_args(settlements)
-        # The claim's promote_limit is claim()'s default.
-        claim_args: list[Arg] = [worker, max(0, count), to_ms(lease_until), 1000, k.runs_prefix]
+        claim_args: list[Arg] = [
+            worker,
+            max(0, count),
+            to_ms(lease_until),
+            PROMOTE_LIMIT,
+            k.runs_prefix,
+        ]
         settled, claimed = await self._session.run(
             "settle_and_claim",
             keys,

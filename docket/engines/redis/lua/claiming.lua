@@ -25,6 +25,16 @@ local function with_fields(flat, changes)
   return flat
 end
 
+-- HSET the fields in `changes` on `record`.
+local function set_fields(record, changes)
+  local args = {}
+  for name, value in pairs(changes) do
+    args[#args + 1] = name
+    args[#args + 1] = value
+  end
+  redis.call('HSET', record, unpack(args))
+end
+
 local function claim_batch(stream, queue, future, leases, holders, wakes, group, worker, count,
                            now, lease_until, promote_limit, runs, events)
   -- 1. Promote at most promote_limit due future records, in (when,
@@ -50,8 +60,6 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
   end
 
   local claims = {}
-  -- Stream entries this call added, by id, whose record still needs their id.
-  local added = {}
 
   -- Each entry is leased as soon as it is handed out, so that should the
   -- script fail part way, what it handed out can be reclaimed.
@@ -90,18 +98,8 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
         return
       end
       changes = {worker = worker}
-      redis.call('HSET', record, 'worker', worker)
     elseif current['state'] == 'queued' then
       changes = {state = 'running', worker = worker, started_at = now}
-      if added[id] then
-        -- Its id is written here, with its start, not by a call of its own.
-        changes['message_id'] = id
-        added[id] = nil
-        redis.call('HSET', record, 'state', 'running', 'worker', worker, 'started_at', now,
-          'message_id', id)
-      else
-        redis.call('HSET', record, 'state', 'running', 'worker', worker, 'started_at', now)
-      end
     elseif current['state'] == 'running' and redis.call('HEXISTS', holders, id) == 1 then
       -- Delivered again because the group was recreated from its history: the
       -- lease holder still owns it and its settlement acknowledges it.
@@ -110,6 +108,7 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       drop(stream, group, leases, holders, id)
       return
     end
+    set_fields(record, changes)
     lease(id)
     publish(events, key, 'running', generation, worker)
     claims[#claims + 1] = {id, 'ok', redelivered, fields, with_fields(stored, changes), deliveries}
@@ -138,7 +137,6 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
   local take = count - #claims
   if take > 0 then
     local popped = redis.call('ZPOPMIN', queue, take)
-    local order = {}
     for i = 1, #popped, 2 do
       local m = popped[i]
       local key = member_key(m)
@@ -149,8 +147,8 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
         redis.call('XADD', stream, '*', 'key', key, 'generation', member_generation(m))
       elseif current[1] == 'queued' and is_member_of(m, current, key) then
         local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current[2])
-        added[id] = record
-        order[#order + 1] = id
+        -- A cancel withdraws queued work by this id, should the read below not reach it.
+        redis.call('HSET', record, 'message_id', id)
       end
     end
     local reply = redis.pcall('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
@@ -169,11 +167,6 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       if type(entry[2]) == 'table' then
         hand_out(entry[1], entry[2], 0, 1)
       end
-    end
-    -- Entries the read did not reach (older unread ones came first) wait
-    -- queued in the stream; a cancel needs their id to withdraw them.
-    for _, id in ipairs(order) do
-      if added[id] then redis.call('HSET', added[id], 'message_id', id) end
     end
   end
 
