@@ -8,7 +8,6 @@ connect, so URL checks and task registration behave the same everywhere.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ import typer
 from redis import exceptions as redis_errors
 from rich.console import Console
 
+from docket import event_loop
 from docket.docket import Docket
 from docket.engines import SUPPORTED_SCHEMES
 
@@ -124,14 +124,14 @@ def exit_with_error(message: str, exit_code: int = 1) -> typer.Exit:
 
 
 def run(work: Callable[[], Coroutine[Any, Any, T]], *, url: str | None = None) -> T:
-    """Run ``work()`` in a fresh event loop, turning any failure into one line and an exit.
+    """Run ``work()`` in a fresh ``docket.event_loop`` loop, turning any failure into one line and an exit.
 
     Unexpected errors are logged with their traceback at DEBUG on
     ``docket.cli`` (visible with ``--logging-level DEBUG``), then reported
     as one line like the rest.
     """
     try:
-        return asyncio.run(work())
+        return event_loop.run(work())
     except typer.Exit:
         raise
     except CLIError as error:
