@@ -7,17 +7,21 @@ Schedule async functions now or later with a ``Docket``, run them with a
 from __future__ import annotations
 
 from docket import testing  # noqa: E402  (re-exported: the API names docket.testing)
+from docket.agenda import Agenda
 from docket.annotations import Logged
 from docket.clock import Clock, SystemClock, VirtualClock
 from docket.dependencies import (
+    Cooldown,
     Cron,
     CurrentDocket,
     CurrentExecution,
     CurrentWorker,
+    Debounce,
     Depends,
     ExponentialRetry,
     Perpetual,
     Progress,
+    RateLimit,
     Retry,
     Shared,
     TaskArgument,
@@ -40,11 +44,14 @@ from docket.worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agenda",
     "Clock",
+    "Cooldown",
     "Cron",
     "CurrentDocket",
     "CurrentExecution",
     "CurrentWorker",
+    "Debounce",
     "Depends",
     "Disposition",
     "Docket",
@@ -58,6 +65,7 @@ __all__ = [
     "Logged",
     "Perpetual",
     "Progress",
+    "RateLimit",
     "Retry",
     "Shared",
     "StrikeList",

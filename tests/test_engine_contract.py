@@ -945,3 +945,68 @@ def test_memory_engine_is_deterministic() -> None:
         return out
 
     assert asyncio.run(scenario()) == asyncio.run(scenario())
+
+
+# --- flow-control gates ----------------------------------------------------------
+
+
+async def test_admit_counts_holders_in_a_sliding_window(engine: Engine) -> None:
+    window = timedelta(seconds=10)
+    assert await engine.admit("g", "a", at(0), window, 2) is None
+    assert await engine.admit("g", "b", at(4), window, 2) is None
+    # Full: told when the earliest (a, at 0) leaves the window.
+    assert await engine.admit("g", "c", at(5), window, 2) == at(10)
+    # A holder still counted is let through again, not counted twice.
+    assert await engine.admit("g", "a", at(9), window, 2) is None
+    assert await engine.admit("g", "c", at(9.999), window, 2) == at(10)
+    # At 10 s, a (let through at 0) no longer counts.
+    assert await engine.admit("g", "c", at(10), window, 2) is None
+    assert await engine.admit("g", "d", at(13), window, 2) == at(14)
+
+
+async def test_admit_keeps_gates_apart(engine: Engine) -> None:
+    window = timedelta(minutes=1)
+    assert await engine.admit("one", "a", at(0), window, 1) is None
+    assert await engine.admit("two", "a", at(0), window, 1) is None
+    assert await engine.admit("one", "b", at(1), window, 1) == at(60)
+
+
+async def test_withdraw_gives_a_holders_place_back(engine: Engine) -> None:
+    window = timedelta(minutes=1)
+    assert await engine.admit("g", "a", at(0), window, 1) is None
+    assert await engine.admit("g", "b", at(1), window, 1) == at(60)
+    await engine.withdraw("g", "a")
+    await engine.withdraw("g", "never-admitted")
+    await engine.withdraw("no-such-gate", "a")
+    assert await engine.admit("g", "b", at(2), window, 1) is None
+
+
+async def test_debounce_runs_the_first_holder_once_calls_settle(engine: Engine) -> None:
+    settle = timedelta(seconds=5)
+    first = await engine.debounce("g", "first", at(0), settle)
+    assert (first.verdict, first.until) == ("wait", at(5))
+    assert (await engine.debounce("g", "second", at(3), settle)).verdict == "drop"
+    # The winner came back too soon: it waits for 5 s after the last call (at 3).
+    early = await engine.debounce("g", "first", at(5), settle)
+    assert (early.verdict, early.until) == ("wait", at(8))
+    assert (await engine.debounce("g", "first", at(8), settle)).verdict == "run"
+    # The gate is open again: the next call starts a new burst.
+    again = await engine.debounce("g", "third", at(9), settle)
+    assert (again.verdict, again.until) == ("wait", at(14))
+
+
+async def test_debounce_forgets_a_gate_left_quiet_for_ten_settle_periods(engine: Engine) -> None:
+    settle = timedelta(seconds=1)
+    assert (await engine.debounce("g", "gone", at(0), settle)).verdict == "wait"
+    assert (await engine.debounce("g", "other", at(9.999), settle)).verdict == "drop"
+    # Quiet since 9.999: forgotten at 19.999, and the next caller holds the gate.
+    taken = await engine.debounce("g", "newcomer", at(19.999), settle)
+    assert (taken.verdict, taken.until) == ("wait", at(20.999))
+
+
+async def test_debounce_keeps_gates_apart(engine: Engine) -> None:
+    settle = timedelta(seconds=1)
+    assert (await engine.debounce("one", "a", at(0), settle)).verdict == "wait"
+    assert (await engine.debounce("two", "b", at(0), settle)).verdict == "wait"
+    assert (await engine.debounce("one", "a", at(1), settle)).verdict == "run"
+    assert (await engine.debounce("two", "b", at(1), settle)).verdict == "run"

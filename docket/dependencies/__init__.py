@@ -14,21 +14,26 @@ from docket.dependencies.base import (
     TaskOutcome,
 )
 from docket.dependencies.context import CurrentDocket, CurrentExecution, CurrentWorker, TaskKey
+from docket.dependencies.cooldown import Cooldown
 from docket.dependencies.cron import Cron
+from docket.dependencies.debounce import Debounce
 from docket.dependencies.depends import Depends, Shared, TaskArgument
 from docket.dependencies.logger import TaskLogger
 from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.progress import Progress
+from docket.dependencies.ratelimit import RateLimit
 from docket.dependencies.retry import ExponentialRetry, ForcedRetry, Retry
 from docket.dependencies.timeout import Timeout
 
 __all__ = [
     "AdmissionBlocked",
     "CompletionHandler",
+    "Cooldown",
     "Cron",
     "CurrentDocket",
     "CurrentExecution",
     "CurrentWorker",
+    "Debounce",
     "Dependency",
     "Depends",
     "ExponentialRetry",
@@ -36,6 +41,7 @@ __all__ = [
     "ForcedRetry",
     "Perpetual",
     "Progress",
+    "RateLimit",
     "Retry",
     "Runtime",
     "Shared",

@@ -11,6 +11,7 @@ carries a task argument, an Annotated dependency is bound to that value
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ __all__ = [
     "task_dependencies",
     "validate_dependencies",
 ]
+
+logger = logging.getLogger("docket.dependencies")
 
 
 class DependencyFailed(Exception):
@@ -60,8 +63,7 @@ def _annotated_dependencies(function: Callable[..., Any]) -> dict[str, Dependenc
     try:
         hints = get_type_hints(function, include_extras=True)
     except Exception:
-        # Unresolvable forward references: fall back to the raw annotations.
-        hints = dict(getattr(function, "__annotations__", {}) or {})
+        hints = _hints_one_by_one(function)
     found: dict[str, Dependency] = {}
     for name, hint in hints.items():
         if name == "return" or get_origin(hint) is not Annotated:
@@ -70,6 +72,37 @@ def _annotated_dependencies(function: Callable[..., Any]) -> dict[str, Dependenc
             if isinstance(metadata, Dependency):
                 found[name] = metadata
     return found
+
+
+def _hints_one_by_one(function: Callable[..., Any]) -> dict[str, Any]:
+    """The annotations that can be evaluated, when not all of them can.
+
+    An ``Annotated`` one that cannot (under ``from __future__ import
+    annotations`` it may name a local variable, which is out of reach) would
+    silently lose its dependency, so that is logged.
+    """
+    raw = dict(getattr(function, "__annotations__", {}) or {})
+    namespace = dict(getattr(function, "__globals__", {}))
+    hints: dict[str, Any] = {}
+    for name, hint in raw.items():
+        if not isinstance(hint, str):
+            hints[name] = hint
+            continue
+        try:
+            hints[name] = eval(hint, namespace)  # what get_type_hints does, one at a time
+        except Exception as error:
+            if "Annotated" in hint:
+                logger.warning(
+                    "Task %s: the annotation of parameter %r (%s) cannot be evaluated "
+                    "(%s: %s), so any dependency it declares is ignored; define what it "
+                    "names at module level",
+                    getattr(function, "__qualname__", function),
+                    name,
+                    hint,
+                    type(error).__name__,
+                    error,
+                )
+    return hints
 
 
 def _inspect(function: Callable[..., Any]) -> TaskDependencies:

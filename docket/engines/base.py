@@ -29,14 +29,16 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from docket.states import Disposition, ExecutionState
 
 __all__ = [
     "Claim",
     "ClaimBatch",
+    "DEBOUNCE_MEMORY",
     "DeadLetter",
+    "Debounced",
     "Engine",
     "ENGINE_OPERATIONS",
     "Event",
@@ -237,6 +239,24 @@ class DeadLetter:
     reason: str
     set_aside_at: datetime
     fields: Mapping[str, str]
+
+
+DEBOUNCE_MEMORY = 10
+"""A debounce gate quiet for this many times its settle period is forgotten."""
+
+
+@dataclass(frozen=True)
+class Debounced:
+    """What a debounce gate decided for one run.
+
+    ``run``: the run goes ahead (the gate is open again for a new first call).
+    ``wait``: the run is the gate's first call and must try again at ``until``.
+    ``drop``: another call holds the gate; this one is dropped, and the gate's
+    quiet period starts again.
+    """
+
+    verdict: Literal["run", "wait", "drop"]
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -454,6 +474,35 @@ class Engine(Protocol):
 
         Active once the context is entered, so a caller that enters it and
         then reads ``strikes()`` cannot miss a change.
+        """
+        ...
+
+    async def admit(
+        self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
+    ) -> datetime | None:
+        """Let ``holder`` through ``gate`` unless ``limit`` holders went through in the last ``window``.
+
+        A holder let through at ``t`` counts while ``now < t + window``.  A
+        holder still counted is let through again without counting twice (a
+        redelivered run).  Returns None when ``holder`` is let through (and
+        counted from ``now``), else the moment the earliest counted holder
+        stops counting.
+        """
+        ...
+
+    async def withdraw(self, gate: str, holder: str) -> None:
+        """Stop counting ``holder`` at ``gate`` (it was let through but did not run)."""
+        ...
+
+    async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
+        """Decide whether ``holder``'s run goes ahead through the debounce ``gate``.
+
+        The first holder to arrive holds the gate and waits until ``settle``
+        has passed since the gate last saw a call; any other holder arriving
+        meanwhile is dropped and counts as a call.  A holder whose gate has
+        been quiet for ``settle`` runs, and the gate opens for a new first
+        call.  A gate quiet for ten times ``settle`` is forgotten, so a holder
+        that never came back cannot close it for good.
         """
         ...
 

@@ -23,9 +23,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from docket.engines.base import (
+    DEBOUNCE_MEMORY,
     Claim,
     ClaimBatch,
     DeadLetter,
+    Debounced,
     Event,
     ExecutionRecord,
     ProgressEvent,
@@ -110,6 +112,8 @@ class _Store:
     waiters: set[asyncio.Future[None]] = field(default_factory=set)
     strikes: dict[str, bytes] = field(default_factory=dict)
     strike_watchers: set[asyncio.Queue[None]] = field(default_factory=set)
+    gates: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    debounces: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
 
 _STORES: dict[tuple[str, str], _Store] = {}
@@ -516,6 +520,49 @@ class MemoryEngine:
         for queue in self._s.subscribers.get(key, ()):
             queue.put_nowait(event)
         return progress
+
+    # --- flow control --------------------------------------------------------
+
+    async def admit(
+        self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
+    ) -> datetime | None:
+        """Let ``holder`` through unless ``limit`` others went through in the last ``window``."""
+        admitted = {
+            name: at for name, at in self._s.gates.get(gate, {}).items() if at + window > now
+        }
+        if holder in admitted or len(admitted) < limit:
+            admitted.setdefault(holder, now)
+            self._s.gates[gate] = admitted
+            return None
+        if admitted:
+            self._s.gates[gate] = admitted
+        else:
+            self._s.gates.pop(gate, None)
+        return min(admitted.values()) + window
+
+    async def withdraw(self, gate: str, holder: str) -> None:
+        """Stop counting ``holder`` at ``gate``."""
+        admitted = self._s.gates.get(gate)
+        if admitted is not None:
+            admitted.pop(holder, None)
+            if not admitted:
+                del self._s.gates[gate]
+
+    async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
+        """Run the gate's first holder once calls have been quiet for ``settle``."""
+        held = self._s.debounces.get(gate)
+        if held is not None:
+            winner, last_seen = held
+            if winner == holder:
+                if last_seen + settle <= now:
+                    del self._s.debounces[gate]
+                    return Debounced("run")
+                return Debounced("wait", last_seen + settle)
+            if last_seen + settle * DEBOUNCE_MEMORY > now:
+                self._s.debounces[gate] = (winner, now)
+                return Debounced("drop")
+        self._s.debounces[gate] = (holder, now)
+        return Debounced("wait", now + settle)
 
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Listen to ``key``'s state and progress events from the moment the context is entered."""

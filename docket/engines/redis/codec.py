@@ -30,8 +30,10 @@ __all__ = [
     "encode_cursor",
     "settlement_args",
     "decode_fields",
+    "duration_ms",
     "ends",
     "from_ms",
+    "gc_after",
     "pairs",
     "parse_claim",
     "parse_event",
@@ -86,8 +88,21 @@ def ends(completed_at: datetime, ttl: timedelta) -> tuple[int, int, int]:
     done, expires = to_ms(completed_at), to_ms(completed_at + ttl)
     if expires <= done:
         return done, expires, 0
-    life = expires - done
-    return done, expires, life + max(GC_MARGIN_MS, life // 4)
+    return done, expires, gc_after(expires - done)
+
+
+def gc_after(life_ms: int) -> int:
+    """The PEXPIRE delay for a key whose contents matter for ``life_ms`` of the caller's time.
+
+    Generous, since the caller's clock (maybe a VirtualClock) and Redis's
+    own need not agree; decisions are made against stored times, not by it.
+    """
+    return life_ms + max(GC_MARGIN_MS, life_ms // 4)
+
+
+def duration_ms(duration: timedelta) -> int:
+    """``duration`` in whole milliseconds, rounded down."""
+    return duration // _MS
 
 
 def pairs(flat: Sequence[bytes]) -> Fields:

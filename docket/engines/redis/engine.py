@@ -26,8 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from docket.engines.base import (
+    DEBOUNCE_MEMORY,
     ClaimBatch,
     DeadLetter,
+    Debounced,
     Event,
     ExecutionRecord,
     ProgressState,
@@ -42,9 +44,11 @@ from docket.engines.base import (
 from docket.engines.redis import queries
 from docket.engines.redis.codec import (
     Arg,
+    duration_ms,
     encode_cursor,
     ends,
     from_ms,
+    gc_after,
     pairs,
     parse_claim,
     parse_event,
@@ -351,6 +355,43 @@ class RedisEngine:
             ],
         )
         return None if reply is None else parse_progress(*reply)
+
+    # --- flow control --------------------------------------------------------
+
+    async def admit(
+        self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
+    ) -> datetime | None:
+        """Let ``holder`` through unless ``limit`` others went through in the last ``window``."""
+        now_ms, window_ms = to_ms(now), duration_ms(window)
+        reply = await self._session.run(
+            "admit",
+            [self.keys.gate(gate)],
+            [holder, now_ms, now_ms - window_ms, limit, gc_after(window_ms)],
+        )
+        return None if not reply else from_ms(int(reply)) + window
+
+    async def withdraw(self, gate: str, holder: str) -> None:
+        """Stop counting ``holder`` at ``gate``."""
+        await self._session.read(lambda client: client.zrem(self.keys.gate(gate), holder))
+
+    async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
+        """Run the gate's first holder once calls have been quiet for ``settle``."""
+        now_ms, settle_ms = to_ms(now), duration_ms(settle)
+        reply = await self._session.run(
+            "debounce",
+            [self.keys.debounce(gate)],
+            [
+                holder,
+                now_ms,
+                now_ms - settle_ms,
+                now_ms - settle_ms * DEBOUNCE_MEMORY,
+                gc_after(settle_ms * DEBOUNCE_MEMORY),
+            ],
+        )
+        verdict = reply[0].decode()
+        if verdict == "wait":
+            return Debounced("wait", from_ms(int(reply[1])) + settle)
+        return Debounced("run" if verdict == "run" else "drop")
 
     # --- workers and strikes -------------------------------------------------
 

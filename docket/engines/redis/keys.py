@@ -21,6 +21,9 @@ key                    what it holds
 ``{N}:workers``        hash: worker -> heartbeat JSON (last seen, tasks)
 ``{N}:workers-seen``   zset: worker -> last heartbeat in ms
 ``{N}:strikes``        hash: strike rule id -> encoded rule
+``{N}:gates:<gate>``   zset: holder -> ms let through (Cooldown, RateLimit)
+``{N}:debounce:<g>``   hash: the winner of debounce gate ``g`` and when it
+                       last saw a call
 =====================  ====================================================
 
 Members of ``future`` and ``queue`` are ``<generation, 20 digits>:<key>`` so
@@ -120,6 +123,14 @@ class DocketKeys:
     def record(self, key: str) -> str:
         """The record hash of task key ``key``."""
         return self.runs_prefix + key
+
+    def gate(self, gate: str) -> str:
+        """The sliding-window zset of flow-control gate ``gate``."""
+        return self._key("gates:" + gate)
+
+    def debounce(self, gate: str) -> str:
+        """The hash of debounce gate ``gate``."""
+        return self._key("debounce:" + gate)
 
     def channel(self, key: str) -> str:
         """The pub/sub channel of task key ``key``'s events."""

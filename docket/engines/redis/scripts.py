@@ -40,6 +40,8 @@ SCRIPT_NAMES = (
     "probe",
     "strikes",
     "progress",
+    "admit",
+    "debounce",
 )
 
 

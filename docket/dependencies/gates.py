@@ -1,0 +1,82 @@
+"""What the flow-control dependencies share: which gate a run goes through.
+
+A flow-control dependency (``Cooldown``, ``RateLimit``, ``Debounce``) guards
+a *gate* kept by the engine.  Declared as a parameter default it guards the
+task: one gate per task name.  Declared as ``Annotated`` metadata on a task
+argument it guards that argument's value: one gate per parameter name and
+value, shared by every task that takes that argument, so that
+``customer_id: Annotated[int, Cooldown(...)]`` on two tasks cools down each
+customer across both.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from docket.dependencies.base import Dependency
+from docket.dependencies.context import current_docket, current_execution
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from docket.docket import Docket
+    from docket.execution import Execution
+
+__all__ = ["Gated", "check_positive_duration"]
+
+SMALLEST_RETRY_DELAY = timedelta(milliseconds=1)
+"""A blocked run is never retried sooner than this after now."""
+
+
+def check_positive_duration(name: str, value: object) -> timedelta:
+    """``value`` if it is a positive timedelta; else an error naming ``name`` and the value."""
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{name} must be a timedelta, got {value!r}")
+    if value <= timedelta(0):
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return value
+
+
+class Gated(Dependency):
+    """A dependency that lets runs through an engine-kept gate.
+
+    The declared object is shared by every run; ``for_parameter`` and
+    ``bind_to_parameter`` return a per-run copy that knows its gate.
+    """
+
+    kind: ClassVar[str]
+    """The gate family, part of every gate name (``cooldown``, ``ratelimit``...)."""
+
+    _argument: tuple[str, Any] | None = None
+
+    def for_parameter(self, name: str) -> Self:
+        """A per-run copy guarding the task."""
+        run = copy.copy(self)
+        run._argument = None
+        return run
+
+    def bind_to_parameter(self, name: str, value: Any) -> Self:
+        """A per-run copy guarding the value ``value`` of argument ``name``."""
+        run = copy.copy(self)
+        run._argument = (name, value)
+        return run
+
+    def gate(self, execution: Execution) -> str:
+        """The name of the gate this run goes through."""
+        if self._argument is None:
+            return f"{self.kind}:task:{execution.function_name}"
+        name, value = self._argument
+        return f"{self.kind}:argument:{name}:{value}"
+
+    @staticmethod
+    def running() -> tuple[Docket, Execution, datetime]:
+        """The docket and execution of the run being resolved, and the docket clock's now."""
+        docket = current_docket.get()
+        return docket, current_execution.get(), docket.clock.now()
+
+    @staticmethod
+    def retry_delay(until: datetime, now: datetime) -> timedelta:
+        """How long a blocked run waits before it is tried again at ``until``."""
+        return max(until - now, SMALLEST_RETRY_DELAY)
