@@ -11,6 +11,7 @@ from docket.agenda import Agenda
 from docket.annotations import Logged
 from docket.clock import Clock, SystemClock, VirtualClock
 from docket.dependencies import (
+    ConcurrencyLimit,
     Cooldown,
     Cron,
     CurrentDocket,
@@ -46,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Agenda",
     "Clock",
+    "ConcurrencyLimit",
     "Cooldown",
     "Cron",
     "CurrentDocket",

@@ -411,7 +411,13 @@ class RunPath:
                 attempt=execution.attempt,
                 headers=claim.record.headers,
             )
-            self.worker._settle(claim, execution, ExecutionState.QUEUED, reschedule=again)
+            self.worker._settle(
+                claim,
+                execution,
+                ExecutionState.QUEUED,
+                reschedule=again,
+                wait_for=blocked.wait_for,
+            )
             return
         logger.debug(
             "⏭ Task %s blocked (%s), dropping",

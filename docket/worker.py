@@ -30,7 +30,7 @@ from docket.dependencies.base import Dependency
 from docket.dependencies.depends import SharedScope
 from docket.dependencies.resolution import validate_dependencies
 from docket.docket import Docket
-from docket.engines.base import Claim, Settlement, TaskMessage
+from docket.engines.base import Claim, Settlement, SlotWait, TaskMessage
 from docket.execution import Execution
 from docket.instrumentation import DEPTHS
 from docket.prefetch import HeldDeliveries
@@ -541,6 +541,7 @@ class Worker:
         error: str | None = None,
         reschedule: TaskMessage | None = None,
         exception: BaseException | None = None,
+        wait_for: SlotWait | None = None,
     ) -> None:
         """Hand the run's outcome to the batcher; the run ends without waiting for it.
 
@@ -560,6 +561,7 @@ class Worker:
             result=result,
             error=error,
             reschedule=reschedule,
+            wait_for=wait_for,
             started_at=(
                 execution.started_at
                 if claim.record is not None and execution.started_at != claim.record.started_at

@@ -22,7 +22,7 @@ def python_blocks() -> list[tuple[int, str]]:
 
 
 def test_the_guide_has_an_example_for_each_section() -> None:
-    assert len(python_blocks()) == 4
+    assert len(python_blocks()) == 5
 
 
 @pytest.mark.parametrize(("line", "code"), python_blocks(), ids=lambda value: str(value)[:4])

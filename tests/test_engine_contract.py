@@ -18,6 +18,7 @@ from docket.engines.base import (
     Engine,
     ExecutionRecord,
     Settlement,
+    SlotWait,
     StateEvent,
     TaskMessage,
 )
@@ -1010,3 +1011,86 @@ async def test_debounce_keeps_gates_apart(engine: Engine) -> None:
     assert (await engine.debounce("two", "b", at(0), settle)).verdict == "wait"
     assert (await engine.debounce("one", "a", at(1), settle)).verdict == "run"
     assert (await engine.debounce("two", "b", at(1), settle)).verdict == "run"
+
+
+# --- concurrency slots -------------------------------------------------------------
+
+
+async def test_slots_are_taken_up_to_the_limit_and_free_when_their_lease_expires(
+    engine: Engine,
+) -> None:
+    assert await engine.acquire_slot("g", "a", at(0), 2, at(30))
+    assert await engine.acquire_slot("g", "b", at(1), 2, at(30))
+    assert not await engine.acquire_slot("g", "c", at(2), 2, at(30))
+    # A holder keeps its own slot (a renewal), with the later lease.
+    assert await engine.acquire_slot("g", "a", at(20), 2, at(50))
+    # b's lease ran out at 30: its run died, and its slot is free again.
+    assert await engine.acquire_slot("g", "c", at(30), 2, at(60))
+    assert not await engine.acquire_slot("g", "b", at(31), 2, at(61))
+    assert await engine.acquire_slot("other", "b", at(31), 2, at(61))
+
+
+async def test_releasing_a_slot_frees_it(engine: Engine) -> None:
+    assert await engine.acquire_slot("g", "a", at(0), 1, at(30))
+    assert not await engine.acquire_slot("g", "b", at(1), 1, at(30))
+    await engine.release_slot("g", "a", at(2), 1)
+    await engine.release_slot("g", "never-held", at(2), 1)
+    assert await engine.acquire_slot("g", "b", at(3), 1, at(30))
+
+
+async def park(engine: Engine, key: str, now: datetime, fallback: datetime) -> bool:
+    """Claim ``key``'s queued run and settle it as waiting for a slot at gate g (limit 1)."""
+    batch = await engine.claim("w", 1, now, now + LEASE)
+    [claim] = [c for c in batch.claims if c.record is not None and c.record.key == key]
+    assert claim.record is not None
+    settlement = Settlement(
+        delivery=claim.delivery,
+        key=key,
+        generation=claim.record.generation,
+        state=S.QUEUED,
+        completed_at=now,
+        ttl=TTL,
+        reschedule=message(key, fallback),
+        wait_for=SlotWait("g", 1),
+    )
+    [applied] = await engine.settle([settlement], now)
+    return applied
+
+
+async def test_parked_runs_wait_and_are_woken_first_parked_first(engine: Engine) -> None:
+    assert await engine.acquire_slot("g", "holder", at(0), 1, at(600))
+    for key in ("first", "cancelled", "second"):
+        await engine.schedule(message(key, at(0)), at(0), replace=False)
+        assert await park(engine, key, at(1), fallback=at(300))
+    for key in ("first", "cancelled", "second"):
+        record = await engine.get_record(key, at(1))
+        assert record is not None and record.state is S.SCHEDULED and record.when == at(300)
+    assert await engine.cancel("cancelled", at(2), TTL)
+
+    await engine.release_slot("g", "holder", at(5), 1)
+    woken = await engine.get_record("first", at(5))
+    assert woken is not None and woken.state is S.QUEUED and woken.when == at(5)
+    assert await claim_keys(engine, at(5)) == ["first"]
+    # The second stays parked while first holds the slot ...
+    assert await engine.acquire_slot("g", "first-run", at(6), 1, at(600))
+    second = await engine.get_record("second", at(6))
+    assert second is not None and second.state is S.SCHEDULED
+    # ... and, the cancelled one skipped, is woken when first gives it back.
+    await engine.release_slot("g", "first-run", at(7), 1)
+    assert await claim_keys(engine, at(7)) == ["second"]
+
+
+async def test_a_run_parked_while_a_slot_is_free_is_due_at_once(engine: Engine) -> None:
+    # The slot was given back between the run being refused and its settlement.
+    await engine.schedule(message("late", at(0)), at(0), replace=False)
+    assert await park(engine, "late", at(1), fallback=at(300))
+    record = await engine.get_record("late", at(1))
+    assert record is not None and record.state is S.QUEUED and record.when == at(1)
+
+
+async def test_a_parked_run_falls_back_to_its_own_time(engine: Engine) -> None:
+    assert await engine.acquire_slot("g", "holder", at(0), 1, at(30))
+    await engine.schedule(message("patient", at(0)), at(0), replace=False)
+    assert await park(engine, "patient", at(1), fallback=at(30))
+    assert await claim_keys(engine, at(29)) == []
+    assert await claim_keys(engine, at(30)) == ["patient"]

@@ -13,6 +13,7 @@ from docket.dependencies.base import (
     Runtime,
     TaskOutcome,
 )
+from docket.dependencies.concurrency import ConcurrencyBlocked, ConcurrencyLimit
 from docket.dependencies.context import CurrentDocket, CurrentExecution, CurrentWorker, TaskKey
 from docket.dependencies.cooldown import Cooldown
 from docket.dependencies.cron import Cron
@@ -28,6 +29,8 @@ from docket.dependencies.timeout import Timeout
 __all__ = [
     "AdmissionBlocked",
     "CompletionHandler",
+    "ConcurrencyBlocked",
+    "ConcurrencyLimit",
     "Cooldown",
     "Cron",
     "CurrentDocket",

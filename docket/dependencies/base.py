@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from docket.engines.base import SlotWait
     from docket.execution import Execution
 
 __all__ = [
@@ -45,6 +46,13 @@ class Dependency:
     def bind_to_parameter(self, name: str, value: Any) -> Dependency:
         """The dependency to enter for an ``Annotated`` parameter carrying ``value``."""
         return self
+
+    def check_task(self, function: Callable[..., Any]) -> None:
+        """Raise ValueError if this dependency cannot work on ``function``.
+
+        Called when a task declaring it is registered, so that a mistake is
+        reported by the call that made it rather than by every run.
+        """
 
     async def __aenter__(self) -> Any:
         return self
@@ -116,8 +124,12 @@ class AdmissionBlocked(Exception):
     """Raised while resolving a dependency to keep a run from starting now.
 
     With ``reschedule`` the work is tried again after ``retry_delay``;
-    otherwise it ends CANCELLED.
+    otherwise it ends CANCELLED.  ``wait_for``, when set (by
+    ``ConcurrencyBlocked``), parks the rescheduled work at a concurrency gate
+    until a slot is given back, with ``retry_delay`` as the fallback.
     """
+
+    wait_for: SlotWait | None = None
 
     def __init__(
         self,

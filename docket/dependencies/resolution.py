@@ -139,9 +139,12 @@ def dependency_parameters(function: Callable[..., Any]) -> dict[str, Dependency]
 
 
 def validate_dependencies(function: Callable[..., Any], extra: Iterable[Dependency] = ()) -> None:
-    """Raise ValueError if a ``single`` dependency kind appears more than once."""
+    """Raise ValueError if a ``single`` dependency kind appears more than once,
+    or if a declared dependency cannot work on ``function`` (``check_task``)."""
     seen: dict[type[Dependency], str] = {}
     declared = list(task_dependencies(function).all)
+    for _, dependency in declared:
+        dependency.check_task(function)
     declared += [(f"worker dependency {dep!r}", dep) for dep in extra]
     for name, dependency in declared:
         if not dependency.single:

@@ -49,6 +49,7 @@ __all__ = [
     "QueueCounts",
     "ScheduleResult",
     "Settlement",
+    "SlotWait",
     "StateEvent",
     "StorageSnapshot",
     "TaskMessage",
@@ -166,6 +167,17 @@ class ClaimBatch:
 
 
 @dataclass(frozen=True)
+class SlotWait:
+    """A rescheduled run that waits for a free slot at a concurrency ``gate``.
+
+    ``limit`` is the gate's number of slots.  See ``Settlement.wait_for``.
+    """
+
+    gate: str
+    limit: int
+
+
+@dataclass(frozen=True)
 class Settlement:
     """How one claimed delivery ended.
 
@@ -179,6 +191,11 @@ class Settlement:
     ``started_at``, when given, is when the run really started (a worker may
     hold a claimed delivery for a while before starting it); an ending
     record keeps it in place of the claim time.
+
+    ``wait_for`` (only with ``reschedule``) parks the run at a concurrency
+    gate: if the gate has a free slot by ``now`` the work is due at once;
+    otherwise it waits, scheduled for ``reschedule.when`` as a fallback, until
+    ``release_slot`` frees a slot at that gate and wakes it, first parked first.
 
     Either way the delivery is acknowledged and its lease dropped, atomically
     with the record change.  A settlement whose ``generation`` is no longer the
@@ -195,6 +212,7 @@ class Settlement:
     error: str | None = None
     reschedule: TaskMessage | None = None
     started_at: datetime | None = None
+    wait_for: SlotWait | None = None
 
 
 @dataclass(frozen=True)
@@ -492,6 +510,26 @@ class Engine(Protocol):
 
     async def withdraw(self, gate: str, holder: str) -> None:
         """Stop counting ``holder`` at ``gate`` (it was let through but did not run)."""
+        ...
+
+    async def acquire_slot(
+        self, gate: str, holder: str, now: datetime, limit: int, lease_until: datetime
+    ) -> bool:
+        """Take one of ``limit`` slots at concurrency ``gate`` for ``holder`` until ``lease_until``.
+
+        A slot whose lease has expired by ``now`` is free again (its holder
+        died).  A holder that already has a slot keeps it, with the new lease
+        (a renewal, or a redelivered run).  False when every slot is taken.
+        """
+        ...
+
+    async def release_slot(self, gate: str, holder: str, now: datetime, limit: int) -> None:
+        """Give ``holder``'s slot at ``gate`` back, and wake the first run parked there.
+
+        The woken run (see ``Settlement.wait_for``) becomes due at ``now``;
+        parked runs that were since cancelled or rescheduled are skipped.
+        Nothing is woken unless a slot is free.
+        """
         ...
 
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:

@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from dataclasses import replace as with_changes
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -36,6 +37,7 @@ from docket.engines.base import (
     QueueCounts,
     ScheduleResult,
     Settlement,
+    SlotWait,
     StateEvent,
     StorageSnapshot,
     TaskMessage,
@@ -114,6 +116,8 @@ class _Store:
     strike_watchers: set[asyncio.Queue[None]] = field(default_factory=set)
     gates: dict[str, dict[str, datetime]] = field(default_factory=dict)
     debounces: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    slots: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    parked: dict[str, deque[tuple[str, int]]] = field(default_factory=dict)
 
 
 _STORES: dict[tuple[str, str], _Store] = {}
@@ -332,7 +336,7 @@ class MemoryEngine:
                 applied.append(False)
                 continue
             if settlement.reschedule is not None:
-                self._store_new(settlement.reschedule, now)
+                self._reschedule(settlement.reschedule, settlement.wait_for, now)
             else:
                 if settlement.started_at is not None:
                     record = _evolve(record, started_at=_ms(settlement.started_at))
@@ -548,6 +552,41 @@ class MemoryEngine:
             if not admitted:
                 del self._s.gates[gate]
 
+    async def acquire_slot(
+        self, gate: str, holder: str, now: datetime, limit: int, lease_until: datetime
+    ) -> bool:
+        """Take a slot at ``gate`` for ``holder`` until ``lease_until``, if one is free."""
+        now = self._tick(now)
+        held = self._live_slots(gate, now)
+        if holder not in held and len(held) >= limit:
+            return False
+        held[holder] = _ms(lease_until)
+        self._s.slots[gate] = held
+        return True
+
+    async def release_slot(self, gate: str, holder: str, now: datetime, limit: int) -> None:
+        """Free ``holder``'s slot at ``gate`` and wake the first run parked there."""
+        now = self._tick(now)
+        held = self._live_slots(gate, now)
+        held.pop(holder, None)
+        if held:
+            self._s.slots[gate] = held
+        else:
+            self._s.slots.pop(gate, None)
+        if len(held) >= limit:
+            return
+        parked = self._s.parked.get(gate)
+        while parked:
+            key, generation = parked.popleft()
+            record = self._current(key, generation, SCHEDULED)
+            if record is not None:
+                woken = self._put(_evolve(record, when=now, state=QUEUED))
+                heapq.heappush(self._s.queued, (now, woken.generation, woken.key))
+                self._wake()
+                break
+        if not parked:
+            self._s.parked.pop(gate, None)
+
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
         """Run the gate's first holder once calls have been quiet for ``settle``."""
         held = self._s.debounces.get(gate)
@@ -590,6 +629,23 @@ class MemoryEngine:
         # next_wake they last saw.
         self._wake()
         return record
+
+    def _reschedule(self, message: TaskMessage, wait_for: SlotWait | None, now: datetime) -> None:
+        """Store a run's next attempt; with ``wait_for``, park it at that gate unless a slot is free."""
+        if wait_for is None:
+            self._store_new(message, now)
+            return
+        if len(self._live_slots(wait_for.gate, now)) < wait_for.limit:
+            self._store_new(with_changes(message, when=now), now)
+            return
+        record = self._store_new(message, now)
+        self._s.parked.setdefault(wait_for.gate, deque()).append((record.key, record.generation))
+
+    def _live_slots(self, gate: str, now: datetime) -> dict[str, datetime]:
+        """The slots at ``gate`` whose lease has not expired by ``now``."""
+        return {
+            holder: until for holder, until in self._s.slots.get(gate, {}).items() if until > now
+        }
 
     def _end(
         self,

@@ -21,6 +21,7 @@ from docket.engines.base import (
     Settlement,
     StateEvent,
 )
+from docket.engines.redis.keys import DocketKeys
 from docket.states import ExecutionState
 
 __all__ = [
@@ -266,8 +267,8 @@ def parse_event(data: bytes) -> Event:
     )
 
 
-def settlement_args(settlement: Settlement) -> list[Arg]:
-    """The 18 script arguments of one settlement (see ``lua/settle.lua``)."""
+def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
+    """The 21 script arguments of one settlement (see ``lua/settling.lua``)."""
     retry = settlement.reschedule
     if retry is None and not settlement.state.is_terminal:
         raise ValueError(f"a settlement must end in a terminal state, got {settlement.state}")
@@ -291,8 +292,11 @@ def settlement_args(settlement: Settlement) -> list[Arg]:
         "" if settlement.started_at is None else to_ms(settlement.started_at),
     ]
     if retry is None:
-        return [*args, "0", "", b"", 0, 0, ""]
+        if settlement.wait_for is not None:
+            raise ValueError("a settlement can only wait for a slot when it reschedules")
+        return [*args, "0", "", b"", 0, 0, "", "", "", 0]
     headers = json.dumps(dict(retry.headers), separators=(",", ":"))
+    wait_for = settlement.wait_for
     return [
         *args,
         "1",
@@ -301,6 +305,9 @@ def settlement_args(settlement: Settlement) -> list[Arg]:
         to_ms(retry.when),
         retry.attempt,
         headers,
+        "" if wait_for is None else keys.slots(wait_for.gate),
+        "" if wait_for is None else keys.parked(wait_for.gate),
+        0 if wait_for is None else wait_for.limit,
     ]
 
 

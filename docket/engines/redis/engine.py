@@ -278,7 +278,7 @@ class RedisEngine:
         args: list[Arg] = []
         for settlement in settlements:
             keys.append(k.record(settlement.key))
-            args.extend(settlement_args(settlement))
+            args.extend(settlement_args(settlement, k))
         return keys, args
 
     def _settled(self, reply: Any) -> list[bool]:
@@ -373,6 +373,29 @@ class RedisEngine:
     async def withdraw(self, gate: str, holder: str) -> None:
         """Stop counting ``holder`` at ``gate``."""
         await self._session.read(lambda client: client.zrem(self.keys.gate(gate), holder))
+
+    async def acquire_slot(
+        self, gate: str, holder: str, now: datetime, limit: int, lease_until: datetime
+    ) -> bool:
+        """Take a slot at ``gate`` for ``holder`` until ``lease_until``, if one is free."""
+        now_ms, until_ms = to_ms(now), to_ms(lease_until)
+        reply = await self._session.run(
+            "acquire_slot",
+            [self.keys.slots(gate)],
+            [holder, now_ms, limit, until_ms, gc_after(max(until_ms - now_ms, 0))],
+        )
+        return bool(reply)
+
+    async def release_slot(self, gate: str, holder: str, now: datetime, limit: int) -> None:
+        """Free ``holder``'s slot at ``gate`` and wake the first run parked there."""
+        k = self.keys
+        woke = await self._session.run(
+            "release_slot",
+            [k.slots(gate), k.parked(gate), k.future, k.queue, k.wake],
+            [holder, to_ms(now), limit, k.runs_prefix, k.events_prefix],
+        )
+        if woke:
+            self._session.signal.notify()
 
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
         """Run the gate's first holder once calls have been quiet for ``settle``."""

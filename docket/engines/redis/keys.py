@@ -24,6 +24,8 @@ key                    what it holds
 ``{N}:gates:<gate>``   zset: holder -> ms let through (Cooldown, RateLimit)
 ``{N}:debounce:<g>``   hash: the winner of debounce gate ``g`` and when it
                        last saw a call
+``{N}:slots:<gate>``   zset: holder -> lease deadline in ms (ConcurrencyLimit)
+``{N}:parked:<gate>``  list: future-set members of runs waiting for a slot
 =====================  ====================================================
 
 Members of ``future`` and ``queue`` are ``<generation, 20 digits>:<key>`` so
@@ -131,6 +133,14 @@ class DocketKeys:
     def debounce(self, gate: str) -> str:
         """The hash of debounce gate ``gate``."""
         return self._key("debounce:" + gate)
+
+    def slots(self, gate: str) -> str:
+        """The slot zset of concurrency gate ``gate``."""
+        return self._key("slots:" + gate)
+
+    def parked(self, gate: str) -> str:
+        """The list of runs parked at concurrency gate ``gate``."""
+        return self._key("parked:" + gate)
 
     def channel(self, key: str) -> str:
         """The pub/sub channel of task key ``key``'s events."""

@@ -42,6 +42,8 @@ SCRIPT_NAMES = (
     "progress",
     "admit",
     "debounce",
+    "acquire_slot",
+    "release_slot",
 )
 
 

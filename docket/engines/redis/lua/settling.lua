@@ -2,12 +2,23 @@
 -- fenced by generation.  Shared by settle.lua and settle_and_claim.lua.
 -- KEYS: stream, queue, future, leases, holders, generation, wake, record...
 --       (record i belongs to settlement i)
--- ARGV: group, now, events, ..., then from ARGV[first + 1] 18 values per
+-- ARGV: group, now, events, ..., then from ARGV[first + 1] 21 values per
 --       settlement: delivery, key, generation, state, completed_at,
 --       expires_at, gc_ms, has_result, result, has_error, error, started_at
---       ('' to keep it), reschedule, function, payload, when, attempt, headers
+--       ('' to keep it), reschedule, function, payload, when, attempt, headers,
+--       slots key, parked key ('' and '' unless the run waits for a slot), limit
 -- Returns one 1/0 per settlement (1 when it changed the record), then woke.
-local SETTLEMENT_WIDTH = 18
+local SETTLEMENT_WIDTH = 21
+
+-- A rescheduled run that waits for a slot (see Settlement.wait_for): due at
+-- once if one is free, else parked, first come first woken, with `when` as
+-- the fallback.  Returns the time it is due.
+local function park(slots, parked, limit, key, generation, when, now)
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+  if redis.call('ZCARD', slots) < tonumber(limit) then return now end
+  redis.call('RPUSH', parked, member(generation, key))
+  return when
+end
 
 local function settle_batch(first)
   local stream, queue, future, leases, holders = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -28,6 +39,9 @@ local function settle_batch(first)
       if ARGV[a + 13] == '1' then
         local fresh = next_generation(counter)
         local when = ARGV[a + 16]
+        if ARGV[a + 19] ~= '' then
+          when = park(ARGV[a + 19], ARGV[a + 20], ARGV[a + 21], key, fresh, when, now)
+        end
         local placed, w = place(queue, future, wakes, key, fresh, when, now)
         store(record, key, ARGV[a + 14], ARGV[a + 15], when, ARGV[a + 17], ARGV[a + 18], fresh, placed)
         publish(events, key, placed, fresh)
