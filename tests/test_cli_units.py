@@ -153,10 +153,22 @@ def test_urls_are_checked_before_connecting() -> None:
         check_url("redis://h:abc/0", allow_memory=True)
 
 
+def test_sentinel_urls_are_checked_by_their_own_rules() -> None:
+    url = "redis+sentinel://:pw@s1:26379,s2:26380/mymaster/0"
+    assert check_url(url, allow_memory=False) == url
+    with pytest.raises(CLIError, match="must name the service") as raised:
+        check_url("redis+sentinel://:pw@s1:26379,s2", allow_memory=False)
+    assert "pw" not in str(raised.value)
+
+
 def test_passwords_are_redacted() -> None:
     assert redact_url("redis://:s3cret@h:6379/0") == "redis://:***@h:6379/0"
     assert redact_url("redis://me:s3cret@h/0") == "redis://me:***@h/0"
     assert redact_url("redis://h/0") == "redis://h/0"
+    assert (
+        redact_url("redis+sentinel://me:pw@s1:1,s2:2/m/0?sentinel_password=x&socket_timeout=2")
+        == "redis+sentinel://me:***@s1:1,s2:2/m/0?sentinel_password=***&socket_timeout=2"
+    )
 
 
 def test_connection_errors_read_as_one_line() -> None:

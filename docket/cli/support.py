@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import typer
 from redis import exceptions as redis_errors
@@ -23,6 +23,8 @@ from rich.console import Console
 from docket import event_loop
 from docket.docket import Docket
 from docket.engines import SUPPORTED_SCHEMES
+from docket.engines.redis import sentinel
+from docket.urls import redact_url
 
 __all__ = [
     "CLIError",
@@ -55,21 +57,6 @@ def one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def check_url(url: str, *, allow_memory: bool) -> str:
     """Validate a docket URL before connecting; return it unchanged.
 
@@ -84,7 +71,10 @@ def check_url(url: str, *, allow_memory: bool) -> str:
         )
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check
+        if parts.scheme.lower() == sentinel.SCHEME:
+            sentinel.parse_sentinel_url(url)
+        else:
+            parts.port  # noqa: B018 - parsing the port is the check
     except ValueError as error:
         raise CLIError(f"invalid --url {redact_url(url)!r}: {error}") from None
     scheme = parts.scheme.lower()

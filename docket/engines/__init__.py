@@ -1,7 +1,8 @@
 """Opening an engine from a docket URL.
 
 ``memory://NAME`` opens the in-memory twin (shared by every Docket with that
-URL in the process); ``redis://`` and ``rediss://`` open the Redis engine;
+URL in the process); ``redis://``, ``rediss://`` and ``redis+sentinel://``
+(the master found through Redis Sentinel) open the Redis engine;
 ``fakeredis://NAME`` opens the Redis engine on an in-process fakeredis server
 (shared by URL), which needs the ``pydocket[fake]`` extra.
 """
@@ -14,7 +15,7 @@ from docket.engines.base import ENGINE_OPERATIONS, Engine
 
 __all__ = ["ENGINE_OPERATIONS", "Engine", "open_engine", "SUPPORTED_SCHEMES"]
 
-SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "fakeredis")
+SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "fakeredis")
 
 
 def open_engine(url: str, name: str) -> Engine:
@@ -26,7 +27,7 @@ def open_engine(url: str, name: str) -> Engine:
         from docket.engines.memory import MemoryEngine
 
         return MemoryEngine.for_url(url, name)
-    if scheme in ("redis", "rediss", "fakeredis"):
+    if scheme in ("redis", "rediss", "redis+sentinel", "fakeredis"):
         from docket.engines.redis import RedisEngine
 
         return RedisEngine.from_url(url, name)

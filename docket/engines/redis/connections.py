@@ -22,6 +22,7 @@ that deadline.
 
 ``fakeredis://NAME`` builds both on an in-process fakeredis server, one per
 URL in this process, so every engine opened on that URL shares its data.
+``redis+sentinel://`` builds both on sentinel-managed pools (``sentinel.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
+from docket.engines.redis import sentinel
 from docket.engines.redis.packing import packing_connection_class
 
 if sys.version_info >= (3, 11):
@@ -109,13 +111,25 @@ def connect(url: str) -> Clients:
             server=server, max_connections=BLOCKING_CONNECTIONS, socket_timeout=None
         )
         return Clients(commands, blocking, blocking_reads=False)
-    if scheme not in ("redis", "rediss"):
+    command_pool: ConnectionPool
+    blocking_pool: ConnectionPool
+    if scheme == sentinel.SCHEME:
+        target = sentinel.parse_sentinel_url(url)
+        command_pool, blocking_pool = sentinel.sentinel_pools(
+            target,
+            command_connections=COMMAND_CONNECTIONS,
+            blocking_connections=BLOCKING_CONNECTIONS,
+            connect_timeout=CONNECT_TIMEOUT,
+        )
+        command_timeout = target.options.get("socket_timeout", COMMAND_TIMEOUT)
+    elif scheme in ("redis", "rediss"):
+        command_pool = BlockingConnectionPool.from_url(
+            url, max_connections=COMMAND_CONNECTIONS, timeout=None
+        )
+        blocking_pool = ConnectionPool.from_url(url, max_connections=BLOCKING_CONNECTIONS)
+        command_timeout = command_pool.connection_kwargs.get("socket_timeout", COMMAND_TIMEOUT)
+    else:
         raise ValueError(f"the Redis engine cannot open {url!r}")
-    command_pool = BlockingConnectionPool.from_url(
-        url, max_connections=COMMAND_CONNECTIONS, timeout=None
-    )
-    blocking_pool = ConnectionPool.from_url(url, max_connections=BLOCKING_CONNECTIONS)
-    command_timeout = command_pool.connection_kwargs.get("socket_timeout", COMMAND_TIMEOUT)
     for pool in (command_pool, blocking_pool):
         # Query parameters of the URL override keyword arguments, so these are
         # set after parsing.  Scripts return bytes (payloads are binary).

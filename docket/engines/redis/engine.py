@@ -41,7 +41,7 @@ from docket.engines.base import (
     TaskMessage,
     WorkerInfo,
 )
-from docket.engines.redis import queries
+from docket.engines.redis import queries, sentinel
 from docket.engines.redis.codec import (
     Arg,
     duration_ms,
@@ -61,6 +61,7 @@ from docket.engines.redis.codec import (
 from docket.engines.redis.keys import GROUP, DocketKeys
 from docket.engines.redis.session import Session
 from docket.states import Disposition, ExecutionState
+from docket.urls import redact_url
 
 __all__ = ["DEAD_LETTER_LIMIT", "PROMOTE_LIMIT", "RedisEngine"]
 
@@ -86,14 +87,18 @@ class RedisEngine:
 
     @classmethod
     def from_url(cls, url: str, name: str) -> RedisEngine:
-        """The engine of docket ``name`` at a ``redis://``, ``rediss://`` or
-        ``fakeredis://NAME`` URL (not connected until ``open``)."""
-        if url.partition("://")[0].lower() not in ("redis", "rediss", "fakeredis"):
-            raise ValueError(f"the Redis engine cannot open {url!r}")
+        """The engine of docket ``name`` at a ``redis://``, ``rediss://``,
+        ``redis+sentinel://`` or ``fakeredis://NAME`` URL (not connected until
+        ``open``).  A malformed sentinel URL is refused here."""
+        scheme = url.partition("://")[0].lower()
+        if scheme not in ("redis", "rediss", sentinel.SCHEME, "fakeredis"):
+            raise ValueError(f"the Redis engine cannot open {redact_url(url)!r}")
+        if scheme == sentinel.SCHEME:
+            sentinel.parse_sentinel_url(url)
         return cls(url, name)
 
     def __repr__(self) -> str:
-        return f"RedisEngine(url={self.url!r}, name={self.name!r})"
+        return f"RedisEngine(url={redact_url(self.url)!r}, name={self.name!r})"
 
     async def open(self) -> None:
         """Connect, load the scripts and create the consumer group if missing."""

@@ -1,0 +1,141 @@
+"""``redis+sentinel://`` URLs: finding the master through Redis Sentinel.
+
+The URL names the sentinels, the monitored service and the database::
+
+    redis+sentinel://[[username]:password@]host[:port][,host[:port]...]/service[/db]
+
+Sentinel ports default to 26379.  Credentials are the master's.  Query
+parameters: ``socket_timeout`` (the command deadline, as for ``redis://``),
+``socket_connect_timeout``, and ``sentinel_username``/``sentinel_password``
+for sentinels that require auth.  The pools ask the sentinels for the
+current master on every new connection, so after a failover the next
+connection reaches the new master.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+
+from docket.urls import redact_url
+
+__all__ = ["SCHEME", "SentinelTarget", "parse_sentinel_url", "sentinel_pools"]
+
+SCHEME = "redis+sentinel"
+
+DEFAULT_SENTINEL_PORT = 26379
+
+_QUERY_FLOATS = ("socket_timeout", "socket_connect_timeout")
+_QUERY_STRINGS = ("sentinel_username", "sentinel_password")
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """What a ``redis+sentinel://`` URL names."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """Parse ``url``; ValueError naming the URL and what is wrong with it."""
+    parts = urlsplit(url)
+    shown = redact_url(url)
+    if parts.scheme.lower() != SCHEME:
+        raise ValueError(f"not a {SCHEME}:// URL: {shown!r}")
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    sentinels = tuple(_host_port(shown, item) for item in hostlist.split(","))
+    path = [piece for piece in parts.path.split("/") if piece]
+    if not path or len(path) > 2:
+        raise ValueError(f"{shown!r} must name the service as /service or /service/db")
+    service = unquote(path[0])
+    db = 0
+    if len(path) == 2:
+        if not path[1].isdigit():
+            raise ValueError(f"the database in {shown!r} must be a number, got {path[1]!r}")
+        db = int(path[1])
+    options: dict[str, Any] = {}
+    for name, values in parse_qs(parts.query, keep_blank_values=True).items():
+        value = values[-1]
+        if name in _QUERY_FLOATS:
+            try:
+                options[name] = float(value)
+            except ValueError:
+                raise ValueError(f"{name} in {shown!r} must be a number, got {value!r}") from None
+        elif name in _QUERY_STRINGS:
+            options[name] = value
+        else:
+            raise ValueError(
+                f"unknown option {name!r} in {shown!r}; known: "
+                + ", ".join(_QUERY_FLOATS + _QUERY_STRINGS)
+            )
+    return SentinelTarget(sentinels, service, db, username, password, options)
+
+
+def _host_port(shown: str, item: str) -> tuple[str, int]:
+    host, colon, port = item.rpartition(":") if ":" in item else (item, "", "")
+    if not host:
+        raise ValueError(f"{shown!r} must list sentinels as host[:port],host[:port]...")
+    if not colon:
+        return host, DEFAULT_SENTINEL_PORT
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"sentinel port {port!r} in {shown!r} is not a port number")
+    return host, int(port)
+
+
+class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
+    """A sentinel-managed pool that makes callers wait for a free connection.
+
+    redis-py's asyncio SentinelConnectionPool raises when all its connections
+    are busy; docket's command pool waits instead, as it does for redis://.
+    """
+
+
+def sentinel_pools(
+    target: SentinelTarget,
+    *,
+    command_connections: int,
+    blocking_connections: int,
+    connect_timeout: float,
+) -> tuple[SentinelConnectionPool, SentinelConnectionPool]:
+    """The command pool (bounded, waiting) and the blocking-read pool for ``target``."""
+    connect = float(target.options.get("socket_connect_timeout", connect_timeout))
+    sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": connect, "socket_timeout": connect}
+    for name in _QUERY_STRINGS:
+        if name in target.options:
+            sentinel_kwargs[name.removeprefix("sentinel_")] = target.options[name]
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels), sentinel_kwargs=sentinel_kwargs
+    )
+    connection_kwargs: dict[str, Any] = {
+        "db": target.db,
+        "username": target.username,
+        "password": target.password,
+        "decode_responses": False,
+        "socket_connect_timeout": connect,
+        "socket_timeout": None,
+    }
+    commands = BlockingSentinelConnectionPool(  # type: ignore[no-untyped-call]
+        target.service,
+        manager,
+        max_connections=command_connections,
+        timeout=None,
+        **connection_kwargs,
+    )
+    blocking = SentinelConnectionPool(  # type: ignore[no-untyped-call]
+        target.service, manager, max_connections=blocking_connections, **connection_kwargs
+    )
+    return commands, blocking

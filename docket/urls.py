@@ -1,0 +1,29 @@
+"""Showing docket URLs in messages without their passwords."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["redact_url"]
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and logs.
+
+    That is the password of its user part and any query parameter whose name
+    contains ``password`` (``sentinel_password``).
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    # By the netloc's text, not parsed host and port: a sentinel URL lists
+    # several hosts, which urlsplit cannot parse a port from.
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hosts}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any("password" in name for name, _ in query):
+        masked = [(name, "***" if "password" in name else value) for name, value in query]
+        parts = parts._replace(query=urlencode(masked, safe="*"))
+    return urlunsplit(parts)

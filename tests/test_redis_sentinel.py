@@ -1,0 +1,160 @@
+"""``redis+sentinel://``: the Redis engine finds its master through Redis Sentinel.
+
+Each test starts its own master, replica and sentinel (real ``redis-server``
+processes), so a failover in one cannot disturb another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+import redis
+
+from conformance.conftest import redis_unavailable
+from conformance.redis_server import (
+    RedisServer,
+    RedisUnavailable,
+    start_redis_server,
+    start_sentinel,
+)
+from docket import Docket, Worker
+from docket.engines.redis.sentinel import parse_sentinel_url
+
+SERVICE = "mymaster"
+WAIT = timedelta(seconds=20)
+
+
+@dataclass
+class Topology:
+    master_port: int
+    replica_port: int
+    sentinel_port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{SERVICE}/0"
+
+    def sentinel(self) -> redis.Redis:
+        return redis.Redis(port=self.sentinel_port)
+
+    def master_port_now(self) -> int:
+        address = self.sentinel().execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+        return int(address[1])
+
+
+def port_of(server: RedisServer) -> int:
+    return int(server.url.rsplit(":", 1)[1].split("/")[0])
+
+
+def wait_until(check: object, what: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached after {seconds}s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def topology() -> Iterator[Topology]:
+    servers: list[RedisServer] = []
+    try:
+        master = start_redis_server(own=True)
+        servers.append(master)
+        replica = start_redis_server(extra_args=["--replicaof", "127.0.0.1", str(port_of(master))])
+        servers.append(replica)
+        sentinel = start_sentinel(port_of(master), SERVICE)
+        servers.append(sentinel)
+    except RedisUnavailable as error:
+        for server in servers:
+            server.stop()
+        redis_unavailable(str(error))
+    found = Topology(port_of(master), port_of(replica), port_of(sentinel))
+    replica_client = redis.Redis(port=found.replica_port)
+    wait_until(
+        lambda: replica_client.info("replication").get("master_link_status") == "up",
+        "the replica in sync",
+    )
+    wait_until(
+        lambda: found.sentinel().execute_command("SENTINEL", "REPLICAS", SERVICE),
+        "the sentinel seeing the replica",
+    )
+    try:
+        yield found
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+async def double(value: int) -> int:
+    return value * 2
+
+
+async def test_a_docket_on_a_sentinel_url_runs_work_and_returns_results(
+    topology: Topology,
+) -> None:
+    async with Docket("sentinel-basic", url=topology.url) as docket:
+        docket.register(double)
+        execution = await docket.add(double)(21)
+        assert (await docket.snapshot()).total_tasks == 1
+        async with Worker(docket) as worker:
+            await asyncio.wait_for(worker.run_until_finished(), WAIT.total_seconds())
+        assert await execution.get_result(timeout=WAIT) == 42
+    # It really is the master the sentinel named that holds the docket.
+    assert redis.Redis(port=topology.master_port).keys("{sentinel-basic}:*")
+
+
+async def test_a_running_worker_keeps_working_across_a_failover(topology: Topology) -> None:
+    async with Docket("sentinel-failover", url=topology.url) as docket:
+        docket.register(double)
+        async with Worker(docket) as worker:
+            runner = asyncio.create_task(worker.run_forever())
+            try:
+                before = await docket.add(double)(1)
+                assert await before.get_result(timeout=WAIT) == 2
+
+                assert topology.sentinel().execute_command("SENTINEL", "FAILOVER", SERVICE)
+                wait_until(
+                    lambda: topology.master_port_now() == topology.replica_port,
+                    "the replica promoted",
+                )
+
+                after = await docket.add(double)(4)
+                assert await after.get_result(timeout=WAIT) == 8
+                assert redis.Redis(port=topology.replica_port).keys("{sentinel-failover}:*")
+            finally:
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+sentinel://:s3cret@h1:26379", "must name the service"),
+        ("redis+sentinel://h1:26379/a/b/c", "must name the service"),
+        ("redis+sentinel://h1:notaport/mymaster", "'notaport' in"),
+        ("redis+sentinel://h1:26379,:1/mymaster", "must list sentinels"),
+        ("redis+sentinel://h1/mymaster/zero", "must be a number, got 'zero'"),
+        ("redis+sentinel://h1/mymaster?socket_timeout=soon", "socket_timeout"),
+        ("redis+sentinel://h1/mymaster?color=blue", "unknown option 'color'"),
+    ],
+)
+def test_a_malformed_sentinel_url_is_refused_by_the_docket(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match="redis\\+sentinel://") as raised:
+        Docket("bad", url=url)
+    assert message in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_a_sentinel_url_is_parsed() -> None:
+    target = parse_sentinel_url(
+        "redis+sentinel://me:p%40ss@a:1,b,c:3/orders/2?socket_timeout=1.5&sentinel_password=x"
+    )
+    assert target.sentinels == (("a", 1), ("b", 26379), ("c", 3))
+    assert (target.service, target.db) == ("orders", 2)
+    assert (target.username, target.password) == ("me", "p@ss")
+    assert target.options == {"socket_timeout": 1.5, "sentinel_password": "x"}
