@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -310,6 +310,17 @@ def release_on_exit(gate: asyncio.Event) -> Iterator[asyncio.Event]:
         yield gate
     finally:
         gate.set()
+
+
+def assert_refused_naming(
+    build: Callable[[], object], error: type[Exception], names: Iterable[str]
+) -> None:
+    """``build()`` raises ``error`` whose message contains every one of ``names``
+    (the parameter and the value it was given)."""
+    with pytest.raises(error) as raised:
+        build()
+    for name in names:
+        assert name in str(raised.value), (name, str(raised.value))
 
 
 def as_timedelta(delta: timedelta | float) -> timedelta:

@@ -81,6 +81,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _answers_ping(process: subprocess.Popen[bytes], port: int, seconds: float = 10) -> bool:
+    """Wait until the server just started on ``port`` answers PING (False if it never does)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def start_redis_server(
     binary: str | None = None, extra_args: Sequence[str] = (), *, own: bool = False
 ) -> RedisServer:
@@ -121,15 +135,8 @@ def start_redis_server(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return RedisServer(f"redis://127.0.0.1:{port}/0", process, directory)
-            except OSError:
-                time.sleep(0.05)
+        if _answers_ping(process, port):
+            return RedisServer(f"redis://127.0.0.1:{port}/0", process, directory)
         process.kill()
         process.wait()
     directory.cleanup()
@@ -162,15 +169,8 @@ def start_sentinel(master_port: int, service: str = "mymaster") -> RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return RedisServer(f"redis://127.0.0.1:{port}", process, directory)
-            except OSError:
-                time.sleep(0.05)
+        if _answers_ping(process, port):
+            return RedisServer(f"redis://127.0.0.1:{port}", process, directory)
         process.kill()
         process.wait()
     directory.cleanup()

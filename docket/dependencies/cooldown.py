@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
 
 from docket.dependencies.base import AdmissionBlocked
-from docket.dependencies.gates import Gated, check_positive_duration
+from docket.dependencies.gates import WindowGated, check_positive_duration
 
 __all__ = ["Cooldown"]
 
 
-class Cooldown(Gated):
+class Cooldown(WindowGated):
     """Drop a run that comes within ``window`` of the last run through the same gate.
 
     As a parameter default (``cooldown: Cooldown = Cooldown(timedelta(minutes=5))``)
@@ -28,28 +27,16 @@ class Cooldown(Gated):
 
     def __init__(self, window: timedelta) -> None:
         self.window = check_positive_duration("window", window)
-        self._holder: str | None = None
 
     def __repr__(self) -> str:
         return f"Cooldown({self.window!r})"
 
     async def __aenter__(self) -> Any:
-        docket, execution, now = self.running()
-        gate = self.gate(execution)
-        holder = f"{execution.key}:{execution.generation}"
-        if await docket.engine.admit(gate, holder, now, self.window, 1) is not None:
+        execution, _, until = await self.admit(self.window, 1)
+        if until is not None:
             raise AdmissionBlocked(
-                execution, f"cooling down: {gate} ran within {self.window}", reschedule=False
+                execution,
+                f"cooling down: {self.gate(execution)} ran within {self.window}",
+                reschedule=False,
             )
-        self._holder = holder
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if isinstance(exc, AdmissionBlocked) and self._holder is not None:
-            docket, execution, _ = self.running()
-            await docket.engine.withdraw(self.gate(execution), self._holder)

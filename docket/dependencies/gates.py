@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from docket.dependencies.base import Dependency
+from docket.dependencies.base import AdmissionBlocked, Dependency
 from docket.dependencies.context import current_docket, current_execution
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from docket.docket import Docket
     from docket.execution import Execution
 
-__all__ = ["Gated", "check_positive_duration"]
+__all__ = ["Gated", "WindowGated", "check_positive_duration"]
 
 SMALLEST_RETRY_DELAY = timedelta(milliseconds=1)
 """A blocked run is never retried sooner than this after now."""
@@ -80,3 +81,34 @@ class Gated(Dependency):
     def retry_delay(until: datetime, now: datetime) -> timedelta:
         """How long a blocked run waits before it is tried again at ``until``."""
         return max(until - now, SMALLEST_RETRY_DELAY)
+
+
+class WindowGated(Gated):
+    """A gate counting runs in a sliding window (``Cooldown``, ``RateLimit``).
+
+    ``admit`` lets this run through or returns when to try again; a run let
+    through and then blocked by a later dependency gives its place back.
+    """
+
+    _holder: str | None = None
+
+    async def admit(
+        self, window: timedelta, limit: int
+    ) -> tuple[Execution, datetime, datetime | None]:
+        """Ask the engine; return the execution, now, and None if let through else when to retry."""
+        docket, execution, now = self.running()
+        holder = f"{execution.key}:{execution.generation}"
+        until = await docket.engine.admit(self.gate(execution), holder, now, window, limit)
+        if until is None:
+            self._holder = holder
+        return execution, now, until
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, AdmissionBlocked) and self._holder is not None:
+            docket, execution, _ = self.running()
+            await docket.engine.withdraw(self.gate(execution), self._holder)
