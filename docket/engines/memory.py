@@ -531,6 +531,7 @@ class MemoryEngine:
         self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
     ) -> datetime | None:
         """Let ``holder`` through unless ``limit`` others went through in the last ``window``."""
+        now = _ms(now)
         admitted = {
             name: at for name, at in self._s.gates.get(gate, {}).items() if at + window > now
         }
@@ -589,6 +590,7 @@ class MemoryEngine:
 
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
         """Run the gate's first holder once calls have been quiet for ``settle``."""
+        now = _ms(now)
         held = self._s.debounces.get(gate)
         if held is not None:
             winner, last_seen = held
