@@ -63,11 +63,12 @@ def wait_until(check: object, what: str, seconds: float = 20.0) -> None:
 def topology() -> Iterator[Topology]:
     servers: list[RedisServer] = []
     try:
-        master = start_redis_server(own=True)
+        # Redis waits 5 s by default before a diskless full sync to a new replica.
+        master = start_redis_server(extra_args=["--repl-diskless-sync-delay", "0"])
         servers.append(master)
         replica = start_redis_server(extra_args=["--replicaof", "127.0.0.1", str(port_of(master))])
         servers.append(replica)
-        sentinel = start_sentinel(port_of(master), SERVICE)
+        sentinel = start_sentinel(port_of(master), SERVICE, [port_of(replica)])
         servers.append(sentinel)
     except RedisUnavailable as error:
         for server in servers:
