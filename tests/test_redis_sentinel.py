@@ -22,8 +22,9 @@ from conformance.redis_server import (
     start_redis_server,
     start_sentinel,
 )
-from docket import Docket, Worker
+from docket import Docket, VirtualClock, Worker
 from docket.engines.redis.sentinel import parse_sentinel_url
+from docket_testing import run_due
 
 SERVICE = "mymaster"
 WAIT = timedelta(seconds=20)
@@ -159,3 +160,13 @@ def test_a_sentinel_url_is_parsed() -> None:
     assert (target.service, target.db) == ("orders", 2)
     assert (target.username, target.password) == ("me", "p@ss")
     assert target.options == {"socket_timeout": 1.5, "sentinel_password": "x"}
+
+
+async def test_a_worker_stopped_while_it_first_reaches_the_master_stops(
+    topology: Topology,
+) -> None:
+    """Regression: the sentinel lookup read under asyncio.wait_for (a socket
+    timeout), which swallowed the worker's cancellation of its heartbeat, so
+    stopping a worker right after it started hung for good."""
+    async with Docket("sentinel-stop", url=topology.url, clock=VirtualClock()) as docket:
+        assert await asyncio.wait_for(run_due(docket), WAIT.total_seconds()) == []

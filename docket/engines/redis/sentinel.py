@@ -113,7 +113,10 @@ def sentinel_pools(
 ) -> tuple[SentinelConnectionPool, SentinelConnectionPool]:
     """The command pool (bounded, waiting) and the blocking-read pool for ``target``."""
     connect = float(target.options.get("socket_connect_timeout", connect_timeout))
-    sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": connect, "socket_timeout": connect}
+    # No socket_timeout: redis-py would then read under asyncio.wait_for, which
+    # before Python 3.12 can swallow a cancellation (see connections.py).  The
+    # command deadline bounds the lookup instead.
+    sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": connect, "socket_timeout": None}
     for name in _QUERY_STRINGS:
         if name in target.options:
             sentinel_kwargs[name.removeprefix("sentinel_")] = target.options[name]
