@@ -103,6 +103,18 @@ def redis_unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
+async def _ping(url: str) -> None:
+    """PING the server at ``url`` the way the engine connects (sentinel and cluster URLs too)."""
+    from docket.engines.redis.connections import connect
+
+    clients = connect(url, "{conformance}:ping")
+    try:
+        async with clients.deadline():
+            await asyncio.wait_for(clients.commands.ping(), 5)
+    finally:
+        await clients.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server for the whole session (or DOCKET_TEST_REDIS_URL's)."""
@@ -112,13 +124,7 @@ def redis_server() -> Iterator[RedisServer]:
         redis_unavailable(str(error))
         raise  # unreachable: redis_unavailable always raises
     try:
-        import redis
-
-        client = redis.Redis.from_url(server.url, socket_connect_timeout=5)
-        try:
-            client.ping()
-        finally:
-            client.close()
+        asyncio.run(_ping(server.url))
     except Exception as error:  # any failure to reach it means "unavailable"
         server.stop()
         redis_unavailable(f"{server.url} does not answer PING: {error!r}")

@@ -18,11 +18,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "RedisCluster",
     "RedisServer",
     "RedisUnavailable",
     "find_redis_server",
+    "start_cluster",
     "start_redis_server",
     "start_sentinel",
 ]
@@ -181,3 +184,76 @@ def start_sentinel(
         process.wait()
     directory.cleanup()
     raise RedisUnavailable(f"{binary} --sentinel did not start")
+
+
+@dataclass
+class RedisCluster:
+    """A throwaway Redis Cluster of masters on loopback ports (no replicas)."""
+
+    nodes: list[RedisServer]
+
+    @property
+    def ports(self) -> list[int]:
+        return [int(node.url.rsplit(":", 1)[1].split("/")[0]) for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL naming only the first node."""
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_cluster(masters: int = 3) -> RedisCluster:
+    """Start ``masters`` cluster-enabled servers, split the 16,384 slots evenly
+    between them, join them, and wait until every node reports the cluster ok."""
+    import redis
+
+    nodes: list[RedisServer] = []
+    try:
+        for _ in range(masters):
+            nodes.append(
+                start_redis_server(
+                    extra_args=[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    ]
+                )
+            )
+        cluster = RedisCluster(nodes)
+        clients = [redis.Redis(port=port) for port in cluster.ports]
+        share = 16384 // masters
+        for index, client in enumerate(clients):
+            first = index * share
+            last = 16383 if index == masters - 1 else first + share - 1
+            # ADDSLOTS, not ADDSLOTSRANGE, so that Redis 6.2 works too.
+            client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
+        for client in clients[1:]:
+            client.execute_command("CLUSTER MEET", "127.0.0.1", cluster.ports[0])
+        deadline = time.monotonic() + 20
+        while not all(_cluster_ok(client, masters) for client in clients):
+            if time.monotonic() > deadline:
+                raise RedisUnavailable("the test cluster did not come up")
+            time.sleep(0.05)
+        for client in clients:
+            client.close()
+        return cluster
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+
+
+def _cluster_ok(client: Any, masters: int) -> bool:
+    # redis-py parses CLUSTER INFO into a dict of strings.
+    fields = client.execute_command("CLUSTER INFO")
+    return bool(
+        fields.get("cluster_state") == "ok"
+        and str(fields.get("cluster_known_nodes")) == str(masters)
+    )

@@ -30,7 +30,7 @@ __all__ = [
 
 logger = logging.getLogger("docket_testing.dockets")
 
-SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "fakeredis")
+SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "fakeredis")
 """URL schemes a test docket can live on."""
 
 
@@ -100,7 +100,7 @@ async def discard(docket: Docket) -> None:
     try:
         if scheme == "memory":
             _discard_memory(docket)
-        elif scheme in ("redis", "rediss", "fakeredis"):
+        elif scheme != "memory":
             await _discard_redis(docket)
     except Exception:
         logger.warning("Could not delete the storage of %r", docket, exc_info=True)
@@ -118,9 +118,10 @@ async def _discard_redis(docket: Docket) -> None:
     from docket.engines.redis.connections import connect
     from docket.engines.redis.keys import DocketKeys
 
-    prefix = DocketKeys(docket.name).prefix
+    keys = DocketKeys(docket.name)
+    prefix = keys.prefix
     pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
-    clients = connect(docket.url)
+    clients = connect(docket.url, keys.stream)
     try:
         batch: list[bytes] = []
         async for key in clients.commands.scan_iter(match=pattern, count=500):

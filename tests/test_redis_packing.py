@@ -65,7 +65,7 @@ def test_other_text_encodings_keep_redis_py_packing(kwargs: dict[str, str]) -> N
 
 @needs_hiredis
 async def test_engine_connections_pack_with_hiredis() -> None:
-    clients = connect("redis://localhost:1/0")
+    clients = connect("redis://localhost:1/0", "{docket}:stream")
     try:
         for client in (clients.commands, clients.blocking):
             connection_class = client.connection_pool.connection_class

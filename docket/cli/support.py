@@ -23,7 +23,7 @@ from rich.console import Console
 from docket import event_loop
 from docket.docket import Docket
 from docket.engines import SUPPORTED_SCHEMES
-from docket.engines.redis import sentinel
+from docket.engines.redis import cluster, sentinel
 from docket.urls import redact_url
 
 __all__ = [
@@ -73,6 +73,8 @@ def check_url(url: str, *, allow_memory: bool) -> str:
         parts = urlsplit(url)
         if parts.scheme.lower() == sentinel.SCHEME:
             sentinel.parse_sentinel_url(url)
+        elif parts.scheme.lower() == cluster.SCHEME:
+            cluster.parse_cluster_url(url)
         else:
             parts.port  # noqa: B018 - parsing the port is the check
     except ValueError as error:

@@ -2,7 +2,8 @@
 
 ``memory://NAME`` opens the in-memory twin (shared by every Docket with that
 URL in the process); ``redis://``, ``rediss://`` and ``redis+sentinel://``
-(the master found through Redis Sentinel) open the Redis engine;
+(the master found through Redis Sentinel) and ``redis+cluster://`` open the
+Redis engine;
 ``fakeredis://NAME`` opens the Redis engine on an in-process fakeredis server
 (shared by URL), which needs the ``pydocket[fake]`` extra.
 """
@@ -15,7 +16,14 @@ from docket.engines.base import ENGINE_OPERATIONS, Engine
 
 __all__ = ["ENGINE_OPERATIONS", "Engine", "open_engine", "SUPPORTED_SCHEMES"]
 
-SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "fakeredis")
+SUPPORTED_SCHEMES = (
+    "memory",
+    "redis",
+    "rediss",
+    "redis+sentinel",
+    "redis+cluster",
+    "fakeredis",
+)
 
 
 def open_engine(url: str, name: str) -> Engine:
@@ -27,7 +35,7 @@ def open_engine(url: str, name: str) -> Engine:
         from docket.engines.memory import MemoryEngine
 
         return MemoryEngine.for_url(url, name)
-    if scheme in ("redis", "rediss", "redis+sentinel", "fakeredis"):
+    if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster", "fakeredis"):
         from docket.engines.redis import RedisEngine
 
         return RedisEngine.from_url(url, name)

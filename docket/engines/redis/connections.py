@@ -22,7 +22,8 @@ that deadline.
 
 ``fakeredis://NAME`` builds both on an in-process fakeredis server, one per
 URL in this process, so every engine opened on that URL shares its data.
-``redis+sentinel://`` builds both on sentinel-managed pools (``sentinel.py``).
+``redis+sentinel://`` builds both on sentinel-managed pools (``sentinel.py``),
+``redis+cluster://`` on pools pinned to the docket's slot (``cluster.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
-from docket.engines.redis import sentinel
+from docket.engines.redis import cluster, sentinel
 from docket.engines.redis.packing import packing_connection_class
 
 if sys.version_info >= (3, 11):
@@ -94,8 +95,12 @@ def _fake_server(url: str) -> Any:
     return server
 
 
-def connect(url: str) -> Clients:
-    """The clients for ``url`` (they connect lazily, on first use)."""
+def connect(url: str, slot_key: str) -> Clients:
+    """The clients for ``url`` (they connect lazily, on first use).
+
+    ``slot_key`` is any key of the docket: on a cluster, the pools connect to
+    the master that owns its hash slot.
+    """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "fakeredis":
         server = _fake_server(url)
@@ -122,6 +127,16 @@ def connect(url: str) -> Clients:
             connect_timeout=CONNECT_TIMEOUT,
         )
         command_timeout = target.options.get("socket_timeout", COMMAND_TIMEOUT)
+    elif scheme == cluster.SCHEME:
+        cluster_target = cluster.parse_cluster_url(url)
+        command_pool, blocking_pool = cluster.cluster_pools(
+            cluster_target,
+            slot_key,
+            command_connections=COMMAND_CONNECTIONS,
+            blocking_connections=BLOCKING_CONNECTIONS,
+            connect_timeout=CONNECT_TIMEOUT,
+        )
+        command_timeout = cluster_target.options.get("socket_timeout", COMMAND_TIMEOUT)
     elif scheme in ("redis", "rediss"):
         command_pool = BlockingConnectionPool.from_url(
             url, max_connections=COMMAND_CONNECTIONS, timeout=None

@@ -41,7 +41,7 @@ from docket.engines.base import (
     TaskMessage,
     WorkerInfo,
 )
-from docket.engines.redis import queries, sentinel
+from docket.engines.redis import cluster, queries, sentinel
 from docket.engines.redis.codec import (
     Arg,
     duration_ms,
@@ -88,13 +88,16 @@ class RedisEngine:
     @classmethod
     def from_url(cls, url: str, name: str) -> RedisEngine:
         """The engine of docket ``name`` at a ``redis://``, ``rediss://``,
-        ``redis+sentinel://`` or ``fakeredis://NAME`` URL (not connected until
-        ``open``).  A malformed sentinel URL is refused here."""
+        ``redis+sentinel://``, ``redis+cluster://`` or ``fakeredis://NAME`` URL
+        (not connected until ``open``).  A malformed sentinel or cluster URL is
+        refused here."""
         scheme = url.partition("://")[0].lower()
-        if scheme not in ("redis", "rediss", sentinel.SCHEME, "fakeredis"):
+        if scheme not in ("redis", "rediss", sentinel.SCHEME, cluster.SCHEME, "fakeredis"):
             raise ValueError(f"the Redis engine cannot open {redact_url(url)!r}")
         if scheme == sentinel.SCHEME:
             sentinel.parse_sentinel_url(url)
+        if scheme == cluster.SCHEME:
+            cluster.parse_cluster_url(url)
         return cls(url, name)
 
     def __repr__(self) -> str:

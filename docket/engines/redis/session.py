@@ -51,7 +51,7 @@ class Session:
         """Connect, load the scripts and create the consumer group if missing."""
         if self._clients is not None:
             return
-        clients = connect(self.url)
+        clients = connect(self.url, self.keys.stream)
         scripts = Scripts(clients.commands)
         try:
             async with clients.deadline():
