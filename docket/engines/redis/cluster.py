@@ -22,14 +22,13 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.crc import key_slot
 
-from docket.urls import redact_url
+from docket.engines.redis.multihost import parse_multihost_url
 
 __all__ = ["SCHEME", "ClusterTarget", "cluster_pools", "find_slot_owner", "parse_cluster_url"]
 
@@ -60,41 +59,18 @@ class ClusterTarget:
 
 def parse_cluster_url(url: str) -> ClusterTarget:
     """Parse ``url``; ValueError naming the URL (password hidden) and what is wrong."""
-    parts = urlsplit(url)
-    shown = redact_url(url)
-    if parts.scheme.lower() != SCHEME:
-        raise ValueError(f"not a {SCHEME}:// URL: {shown!r}")
-    userinfo, at, hostlist = parts.netloc.rpartition("@")
-    username = password = None
-    if at:
-        user, colon, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else None
-    nodes = tuple(_host_port(shown, item) for item in hostlist.split(","))
-    if parts.path.strip("/") not in ("", "0"):
-        raise ValueError(f"a cluster has only database 0, got {parts.path!r} in {shown!r}")
-    options: dict[str, float] = {}
-    for name, values in parse_qs(parts.query, keep_blank_values=True).items():
-        if name not in _QUERY_FLOATS:
-            raise ValueError(
-                f"unknown option {name!r} in {shown!r}; known: " + ", ".join(_QUERY_FLOATS)
-            )
-        try:
-            options[name] = float(values[-1])
-        except ValueError:
-            raise ValueError(f"{name} in {shown!r} must be a number, got {values[-1]!r}") from None
-    return ClusterTarget(nodes, username, password, options)
-
-
-def _host_port(shown: str, item: str) -> tuple[str, int]:
-    host, colon, port = item.rpartition(":") if ":" in item else (item, "", "")
-    if not host:
-        raise ValueError(f"{shown!r} must list cluster nodes as host[:port],host[:port]...")
-    if not colon:
-        return host, DEFAULT_PORT
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"node port {port!r} in {shown!r} is not a port number")
-    return host, int(port)
+    parsed = parse_multihost_url(
+        url,
+        scheme=SCHEME,
+        default_port=DEFAULT_PORT,
+        what="cluster nodes",
+        float_options=_QUERY_FLOATS,
+    )
+    if parsed.path not in ([], ["0"]):
+        raise ValueError(
+            f"a cluster has only database 0, got /{'/'.join(parsed.path)} in {parsed.shown!r}"
+        )
+    return ClusterTarget(parsed.hosts, parsed.username, parsed.password, parsed.options)
 
 
 async def find_slot_owner(

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
-from docket.urls import redact_url
+from docket.engines.redis.multihost import parse_multihost_url
 
 __all__ = ["SCHEME", "SentinelTarget", "parse_sentinel_url", "sentinel_pools"]
 
@@ -46,54 +46,26 @@ class SentinelTarget:
 
 
 def parse_sentinel_url(url: str) -> SentinelTarget:
-    """Parse ``url``; ValueError naming the URL and what is wrong with it."""
-    parts = urlsplit(url)
-    shown = redact_url(url)
-    if parts.scheme.lower() != SCHEME:
-        raise ValueError(f"not a {SCHEME}:// URL: {shown!r}")
-    userinfo, at, hostlist = parts.netloc.rpartition("@")
-    username = password = None
-    if at:
-        user, colon, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else None
-    sentinels = tuple(_host_port(shown, item) for item in hostlist.split(","))
-    path = [piece for piece in parts.path.split("/") if piece]
+    """Parse ``url``; ValueError naming the URL (password hidden) and what is wrong."""
+    parsed = parse_multihost_url(
+        url,
+        scheme=SCHEME,
+        default_port=DEFAULT_SENTINEL_PORT,
+        what="sentinels",
+        float_options=_QUERY_FLOATS,
+        text_options=_QUERY_STRINGS,
+    )
+    path, shown = parsed.path, parsed.shown
     if not path or len(path) > 2:
         raise ValueError(f"{shown!r} must name the service as /service or /service/db")
-    service = unquote(path[0])
     db = 0
     if len(path) == 2:
         if not path[1].isdigit():
             raise ValueError(f"the database in {shown!r} must be a number, got {path[1]!r}")
         db = int(path[1])
-    options: dict[str, Any] = {}
-    for name, values in parse_qs(parts.query, keep_blank_values=True).items():
-        value = values[-1]
-        if name in _QUERY_FLOATS:
-            try:
-                options[name] = float(value)
-            except ValueError:
-                raise ValueError(f"{name} in {shown!r} must be a number, got {value!r}") from None
-        elif name in _QUERY_STRINGS:
-            options[name] = value
-        else:
-            raise ValueError(
-                f"unknown option {name!r} in {shown!r}; known: "
-                + ", ".join(_QUERY_FLOATS + _QUERY_STRINGS)
-            )
-    return SentinelTarget(sentinels, service, db, username, password, options)
-
-
-def _host_port(shown: str, item: str) -> tuple[str, int]:
-    host, colon, port = item.rpartition(":") if ":" in item else (item, "", "")
-    if not host:
-        raise ValueError(f"{shown!r} must list sentinels as host[:port],host[:port]...")
-    if not colon:
-        return host, DEFAULT_SENTINEL_PORT
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"sentinel port {port!r} in {shown!r} is not a port number")
-    return host, int(port)
+    return SentinelTarget(
+        parsed.hosts, unquote(path[0]), db, parsed.username, parsed.password, parsed.options
+    )
 
 
 class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
