@@ -24,6 +24,7 @@ does it on first use and is shared with ``tests/test_instrumentation.py``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -121,7 +123,13 @@ def install_telemetry() -> Telemetry:
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
     reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
+    views = []
+    if "aggregation_cardinality_limit" in inspect.signature(View.__init__).parameters:
+        # Every test's docket has a name of its own, and the name is a label:
+        # over a session that is thousands of series per metric, past the
+        # SDK's default limit of 2,000 (beyond which series are merged).
+        views.append(View(instrument_name="*", aggregation_cardinality_limit=1_000_000))
+    meter_provider = MeterProvider(metric_readers=[reader], views=views)
     metrics.set_meter_provider(meter_provider)
     if trace.get_tracer_provider() is not tracer_provider:
         pytest.fail("another global TracerProvider was set before the telemetry tests ran")
