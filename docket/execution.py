@@ -24,7 +24,7 @@ from docket.engines.base import (
 from docket.errors import ExecutionCancelled, ExecutionExpired, ExecutionFailed
 from docket.serialization import decode_call, decode_value
 from docket.states import Disposition, ExecutionState
-from docket.waiting import until_deadline
+from docket.waiting import first_of, until_deadline
 
 if TYPE_CHECKING:
     from docket.docket import Docket
@@ -38,6 +38,11 @@ __all__ = [
     "ProgressState",
     "StateEvent",
 ]
+
+
+RECHECK_SECONDS = 5.0
+"""How often, on the docket's clock, ``get_result`` re-reads a record it is
+waiting on, in case the event of its end was lost."""
 
 
 class ExecutionProgress:
@@ -213,24 +218,52 @@ class Execution:
                 self._gone()
             if self.state.is_terminal:
                 return
-            async for event in events:
-                if (
-                    not isinstance(event, StateEvent)
-                    or event.generation < self.generation
-                    or not event.state.is_terminal
-                ):
-                    continue
-                record = await engine.get_record(self.key, self.docket.clock.now())
-                if record is not None and record.generation == event.generation:
-                    self._apply(record)
-                else:
-                    # The record is already gone (execution_ttl of zero): the
-                    # event is all there is to know.
-                    self.generation = event.generation
-                    self.state = event.state
-                    self.error = event.error
-                    self._result = None
+            await first_of(self._end_event(events), self._recheck_until_ended())
+
+    async def _recheck_until_ended(self) -> None:
+        """Re-read the record now and then, and return once it has ended.
+
+        Events are published with Redis pub/sub, which is at most once: one
+        can be lost without the subscription failing (a demoted master
+        resyncing after a failover, say).  This bounds how long such a loss
+        can keep ``get_result`` waiting.  A record that has gone, or has moved
+        on to a later run still going, is left to the event path.
+        """
+        clock, engine = self.docket.clock, self.docket.engine
+        while True:
+            await clock.sleep(RECHECK_SECONDS)
+            record = await engine.get_record(self.key, clock.now())
+            # Only an end is taken from here: applying a later generation that
+            # is still going would make the event path skip this one's end.
+            if (
+                record is not None
+                and record.generation >= self.generation
+                and record.state.is_terminal
+            ):
+                self._apply(record)
                 return
+
+    async def _end_event(self, events: AsyncIterator[Event]) -> None:
+        """Wait for the terminal state event of this execution (or a later generation)."""
+        engine = self.docket.engine
+        async for event in events:
+            if (
+                not isinstance(event, StateEvent)
+                or event.generation < self.generation
+                or not event.state.is_terminal
+            ):
+                continue
+            record = await engine.get_record(self.key, self.docket.clock.now())
+            if record is not None and record.generation == event.generation:
+                self._apply(record)
+            else:
+                # The record is already gone (execution_ttl of zero): the
+                # event is all there is to know.
+                self.generation = event.generation
+                self.state = event.state
+                self.error = event.error
+                self._result = None
+            return
 
     async def subscribe(self) -> AsyncIterator[Event]:
         """Yield the current state and progress, then each change until the end.
