@@ -22,7 +22,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from conformance.conftest import redis_unavailable
 from conformance.redis_server import RedisCluster, RedisUnavailable, start_cluster
 from docket import Docket, Worker
-from docket.engines.redis.cluster import parse_cluster_url
 
 WAIT = timedelta(seconds=20)
 
@@ -133,27 +132,3 @@ async def test_a_docket_follows_its_slot_to_another_master(cluster: RedisCluster
                 await asyncio.gather(runner, return_exceptions=True)
     assert redis.Redis(port=target).keys("{" + name + "}:*")
     assert not redis.Redis(port=source).keys("{" + name + "}:*")
-
-
-@pytest.mark.parametrize(
-    ("url", "message"),
-    [
-        ("redis+cluster://:s3cret@h1:7000/1", "only database 0"),
-        ("redis+cluster://h1:port/", "'port' in"),
-        ("redis+cluster://h1:7000,:7001", "must list cluster nodes"),
-        ("redis+cluster://h1?socket_timeout=soon", "socket_timeout"),
-        ("redis+cluster://h1?db=2", "unknown option 'db'"),
-    ],
-)
-def test_a_malformed_cluster_url_is_refused_by_the_docket(url: str, message: str) -> None:
-    with pytest.raises(ValueError, match="redis\\+cluster://") as raised:
-        Docket("bad", url=url)
-    assert message in str(raised.value)
-    assert "s3cret" not in str(raised.value)
-
-
-def test_a_cluster_url_is_parsed() -> None:
-    target = parse_cluster_url("redis+cluster://me:p%40ss@a:7000,b/0?socket_timeout=2")
-    assert target.nodes == (("a", 7000), ("b", 6379))
-    assert (target.username, target.password) == ("me", "p@ss")
-    assert target.options == {"socket_timeout": 2.0}

@@ -24,7 +24,6 @@ from conformance.redis_server import (
     start_sentinel,
 )
 from docket import Docket, VirtualClock, Worker
-from docket.engines.redis.sentinel import parse_sentinel_url
 from docket_testing import run_due
 
 SERVICE = "mymaster"
@@ -151,35 +150,6 @@ async def test_a_running_worker_keeps_working_across_a_failover(topology: Topolo
             finally:
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
-
-
-@pytest.mark.parametrize(
-    ("url", "message"),
-    [
-        ("redis+sentinel://:s3cret@h1:26379", "must name the service"),
-        ("redis+sentinel://h1:26379/a/b/c", "must name the service"),
-        ("redis+sentinel://h1:notaport/mymaster", "'notaport' in"),
-        ("redis+sentinel://h1:26379,:1/mymaster", "must list sentinels"),
-        ("redis+sentinel://h1/mymaster/zero", "must be a number, got 'zero'"),
-        ("redis+sentinel://h1/mymaster?socket_timeout=soon", "socket_timeout"),
-        ("redis+sentinel://h1/mymaster?color=blue", "unknown option 'color'"),
-    ],
-)
-def test_a_malformed_sentinel_url_is_refused_by_the_docket(url: str, message: str) -> None:
-    with pytest.raises(ValueError, match="redis\\+sentinel://") as raised:
-        Docket("bad", url=url)
-    assert message in str(raised.value)
-    assert "s3cret" not in str(raised.value)
-
-
-def test_a_sentinel_url_is_parsed() -> None:
-    target = parse_sentinel_url(
-        "redis+sentinel://me:p%40ss@a:1,b,c:3/orders/2?socket_timeout=1.5&sentinel_password=x"
-    )
-    assert target.sentinels == (("a", 1), ("b", 26379), ("c", 3))
-    assert (target.service, target.db) == ("orders", 2)
-    assert (target.username, target.password) == ("me", "p@ss")
-    assert target.options == {"socket_timeout": 1.5, "sentinel_password": "x"}
 
 
 async def test_a_worker_stopped_while_it_first_reaches_the_master_stops(
