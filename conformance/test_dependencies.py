@@ -308,10 +308,10 @@ async def test_task_argument_reads_the_tasks_arguments(target: Target) -> None:
     async def greet(
         customer_id: int,
         label: str = Depends(describe_customer),
-        region: str = Depends(describe_region),
+        region_label: str = Depends(describe_region),
         scaled: int = Depends(explicit),
     ) -> str:
-        return f"{label}/{region}/{scaled}"
+        return f"{label}/{region_label}/{scaled}"
 
     async with target.docket() as docket:
         positional = await docket.add(greet)(42)

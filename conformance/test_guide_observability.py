@@ -17,7 +17,7 @@ import pytest
 
 from conformance.conftest import Target
 from docket import ExecutionState, Progress
-from docket.execution import ExecutionProgress, ProgressEvent, StateEvent
+from docket.execution import ExecutionProgress
 
 # -- helpers the guide assumes ---------------------------------------------
 
@@ -102,15 +102,15 @@ async def test_progress_reporting(target: Target) -> None:
     async with target.docket() as docket:
         execution = await docket.add(import_records)("customers.csv")
 
-        seen: list[tuple[int, int | None]] = []
+        seen: list[tuple[int | None, int]] = []
         states: list[ExecutionState] = []
 
         async def watch() -> None:
             async for event in execution.subscribe():
-                if isinstance(event, ProgressEvent):
-                    seen.append((event.progress.current, event.progress.total))
-                elif isinstance(event, StateEvent):
-                    states.append(event.state)
+                if event["type"] == "progress":
+                    seen.append((event["current"], event["total"]))
+                else:
+                    states.append(ExecutionState(event["state"]))
 
         watcher = asyncio.create_task(watch())
         await target.eventually(lambda: len(states) >= 1 and len(seen) >= 1, what="watching")
@@ -120,7 +120,7 @@ async def test_progress_reporting(target: Target) -> None:
             await target.wait(watcher)
 
     total = len(RECORDS["customers.csv"])
-    assert seen == [(0, None), (0, total)] + [(n, total) for n in range(1, total + 1)]
+    assert seen == [(None, 100), (0, total)] + [(n, total) for n in range(1, total + 1)]
     assert states[0] is ExecutionState.QUEUED and states[-1] is ExecutionState.COMPLETED
     assert PROCESSED == RECORDS["customers.csv"]
 

@@ -1,13 +1,15 @@
 """Progress reporting: the ``Progress()`` dependency and ``execution.progress``.
 
-Pinned here: a task gets its own run's ``ExecutionProgress``; ``set_total(n)``,
-``increment(by=1)`` and ``set_message(text)`` update it at once, readable in
-the task as ``current``, ``total`` and ``message`` and from outside through
-``execution.sync()`` while the run lasts.  A fresh execution reports
-``current=0``, ``total=None``, ``message=None`` on every engine.  Bad values
-(``total < 1``, ``by < 1``) raise ``ValueError`` and change nothing.  Two
-concurrent runs of one task never write into each other's progress (pydocket's
-shared-default trap).
+Pinned here: ``Progress`` is a class (pydocket's), entered per run; a task gets
+its own run's progress; ``set_total(n)``, ``increment(amount=1)`` and
+``set_message(text or None)`` update it at once, readable in the task as
+``current``, ``total`` and ``message`` and from outside through
+``execution.sync()``.  As in pydocket, ``current`` is None until a run starts
+(0 once it has), ``total`` is 100 until set, and ``set_message(None)`` clears
+the message.  Bad values (``total < 1``, ``amount < 1``) raise ``ValueError``
+and change nothing.  Two concurrent runs of one task never write into each
+other's progress (pydocket's shared-default trap); outside a run, entering
+``Progress`` raises ``LookupError`` (fastmcp relies on that).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from conformance.conftest import Target
 from docket import Progress, Retry, Worker
@@ -51,12 +55,14 @@ async def test_a_task_reads_back_what_it_reports(target: Target) -> None:
         seen.append(snapshot(progress))
         await progress.increment()
         seen.append(snapshot(progress))
-        await progress.increment(by=4)
+        await progress.increment(amount=4)
         seen.append(snapshot(progress))
         await progress.set_message("halfway")
         seen.append(snapshot(progress))
         await progress.set_total(12)
         await progress.increment(7)
+        seen.append(snapshot(progress))
+        await progress.set_message(None)
         seen.append(snapshot(progress))
 
     async with target.docket() as docket:
@@ -66,17 +72,18 @@ async def test_a_task_reads_back_what_it_reports(target: Target) -> None:
         await target.wait(execution.get_result())
 
     assert seen == [
-        (0, None, None),
+        (0, 100, None),
         (0, 10, None),
         (1, 10, None),
         (5, 10, None),
         (5, 10, "halfway"),
         (12, 12, "halfway"),
+        (12, 12, None),
     ]
 
 
 async def test_a_fresh_execution_has_empty_progress(target: Target) -> None:
-    """Before any run: current 0, total None, message None, before and after sync().
+    """Before any run: current None, total 100, message None, before and after sync().
 
     (pydocket reported total 1 before ``sync()`` and 100 after it.)
     """
@@ -86,12 +93,12 @@ async def test_a_fresh_execution_has_empty_progress(target: Target) -> None:
 
     async with target.docket() as docket:
         execution = await docket.add(idle, when=target.later(3600))()
-        assert snapshot(execution.progress) == (0, None, None)
+        assert snapshot(execution.progress) == (None, 100, None)
         await execution.sync()
-        assert snapshot(execution.progress) == (0, None, None)
+        assert snapshot(execution.progress) == (None, 100, None)
         fetched = await docket.get_execution(execution.key)
         assert fetched is not None
-        assert snapshot(fetched.progress) == (0, None, None)
+        assert snapshot(fetched.progress) == (None, 100, None)
 
 
 async def test_sync_shows_the_progress_of_a_running_task(target: Target) -> None:
@@ -106,7 +113,7 @@ async def test_sync_shows_the_progress_of_a_running_task(target: Target) -> None
         await progress.set_message("row 2 of 4")
         reported.set()
         await release.wait()
-        await progress.increment(by=2)
+        await progress.increment(amount=2)
         return "imported"
 
     async with target.docket() as docket:
@@ -184,8 +191,8 @@ async def test_bad_progress_values_raise_value_error_and_change_nothing(target: 
         calls: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("total=0", lambda: progress.set_total(0)),
             ("total=-3", lambda: progress.set_total(-3)),
-            ("by=0", lambda: progress.increment(0)),
-            ("by=-1", lambda: progress.increment(by=-1)),
+            ("amount=0", lambda: progress.increment(0)),
+            ("amount=-1", lambda: progress.increment(amount=-1)),
         ]
         for label, call in calls:
             try:
@@ -205,9 +212,9 @@ async def test_bad_progress_values_raise_value_error_and_change_nothing(target: 
             await target.drive(worker.run_until_finished())
         await target.wait(execution.get_result())
 
-    for label in ("total=0", "total=-3", "by=0", "by=-1"):
+    for label in ("total=0", "total=-3", "amount=0", "amount=-1"):
         assert isinstance(outcomes[label], ValueError), f"{label}: {outcomes[label]!r}"
-    assert outcomes["after"] == (0, None, None)
+    assert outcomes["after"] == (0, 100, None)
     assert outcomes["valid"] == (2, 2, None)
 
 
@@ -232,4 +239,32 @@ async def test_each_retry_attempt_starts_with_fresh_progress(target: Target) -> 
             await target.drive(worker.run_until_finished())
         assert await target.wait(execution.get_result()) == 2
 
-    assert starts == [(0, None, None), (0, None, None)]
+    assert starts == [(0, 100, None), (0, 100, None)]
+
+
+async def test_progress_is_a_class_clients_extend(target: Target) -> None:
+    """``Progress`` subclasses with a no-argument ``__init__`` work as dependencies,
+    and outside a run ``__aenter__`` raises ``LookupError`` (fastmcp's fallback)."""
+
+    class CountingProgress(Progress):
+        def __init__(self) -> None:
+            super().__init__()
+            self.label = "counted"
+
+        async def increment(self, amount: int = 1) -> None:
+            await super().increment(amount * 2)
+
+    with pytest.raises(LookupError):
+        await CountingProgress().__aenter__()
+
+    async def crunch(progress: CountingProgress = CountingProgress()) -> tuple[Any, ...]:
+        await progress.increment(3)
+        return (type(progress).__name__, progress.label, progress.current)
+
+    async with target.docket() as docket:
+        execution = await docket.add(crunch)()
+        async with Worker(docket) as worker:
+            await target.drive(worker.run_until_finished())
+        assert await target.wait(execution.get_result()) == ("CountingProgress", "counted", 6)
+        await execution.sync()
+        assert snapshot(execution.progress) == (6, 100, None)

@@ -1,8 +1,11 @@
 """Execution events: ``execution.subscribe()`` and how ``get_result()`` waits.
 
-Pinned here: ``subscribe()`` yields first a ``StateEvent`` with the current
-state and a ``ProgressEvent`` with the current progress, then every change as
-it happens, and ends after the terminal ``StateEvent``.  It subscribes before
+Pinned here: ``subscribe()`` yields pydocket's dict events: first a state event
+(``{"type": "state", "key", "state", "when", "worker", "started_at",
+"completed_at", "error"}``) with the current state and a progress event
+(``{"type": "progress", "key", "current", "total", "message", "updated_at"}``)
+with the current progress, then every change as it happens, and ends after the
+terminal state event, even when the caller ``sync()``s between events.  It subscribes before
 it reads, so a subscriber started before the worker sees every progress
 value and the end.  ``get_result()`` waits on those events, not by polling the
 clock: on a VirtualClock that never moves it still returns once the work
@@ -21,7 +24,7 @@ import pytest
 
 from conformance.conftest import Target
 from docket import Execution, ExecutionState, Progress, Retry, Worker
-from docket.execution import ExecutionProgress, ProgressEvent, ProgressState, StateEvent
+from docket.execution import ExecutionProgress, ProgressEvent, StateEvent
 
 Event = StateEvent | ProgressEvent
 
@@ -69,13 +72,13 @@ class Listener:
         self.ready.set()
 
     def states(self) -> list[ExecutionState]:
-        return [e.state for e in self.events if isinstance(e, StateEvent)]
+        return [ExecutionState(e["state"]) for e in self.events if e["type"] == "state"]
 
-    def progress(self) -> list[tuple[int, int | None, str | None]]:
+    def progress(self) -> list[tuple[int | None, int, str | None]]:
         return [
-            (e.progress.current, e.progress.total, e.progress.message)
+            (e["current"], e["total"], e["message"])
             for e in self.events
-            if isinstance(e, ProgressEvent)
+            if e["type"] == "progress"
         ]
 
 
@@ -96,15 +99,31 @@ async def test_a_subscriber_started_before_the_worker_sees_every_progress_value(
         listener = Listener(execution)
         await target.wait(listener.ready.wait())
         assert listener.events[:2] == [
-            StateEvent(execution.key, ExecutionState.QUEUED, execution.generation),
-            ProgressEvent(execution.key, execution.generation, ProgressState(0, None, None)),
+            {
+                "type": "state",
+                "key": execution.key,
+                "state": ExecutionState.QUEUED,
+                "when": execution.when.isoformat(),
+                "worker": None,
+                "started_at": None,
+                "completed_at": None,
+                "error": None,
+            },
+            {
+                "type": "progress",
+                "key": execution.key,
+                "current": None,
+                "total": 100,
+                "message": None,
+                "updated_at": None,
+            },
         ]
 
         async with Worker(docket) as worker:
             await target.drive(worker.run_until_finished())
         await target.wait(listener.task)
 
-    expected_progress: list[tuple[int, int | None, str | None]] = [(0, None, None), (0, 5, None)]
+    expected_progress: list[tuple[int | None, int, str | None]] = [(None, 100, None), (0, 5, None)]
     for step in range(5):
         expected_progress.append((step, 5, f"step {step + 1}"))
         expected_progress.append((step + 1, 5, f"step {step + 1}"))
@@ -115,15 +134,19 @@ async def test_a_subscriber_started_before_the_worker_sees_every_progress_value(
     assert states[-1] is ExecutionState.COMPLETED
     assert ExecutionState.RUNNING in states
     last = listener.events[-1]
-    assert isinstance(last, StateEvent) and last.state is ExecutionState.COMPLETED
+    assert last["type"] == "state" and last["state"] == ExecutionState.COMPLETED
+    assert last["started_at"] is not None and last["completed_at"] is not None
     # Every progress event of the run comes after RUNNING and before COMPLETED.
     running_at = next(
         i
         for i, e in enumerate(listener.events)
-        if isinstance(e, StateEvent) and e.state is ExecutionState.RUNNING
+        if e["type"] == "state" and e["state"] == ExecutionState.RUNNING
     )
+    running = listener.events[running_at]
+    assert running["type"] == "state" and running["worker"] is not None
+    assert running["started_at"] is not None and running["completed_at"] is None
     live_progress = [
-        i for i, e in enumerate(listener.events[2:], start=2) if isinstance(e, ProgressEvent)
+        i for i, e in enumerate(listener.events[2:], start=2) if e["type"] == "progress"
     ]
     assert live_progress and min(live_progress) > running_at
     # The subscription updates the execution it belongs to.
@@ -146,9 +169,9 @@ async def test_subscribing_to_finished_work_yields_its_state_and_ends(target: Ta
 
     assert len(listener.events) == 2
     first, second = listener.events
-    assert isinstance(first, StateEvent) and first.state is ExecutionState.COMPLETED
-    assert first.key == execution.key
-    assert isinstance(second, ProgressEvent) and second.key == execution.key
+    assert first["type"] == "state" and first["state"] == ExecutionState.COMPLETED
+    assert first["key"] == execution.key
+    assert second["type"] == "progress" and second["key"] == execution.key
 
 
 async def test_a_subscriber_sees_scheduled_work_through_to_failure(target: Target) -> None:
@@ -169,9 +192,9 @@ async def test_a_subscriber_sees_scheduled_work_through_to_failure(target: Targe
     assert states[0] is ExecutionState.SCHEDULED
     assert ExecutionState.RUNNING in states
     last = listener.events[-1]
-    assert isinstance(last, StateEvent)
-    assert last.state is ExecutionState.FAILED
-    assert last.error is not None and "no such order" in last.error
+    assert last["type"] == "state"
+    assert last["state"] == ExecutionState.FAILED
+    assert last["error"] is not None and "no such order" in last["error"]
     assert listener.states().count(ExecutionState.FAILED) == 1
 
 
@@ -248,7 +271,7 @@ async def test_two_subscribers_each_see_everything(target: Target) -> None:
         await target.wait(second.task)
 
     assert first.progress() == second.progress()
-    assert [c for c, _, _ in first.progress()] == [0, 0, 1, 2, 3]
+    assert [c for c, _, _ in first.progress()] == [None, 0, 1, 2, 3]
     assert first.states()[-1] is second.states()[-1] is ExecutionState.COMPLETED
 
 
@@ -404,3 +427,65 @@ async def test_subscribe_with_zero_ttl_does_not_hang_after_the_end(target: Targe
                 f"[{target.id}] subscribe() of finished work with execution_ttl=0 never ends "
                 f"(events so far: {listener.events})"
             )
+
+
+async def test_a_subscriber_that_syncs_between_events_still_gets_the_end(target: Target) -> None:
+    """fastmcp calls ``execution.sync()`` on each progress event; the stream must
+    still run to its terminal state event rather than end early."""
+    step = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def slow(progress: ExecutionProgress = Progress()) -> str:
+        await progress.set_message("started")
+        await step.wait()
+        await progress.set_message("nearly")
+        await finish.wait()
+        return "done"
+
+    async with target.docket() as docket:
+        execution = await docket.add(slow)()
+        seen: list[str] = []
+
+        async def follow() -> None:
+            async for event in execution.subscribe():
+                seen.append(str(event["state"]) if event["type"] == "state" else "progress")
+                await execution.sync()  # moves the execution's own view on
+                if event["type"] == "progress" and event["message"] == "started":
+                    step.set()
+                if event["type"] == "progress" and event["message"] == "nearly":
+                    finish.set()
+
+        follower = asyncio.create_task(follow())
+        async with target.running_worker(docket):
+            with releasing(step, finish, cancel=(follower,)):
+                await target.wait(follower)
+    assert seen[-1] == "completed"
+    assert "running" in seen
+
+
+async def test_subscribe_sets_ready_once_subscribed(target: Target) -> None:
+    """``subscribe(ready=event)``: once ``ready`` is set, no later change is missed."""
+    release = asyncio.Event()
+
+    async def gated() -> str:
+        await release.wait()
+        return "opened"
+
+    async with target.docket() as docket:
+        execution = await docket.add(gated, when=target.later(0.1))()
+        ready = asyncio.Event()
+        events: list[Event] = []
+
+        async def follow() -> None:
+            async for event in execution.subscribe(ready=ready):
+                events.append(event)
+
+        follower = asyncio.create_task(follow())
+        await target.wait(ready.wait())
+        async with target.running_worker(docket):
+            with releasing(release, cancel=(follower,)):
+                release.set()
+                await target.drive(follower)
+    states = [ExecutionState(e["state"]) for e in events if e["type"] == "state"]
+    assert states[0] is ExecutionState.SCHEDULED
+    assert states[-1] is ExecutionState.COMPLETED

@@ -11,12 +11,14 @@ from docket.agenda import Agenda
 from docket.annotations import Logged
 from docket.clock import Clock, SystemClock, VirtualClock
 from docket.dependencies import (
+    CallArgument,
     ConcurrencyLimit,
     Cooldown,
     Cron,
     CurrentDocket,
     CurrentExecution,
     CurrentWorker,
+    CycleError,
     Debounce,
     Depends,
     ExponentialRetry,
@@ -37,15 +39,16 @@ from docket.errors import (
     ExecutionFailed,
     UnknownTaskError,
 )
-from docket.execution import Execution
+from docket.execution import Execution, TaskCall
 from docket.states import Disposition, ExecutionState
 from docket.strikelist import StrikeList
 from docket.worker import Worker
 
-__version__ = "0.1.0"
+__version__ = "0.28.0"
 
 __all__ = [
     "Agenda",
+    "CallArgument",
     "Clock",
     "ConcurrencyLimit",
     "Cooldown",
@@ -53,6 +56,7 @@ __all__ = [
     "CurrentDocket",
     "CurrentExecution",
     "CurrentWorker",
+    "CycleError",
     "Debounce",
     "Depends",
     "Disposition",
@@ -73,6 +77,7 @@ __all__ = [
     "StrikeList",
     "SystemClock",
     "TaskArgument",
+    "TaskCall",
     "TaskKey",
     "TaskLogger",
     "Timeout",

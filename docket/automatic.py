@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.perpetual import Perpetual
-from docket.dependencies.resolution import task_dependencies
+from docket.dependencies.resolution import declared_dependencies
 from docket.serialization import duration_seconds
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def automatic_perpetual(function: Callable[..., Any]) -> Perpetual | None:
     perpetual = next(
         (
             dependency
-            for _, dependency in task_dependencies(function).all
+            for dependency in declared_dependencies(function)
             if isinstance(dependency, Perpetual) and dependency.automatic
         ),
         None,

@@ -105,7 +105,8 @@ class SettlementBatcher:
         if self._pending:
             self._start_flusher()
         while self._flusher is not None and not self._flusher.done():
-            await asyncio.gather(self._flusher, return_exceptions=True)
+            # Waiting must not cancel the flusher if this caller is cancelled.
+            await asyncio.wait([self._flusher])
 
     async def _flush(self) -> None:
         while self._pending:

@@ -14,14 +14,15 @@ import importlib
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from docket.clock import Clock, SystemClock, utc
-from docket.dependencies.resolution import task_dependencies, validate_dependencies
+from docket.dependencies.resolution import check_task_dependencies, injected_parameters
 from docket.engines import open_engine
 from docket.engines.base import DeadLetter, Engine, TaskMessage, WorkerInfo
 from docket.errors import UnknownTaskError
@@ -43,6 +44,7 @@ from docket.serialization import (
 )
 from docket.states import Disposition
 from docket.strikelist import Operator, Restore, Strike, StrikeList, StrikeRule, call_arguments
+from docket.waiting import cancel_and_wait
 
 __all__ = ["Docket", "DocketSnapshot", "RunningExecution", "TaskFunction"]
 
@@ -105,10 +107,13 @@ class Docket:
         self,
         name: str = "docket",
         url: str = "redis://localhost:6379/0",
-        *,
         heartbeat_interval: timedelta = timedelta(seconds=2),
         missed_heartbeats: int = 5,
         execution_ttl: timedelta = timedelta(minutes=15),
+        result_storage: Any | None = None,
+        enable_internal_instrumentation: bool = False,
+        credential_provider: Any | None = None,
+        *,
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or any(c in name for c in "{}"):
@@ -120,6 +125,11 @@ class Docket:
                 f"missed_heartbeats must be a positive integer, got {missed_heartbeats!r}"
             )
         duration_seconds(execution_ttl, "execution_ttl")
+        if not isinstance(enable_internal_instrumentation, bool):
+            raise TypeError(
+                "enable_internal_instrumentation must be a bool, "
+                f"got {enable_internal_instrumentation!r}"
+            )
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(f"clock must implement docket.Clock, got {clock!r}")
         self.name = name
@@ -127,6 +137,9 @@ class Docket:
         self.heartbeat_interval = heartbeat_interval
         self.missed_heartbeats = missed_heartbeats
         self.execution_ttl = execution_ttl
+        self.result_storage = result_storage
+        self.enable_internal_instrumentation = enable_internal_instrumentation
+        self.credential_provider = credential_provider
         self.clock: Clock = clock or SystemClock()
         self.tasks: dict[str, TaskFunction] = {}
         from docket.tasks import standard_tasks
@@ -142,6 +155,41 @@ class Docket:
     def engine(self) -> Engine:
         """The storage engine this docket runs on."""
         return self._engine
+
+    @property
+    def prefix(self) -> str:
+        """The start of every key of this docket: ``{name}``, a cluster hash tag."""
+        return "{" + self.name + "}"
+
+    @property
+    def worker_group_name(self) -> str:
+        """The name of the group every worker of this docket claims work through."""
+        return "docket-workers"
+
+    def key(self, suffix: str) -> str:
+        """The name of a key beside this docket's own, for data of yours: ``{prefix}:{suffix}``.
+
+        It shares the docket's hash tag (one cluster slot, one ACL pattern).
+        A suffix that would land on one of the docket's own keys is refused
+        with ValueError.  Use it with ``redis()``.
+        """
+        return self._engine.user_key(suffix)
+
+    def redis(self) -> AbstractAsyncContextManager[Any]:
+        """A redis-py asyncio client for your own data beside the docket (see ``key``).
+
+        On Redis it uses the docket's own connections; on ``memory://`` it is a
+        Redis-compatible client over in-process storage shared by every
+        Docket of that URL in the process::
+
+            async with docket.redis() as redis:
+                await redis.set(docket.key("last-import"), "2024-01-01", ex=3600)
+        """
+        return self._engine.redis()
+
+    def labels(self) -> Mapping[str, str]:
+        """The docket's labels on log records and metrics: ``docket.name``."""
+        return {"docket.name": self.name}
 
     async def __aenter__(self) -> Docket:
         await self._engine.open()
@@ -166,8 +214,7 @@ class Docket:
     ) -> None:
         self._open = False
         if self._strike_follower is not None:
-            self._strike_follower.cancel()
-            await asyncio.gather(self._strike_follower, return_exceptions=True)
+            await cancel_and_wait(self._strike_follower)
             self._strike_follower = None
         await self._engine.close()
 
@@ -248,7 +295,7 @@ class Docket:
         """Make ``function`` known by its ``__name__`` (or by each of ``names``)."""
         if not callable(function):
             raise TypeError(f"function must be callable, got {function!r}")
-        validate_dependencies(function)
+        check_task_dependencies(function)
         if names is None:
             name = getattr(function, "__name__", None)
             if not isinstance(name, str):
@@ -377,7 +424,14 @@ class Docket:
                 TASKS_STRICKEN.add(1, {**labels, "docket.where": "docket"})
                 span.set_attribute("docket.disposition", Disposition.STRUCK.value)
                 return Execution(
-                    self, function, name, args, kwargs, key, due, disposition=Disposition.STRUCK
+                    self,
+                    function,
+                    args,
+                    kwargs,
+                    key,
+                    due,
+                    function_name=name,
+                    disposition=Disposition.STRUCK,
                 )
             message = TaskMessage(
                 key=key,
@@ -392,18 +446,19 @@ class Docket:
             TASKS_SCHEDULED.add(1, labels)
         if outcome.disposition is Disposition.ALREADY_SCHEDULED:
             return Execution.from_record(self, outcome.record, disposition=outcome.disposition)
-        execution = Execution(
+        return Execution(
             self,
             function,
-            name,
             args,
             kwargs,
             message.key,
             due,
-            state=outcome.record.state,
+            function_name=name,
             generation=outcome.record.generation,
+            state=outcome.record.state,
+            disposition=outcome.disposition,
+            headers=message.headers,
         )
-        return execution
 
     async def cancel(self, key: str) -> None:
         """Cancel the work under ``key`` if no worker has claimed it yet.
@@ -481,7 +536,7 @@ def _check_arguments(
         raise TypeError(f"arguments do not fit task {name!r}{signature}: {error}") from None
     # Parameters the worker injects (Annotated dependencies may have no
     # default) are not the caller's to supply.
-    injected = {parameter for parameter, _ in task_dependencies(function).by_annotation}
+    injected = injected_parameters(function)
     missing = [
         parameter.name
         for parameter in signature.parameters.values()

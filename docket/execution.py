@@ -1,30 +1,31 @@
 """Execution: one scheduled run of a task under a key, as producers and tasks see it.
 
-An ``Execution`` is a local view of the record the engine keeps under its key.
-``sync()`` refreshes it; ``get_result()`` waits for the end through the
-engine's events (subscribing before it reads, so no change can slip between).
+An ``Execution`` is a local view of the record the engine keeps under its
+key.  ``sync()`` refreshes it; ``get_result()`` waits for the end and
+``subscribe()`` follows every change (see ``docket.following``).  A
+``TaskCall`` describes one call to schedule in a batch (``Docket.add_many``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from uncalled_for import get_signature
+
 from docket.annotations import call_repr
-from docket.engines.base import (
-    Event,
-    ExecutionRecord,
-    ProgressEvent,
-    ProgressState,
-    ProgressUpdate,
-    StateEvent,
-)
+from docket.engines.base import ExecutionRecord
 from docket.errors import ExecutionCancelled, ExecutionExpired, ExecutionFailed
+from docket.execution_progress import ExecutionProgress, ProgressEvent, StateEvent
 from docket.serialization import decode_call, decode_value
 from docket.states import Disposition, ExecutionState
-from docket.waiting import first_of, until_deadline
+from docket.waiting import until_deadline
 
 if TYPE_CHECKING:
     from docket.docket import Docket
@@ -32,64 +33,31 @@ if TYPE_CHECKING:
 __all__ = [
     "Disposition",
     "Execution",
+    "ExecutionCancelled",
     "ExecutionProgress",
     "ExecutionState",
     "ProgressEvent",
-    "ProgressState",
     "StateEvent",
+    "TaskCall",
 ]
 
-
-RECHECK_SECONDS = 5.0
-"""How often, on the docket's clock, ``get_result`` re-reads a record it is
-waiting on, in case the event of its end was lost."""
+TaskFunction = Callable[..., Any]
 
 
-class ExecutionProgress:
-    """A run's progress: ``current`` of ``total``, with a ``message``.
+@dataclass(frozen=True)
+class TaskCall:
+    """One call to schedule, built by ``Docket.call()`` for ``add_many``/``replace_many``.
 
-    Updates are written to storage at once and published to subscribers.
-    ``total`` is None until set.  Each run has its own progress object, so
-    concurrent runs of one task never write into each other's.
+    Everything is resolved when it is built: the function, its arguments, the
+    key (a fresh one unless given) and when it is due.
     """
 
-    def __init__(self, execution: Execution) -> None:
-        self._execution = execution
-        self.current = 0
-        self.total: int | None = None
-        self.message: str | None = None
-
-    def _apply(self, state: ProgressState) -> None:
-        self.current, self.total, self.message = state.current, state.total, state.message
-
-    async def _update(self, update: ProgressUpdate) -> None:
-        execution = self._execution
-        state = await execution.docket.engine.report_progress(
-            execution.key, execution.generation, update
-        )
-        if state is not None:
-            self._apply(state)
-
-    async def set_total(self, total: int) -> None:
-        """Declare how many steps the run has; ``total`` must be at least 1."""
-        if not isinstance(total, int) or isinstance(total, bool) or total < 1:
-            raise ValueError(f"total must be an integer of at least 1, got {total!r}")
-        await self._update(ProgressUpdate(total=total))
-
-    async def increment(self, by: int = 1) -> None:
-        """Count ``by`` more steps done; ``by`` must be at least 1."""
-        if not isinstance(by, int) or isinstance(by, bool) or by < 1:
-            raise ValueError(f"by must be an integer of at least 1, got {by!r}")
-        await self._update(ProgressUpdate(increment=by))
-
-    async def set_message(self, message: str) -> None:
-        """Say what the run is doing now."""
-        if not isinstance(message, str):
-            raise TypeError(f"message must be a string, got {message!r}")
-        await self._update(ProgressUpdate(message=message))
-
-    def __repr__(self) -> str:
-        return f"ExecutionProgress(current={self.current}, total={self.total}, message={self.message!r})"
+    function: TaskFunction
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    key: str
+    when: datetime
+    function_name: str | None = None
 
 
 class Execution:
@@ -97,40 +65,54 @@ class Execution:
 
     ``function`` is None when the task is not registered with this docket (an
     execution read back from storage); ``function_name`` is always set.
-    ``attempt`` is 1-based.  ``disposition`` says what ``add``/``replace`` did.
+    ``attempt`` is 1-based.  ``disposition`` says what ``add``/``replace`` did
+    (``LOADED`` for an execution read back from storage).
     """
 
     def __init__(
         self,
         docket: Docket,
-        function: Callable[..., Any] | None,
-        function_name: str,
+        function: TaskFunction | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         key: str,
         when: datetime,
         attempt: int = 1,
+        trace_context: Context | None = None,
+        redelivered: bool = False,
+        function_name: str | None = None,
+        generation: int = 0,
+        message_id: str | None = None,
         *,
         state: ExecutionState = ExecutionState.SCHEDULED,
-        disposition: Disposition = Disposition.SCHEDULED,
-        generation: int = 0,
+        disposition: Disposition = Disposition.LOADED,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        name = function_name if function_name is not None else getattr(function, "__name__", None)
+        if not isinstance(name, str):
+            raise ValueError(f"function_name is needed for {function!r}, got {function_name!r}")
         self.docket = docket
         self.function = function
-        self.function_name = function_name
+        self.function_name = name
         self.args = args
         self.kwargs = kwargs
         self.key = key
         self.when = when
         self.attempt = attempt
+        self.redelivered = redelivered
+        self.generation = generation
+        self.message_id = message_id
         self.state = state
         self.disposition = disposition
-        self.generation = generation
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self._trace_context = trace_context
         self.worker: str | None = None
         self.started_at: datetime | None = None
         self.completed_at: datetime | None = None
         self.error: str | None = None
-        self.progress = ExecutionProgress(self)
+        self.schedule_exception: BaseException | None = None
+        """The error of this call's schedule in a batch (disposition FAILED)."""
+        self.progress = ExecutionProgress(docket, key)
         self._result: bytes | None = None
 
     @classmethod
@@ -139,7 +121,7 @@ class Execution:
         docket: Docket,
         record: ExecutionRecord,
         *,
-        disposition: Disposition = Disposition.SCHEDULED,
+        disposition: Disposition = Disposition.LOADED,
     ) -> Execution:
         """Build the local view of a stored record.
 
@@ -153,18 +135,20 @@ class Execution:
         execution = cls(
             docket,
             docket.tasks.get(record.function_name),
-            record.function_name,
             args,
             kwargs,
             record.key,
             record.when,
             record.attempt,
+            function_name=record.function_name,
             disposition=disposition,
+            headers=record.headers,
         )
-        execution._apply(record)
+        execution.apply_record(record)
         return execution
 
-    def _apply(self, record: ExecutionRecord) -> None:
+    def apply_record(self, record: ExecutionRecord) -> None:
+        """Take every field of a stored record of this key."""
         self.generation = record.generation
         self.state = record.state
         self.when = record.when
@@ -173,8 +157,31 @@ class Execution:
         self.started_at = record.started_at
         self.completed_at = record.completed_at
         self.error = record.error
-        self.progress._apply(record.progress)
+        self.headers = record.headers
+        self.progress.apply_record(record)
         self._result = record.result
+
+    def forget_result(self) -> None:
+        """Drop what this view knows of the stored result (its record is gone)."""
+        self._result = None
+
+    @property
+    def trace_context(self) -> Context | None:
+        """The OpenTelemetry context of the call that scheduled this work, if it carried one."""
+        if self._trace_context is None and self.headers:
+            self._trace_context = propagate.extract(dict(self.headers))
+        return self._trace_context
+
+    @property
+    def result_key(self) -> str | None:
+        """Where this run's result is kept (``key:generation``), or None if it has none.
+
+        The result lives in the execution's own record, so this is a name for
+        it, not a separate storage key as in pydocket.
+        """
+        if self._result is None:
+            return None
+        return f"{self.key}:{self.generation}"
 
     async def sync(self) -> bool:
         """Refresh this view from storage; False if there is no record any more.
@@ -184,11 +191,17 @@ class Execution:
         record = await self.docket.engine.get_record(self.key, self.docket.clock.now())
         if record is None:
             return False
-        self._apply(record)
+        self.apply_record(record)
         return True
+
+    async def is_superseded(self) -> bool:
+        """Whether the key has been scheduled again since this execution (a newer generation)."""
+        record = await self.docket.engine.get_record(self.key, self.docket.clock.now())
+        return record is not None and record.generation > self.generation
 
     async def get_result(
         self,
+        *,
         timeout: timedelta | None = None,
         deadline: datetime | None = None,
     ) -> Any:
@@ -197,113 +210,40 @@ class Execution:
         Re-raises the task's own exception if it failed, raises
         ``ExecutionCancelled`` if it was cancelled, and ``TimeoutError`` if
         ``timeout`` (or the aware ``deadline``) passes first on the docket's
-        clock.
+        clock.  A timeout of zero only looks at what is stored now.
         """
+        from docket.following import wait_for_end
+
         clock = self.docket.clock
-        if deadline is not None and deadline.tzinfo is None:
-            raise ValueError(f"deadline must be timezone-aware, got {deadline!r}")
+        if deadline is not None and (not isinstance(deadline, datetime) or deadline.tzinfo is None):
+            raise ValueError(f"deadline must be a timezone-aware datetime, got {deadline!r}")
         if timeout is not None:
             if not isinstance(timeout, timedelta):
                 raise TypeError(f"timeout must be a timedelta, got {timeout!r}")
             by_timeout = clock.now() + timeout
             deadline = by_timeout if deadline is None else min(deadline, by_timeout)
         if not self.state.is_terminal:
-            await until_deadline(self._wait_for_end(), clock, deadline)
+            await until_deadline(wait_for_end(self), clock, deadline)
         return self._outcome()
 
-    async def _wait_for_end(self) -> None:
-        engine = self.docket.engine
-        async with engine.subscribe(self.key) as events:
-            if not await self.sync() and not self.state.is_terminal:
-                self._gone()
-            if self.state.is_terminal:
-                return
-            await first_of(self._end_event(events), self._recheck_until_ended())
+    async def subscribe(
+        self, *, ready: asyncio.Event | None = None
+    ) -> AsyncIterator[StateEvent | ProgressEvent]:
+        """Yield the current state and progress, then each change, ending after the end.
 
-    async def _recheck_until_ended(self) -> None:
-        """Re-read the record now and then, and return once it has ended.
-
-        Events are published with Redis pub/sub, which is at most once: one
-        can be lost without the subscription failing (a demoted master
-        resyncing after a failover, say).  This bounds how long such a loss
-        can keep ``get_result`` waiting.  A record that has gone, or has moved
-        on to a later run still going, is left to the event path.
+        Events are pydocket's dicts: ``{"type": "state", "key", "state",
+        "when", "worker", "started_at", "completed_at", "error"}`` and
+        ``{"type": "progress", "key", "current", "total", "message",
+        "updated_at"}``.  It subscribes before it reads, so no change falls
+        between the two; ``ready`` is set once it has subscribed.  Unlike
+        pydocket's, the stream ends after the terminal state event.
         """
-        clock, engine = self.docket.clock, self.docket.engine
-        while True:
-            await clock.sleep(RECHECK_SECONDS)
-            record = await engine.get_record(self.key, clock.now())
-            # Only an end is taken from here: applying a later generation that
-            # is still going would make the event path skip this one's end.
-            if (
-                record is not None
-                and record.generation >= self.generation
-                and record.state.is_terminal
-            ):
-                self._apply(record)
-                return
+        from docket.following import follow
 
-    async def _end_event(self, events: AsyncIterator[Event]) -> None:
-        """Wait for the terminal state event of this execution (or a later generation)."""
-        engine = self.docket.engine
-        async for event in events:
-            if (
-                not isinstance(event, StateEvent)
-                or event.generation < self.generation
-                or not event.state.is_terminal
-            ):
-                continue
-            record = await engine.get_record(self.key, self.docket.clock.now())
-            if record is not None and record.generation == event.generation:
-                self._apply(record)
-            else:
-                # The record is already gone (execution_ttl of zero): the
-                # event is all there is to know.
-                self.generation = event.generation
-                self.state = event.state
-                self.error = event.error
-                self._result = None
-            return
+        async for event in follow(self, ready):
+            yield event
 
-    async def subscribe(self) -> AsyncIterator[Event]:
-        """Yield the current state and progress, then each change until the end.
-
-        It subscribes before it reads, so no change falls between the two.
-        The last event yielded is the terminal StateEvent.
-        """
-        engine = self.docket.engine
-        async with engine.subscribe(self.key) as events:
-            found = await self.sync()
-            if not found and self.disposition is Disposition.STRUCK:
-                self.state = ExecutionState.CANCELLED
-            yield StateEvent(self.key, self.state, self.generation, self.worker, self.error)
-            yield ProgressEvent(
-                self.key,
-                self.generation,
-                ProgressState(self.progress.current, self.progress.total, self.progress.message),
-            )
-            if self.state.is_terminal or not found:
-                # Without a record no further event can come: it ended long ago.
-                return
-            async for event in events:
-                if event.generation < self.generation:
-                    continue
-                if isinstance(event, ProgressEvent):
-                    self.progress._apply(event.progress)
-                    yield event
-                    continue
-                self.generation = event.generation
-                self.state = event.state
-                self.worker = event.worker
-                self.error = event.error
-                if event.state.is_terminal:
-                    # Pick up the result and timings the event does not carry.
-                    await self.sync()
-                    yield event
-                    return
-                yield event
-
-    def _gone(self) -> None:
+    def record_gone(self) -> None:
         """The record vanished before this view saw the end."""
         if self.disposition is Disposition.STRUCK:
             # Struck work was never stored: it ends as cancelled.
@@ -331,15 +271,49 @@ class Execution:
         return decode_value(self._result)
 
     def bound_arguments(self) -> dict[str, Any]:
-        """The task's arguments by parameter name (positional ones included)."""
+        """The arguments the caller gave, by parameter name (positional ones included)."""
         arguments = dict(self.kwargs)
         if self.function is not None and self.args:
             try:
-                bound = inspect.signature(self.function).bind_partial(*self.args, **self.kwargs)
+                bound = get_signature(self.function).bind_partial(*self.args, **self.kwargs)
             except (TypeError, ValueError):
                 return arguments
             arguments.update(bound.arguments)
         return arguments
+
+    def get_argument(self, parameter: str) -> Any:
+        """The value the task runs with for ``parameter``: the caller's, else its default.
+
+        Raises KeyError naming the parameter when the task has no such
+        parameter, or it was given no value and has no default.
+        """
+        arguments = self.bound_arguments()
+        if parameter in arguments:
+            return arguments[parameter]
+        if self.function is not None:
+            try:
+                declared = get_signature(self.function).parameters.get(parameter)
+            except (TypeError, ValueError):
+                declared = None
+            if declared is not None and declared.default is not inspect.Parameter.empty:
+                return declared.default
+        raise KeyError(
+            f"task {self.function_name!r} has no value for argument {parameter!r} "
+            f"(arguments: {sorted(arguments)})"
+        )
+
+    def general_labels(self) -> Mapping[str, str]:
+        """Metric labels for this task, bounded in number (no key)."""
+        return {"docket.task": self.function_name}
+
+    def specific_labels(self) -> Mapping[str, str | int]:
+        """Log context for this run: task, key, when and attempt."""
+        return {
+            "docket.task": self.function_name,
+            "docket.key": self.key,
+            "docket.when": self.when.isoformat(),
+            "docket.attempt": self.attempt,
+        }
 
     def call_repr(self) -> str:
         """``name(args...){key}``, as log lines show a call: arguments print as

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from uncalled_for import FailedDependency
 
 from docket.dependencies.base import (
     AdmissionBlocked,
@@ -27,18 +29,13 @@ from docket.dependencies.base import (
     FailureHandler,
     Runtime,
     TaskOutcome,
+    format_duration,
 )
 from docket.dependencies.context import current_docket, current_execution, current_worker
-from docket.dependencies.depends import (
-    RunScope,
-    current_run_scope,
-    current_shared_scope,
-)
 from docket.dependencies.resolution import (
-    DependencyFailed,
-    resolve_dependencies,
-    task_dependencies,
-    validate_dependencies,
+    WORKER_DEPENDENCY_PREFIX,
+    has_dependencies,
+    resolved_dependencies,
 )
 from docket.engines.base import Claim, TaskMessage
 from docket.execution import Execution
@@ -63,6 +60,9 @@ from docket.serialization import (
 )
 from docket.states import ExecutionState
 
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
+
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
@@ -79,11 +79,32 @@ ADMISSION_RETRY_DELAY = timedelta(milliseconds=100)
 """How long work blocked by admission control waits before it is tried again."""
 
 
-def format_duration(seconds: float) -> str:
-    """A fixed-width duration for log lines: milliseconds under 100 s, else seconds."""
-    if abs(seconds) < 100:
-        return f"{seconds * 1000:6.0f}ms"
-    return f"{seconds:6.0f}s "
+def _check_resolved(dependencies: dict[str, Any]) -> list[Dependency[Any]]:
+    """The run's handlers, once every dependency resolved; else raise why not.
+
+    An admission gate that blocked the run raises its ``AdmissionBlocked``
+    as it is; other failures raise together, as pydocket words them.  The
+    handlers are the resolved values that are dependencies themselves (the
+    per-run copies of ``Retry``, ``Perpetual``, ``Timeout``...).
+    """
+    failures = [value for value in dependencies.values() if isinstance(value, FailedDependency)]
+    for failure in failures:
+        if isinstance(failure.error, AdmissionBlocked):
+            raise failure.error
+    if failures:
+        # pydocket's wording, then each cause, so the recorded error says why.
+        raise ExceptionGroup(
+            "Failed to resolve dependencies for parameter(s): "
+            + ", ".join(failure.parameter for failure in failures)
+            + " ("
+            + "; ".join(
+                f"{failure.parameter}: {type(failure.error).__name__}: {failure.error}"
+                for failure in failures
+            )
+            + ")",
+            [failure.error for failure in failures],
+        )
+    return [value for value in dependencies.values() if isinstance(value, Dependency)]
 
 
 class RunPath:
@@ -151,24 +172,29 @@ class RunPath:
             )
             return
 
+        target = function if function is not None else self.worker.fallback_task
+        assert target is not None
         execution = Execution(
             docket,
-            function,
-            record.function_name,
+            target,
             args,
             kwargs,
             record.key,
             record.when,
             record.attempt,
-            state=ExecutionState.RUNNING,
+            redelivered=claim.redelivered,
+            function_name=record.function_name,
             generation=record.generation,
+            message_id=claim.delivery,
+            state=ExecutionState.RUNNING,
+            headers=record.headers,
         )
         execution.worker = self.worker.name
         # A held delivery was marked started when it was claimed; this is
         # when it really starts, and its settlement records that.
         execution.started_at = truncate_to_ms(docket.clock.now()) if held else record.started_at
-        target = function if function is not None else self.worker.fallback_task
-        assert target is not None
+        execution.progress.generation = record.generation
+        execution.progress.apply_record(record)
 
         if docket.is_stricken(record.function_name, function, args, kwargs):
             logger.warning("🗙 %s", execution.call_repr(), extra=self.log_context(execution))
@@ -220,15 +246,18 @@ class RunPath:
     ) -> None:
         clock = self.docket.clock
         started = clock.monotonic()
-        handlers: list[Dependency] = []
+        handlers: list[Dependency[Any]] = []
         try:
-            if self.worker.dependencies or task_dependencies(target):
-                async with AsyncExitStack() as stack:
-                    current_run_scope.set(RunScope(stack))
-                    current_shared_scope.set(self.worker._shared)
-                    values, handlers = await self._resolve(target, execution, stack)
+            if self.worker.dependencies or has_dependencies(target):
+                async with resolved_dependencies(self.worker, execution) as dependencies:
+                    handlers = _check_resolved(dependencies)
+                    arguments = {
+                        name: value
+                        for name, value in dependencies.items()
+                        if not name.startswith(WORKER_DEPENDENCY_PREFIX)
+                    }
                     result = await self._invoke(
-                        target, execution, args, {**kwargs, **values}, handlers
+                        target, execution, args, {**kwargs, **arguments}, handlers
                     )
             else:
                 result = target(*args, **kwargs)
@@ -305,38 +334,13 @@ class RunPath:
             )
         self.worker._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
 
-    async def _resolve(
-        self, target: TaskFunction, execution: Execution, stack: AsyncExitStack
-    ) -> tuple[dict[str, Any], list[Dependency]]:
-        """Enter the task's and the worker's dependencies; return injected values and handlers."""
-        if self.worker.dependencies:
-            validate_dependencies(target, self.worker.dependencies)
-        values, entered = await resolve_dependencies(target, execution.bound_arguments(), stack)
-        handlers: list[Dependency] = []
-        for name, dependency in entered.items():
-            # A handler's per-run state lives on the value it injected (e.g. a
-            # Perpetual the task cancelled), not on the shared declaration.
-            injected = values.get(name, dependency)
-            handlers.append(injected if isinstance(injected, Dependency) else dependency)
-        for index, dependency in enumerate(self.worker.dependencies):
-            try:
-                value = await stack.enter_async_context(
-                    dependency.for_parameter(f"worker[{index}]")
-                )  # type: ignore[arg-type]
-            except AdmissionBlocked:
-                raise
-            except Exception as error:
-                raise DependencyFailed(f"worker dependency {dependency!r}", error) from error
-            handlers.append(value if isinstance(value, Dependency) else dependency)
-        return values, handlers
-
     async def _invoke(
         self,
         target: TaskFunction,
         execution: Execution,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        handlers: list[Dependency],
+        handlers: list[Dependency[Any]],
     ) -> Any:
         runtime = next((h for h in handlers if isinstance(h, Runtime)), None)
         if runtime is None:
@@ -355,7 +359,7 @@ class RunPath:
         return result
 
     async def _completed(
-        self, execution: Execution, outcome: TaskOutcome, handlers: list[Dependency]
+        self, execution: Execution, outcome: TaskOutcome, handlers: list[Dependency[Any]]
     ) -> bool:
         """Give completion handlers their say; True if one arranged a next run."""
         for handler in handlers:
@@ -433,7 +437,7 @@ class RunPath:
         execution: Execution,
         error: Exception,
         duration: float,
-        handlers: list[Dependency],
+        handlers: list[Dependency[Any]],
     ) -> None:
         outcome = TaskOutcome(duration=timedelta(seconds=duration), exception=error)
         for handler in handlers:

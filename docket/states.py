@@ -36,11 +36,23 @@ class ExecutionState(str, enum.Enum):
 
 
 class Disposition(str, enum.Enum):
-    """What ``Docket.add`` or ``Docket.replace`` did with the work it was given."""
+    """What scheduling did with the work it was given.
 
+    ``LOADED``: not a fresh scheduling attempt (an execution read back from
+    storage).  ``SCHEDULED``: stored, queued or for later.
+    ``ALREADY_SCHEDULED``: ``add`` found the key live and changed nothing.
+    ``STRUCK``: a strike refused it before anything was stored.
+    ``SUPERSEDED``: a newer schedule of the key was already in place.
+    ``FAILED``: in a batch (``add_many``/``replace_many``), storing this one
+    call failed; the error is the execution's ``schedule_exception``.
+    """
+
+    LOADED = "loaded"
     SCHEDULED = "scheduled"
     ALREADY_SCHEDULED = "already_scheduled"
     STRUCK = "struck"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
 
     def __str__(self) -> str:
         return self.value

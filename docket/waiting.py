@@ -13,9 +13,30 @@ from typing import Any, TypeVar
 
 from docket.clock import Clock
 
-__all__ = ["first_of", "until_deadline"]
+__all__ = ["cancel_and_wait", "first_of", "until_deadline"]
 
 T = TypeVar("T")
+
+
+async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel ``tasks`` and wait until each has ended, never raising their cancellation.
+
+    A helper's own ``CancelledError`` is what we asked for; re-raising it from
+    the caller (as ``gather`` or awaiting the task does) makes it look like the
+    caller's, and under anyio a cancellation its cancel scope did not send
+    escapes the caller's ``__aexit__``.  Only a cancellation delivered to the
+    caller itself propagates.  Helpers' other exceptions are retrieved (so
+    none is reported as never retrieved) and not raised: whoever owns a
+    helper logs its failures where they happen.
+    """
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()
 
 
 async def first_of(*waits: Awaitable[Any]) -> None:
@@ -28,11 +49,8 @@ async def first_of(*waits: Awaitable[Any]) -> None:
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
         # Let cancellations settle so no task outlives this call unobserved.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
     for task in done:
         task.result()
 
@@ -48,11 +66,9 @@ async def until_deadline(
     try:
         await asyncio.wait([task, timer], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        timer.cancel()
+        await cancel_and_wait(timer)
         if not task.done():
-            task.cancel()
-        await asyncio.gather(timer, return_exceptions=True)
-    if task.cancelled() or not task.done():
-        await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
+    if task.cancelled():
         raise TimeoutError(f"deadline {deadline.isoformat()} passed")
     return task.result()

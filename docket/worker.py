@@ -24,11 +24,17 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
+from uncalled_for import FailedDependency
+
 from docket.automatic import reseed_forever, seed_automatic_tasks
 from docket.batching import SettlementBatcher
 from docket.dependencies.base import Dependency
-from docket.dependencies.depends import SharedScope
-from docket.dependencies.resolution import validate_dependencies
+from docket.dependencies.functional import SharedScope
+from docket.dependencies.resolution import (
+    check_task_dependencies,
+    single_conflicts,
+    worker_dependencies,
+)
 from docket.docket import Docket
 from docket.engines.base import Claim, Settlement, SlotWait, TaskMessage
 from docket.execution import Execution
@@ -38,7 +44,7 @@ from docket.run_context import in_context
 from docket.running import RunPath, TaskFunction
 from docket.serialization import duration_seconds
 from docket.states import ExecutionState
-from docket.waiting import first_of
+from docket.waiting import cancel_and_wait, first_of
 
 __all__ = ["Worker", "default_worker_name"]
 
@@ -97,10 +103,13 @@ class Worker:
         minimum_check_interval: timedelta = timedelta(milliseconds=250),
         scheduling_resolution: timedelta = timedelta(milliseconds=250),
         schedule_automatic_tasks: bool = True,
+        enable_internal_instrumentation: bool = False,
+        fallback_task: TaskFunction | None = None,
+        dependencies: Mapping[str, Any] | Sequence[Any] | None = None,
+        message_batch: int = 1000,
+        *,
         prefetch: int | None = None,
         max_deliveries: int | None = 10,
-        fallback_task: TaskFunction | None = None,
-        dependencies: Sequence[Dependency] | None = None,
     ) -> None:
         if not isinstance(docket, Docket):
             raise TypeError(f"docket must be a Docket, got {docket!r}")
@@ -110,10 +119,18 @@ class Worker:
             raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
         if fallback_task is not None and not callable(fallback_task):
             raise TypeError(f"fallback_task must be callable, got {fallback_task!r}")
-        worker_dependencies = list(dependencies or [])
-        for dependency in worker_dependencies:
-            if not isinstance(dependency, Dependency):
-                raise TypeError(f"dependencies must be Dependency objects, got {dependency!r}")
+        if not isinstance(enable_internal_instrumentation, bool):
+            raise TypeError(
+                "enable_internal_instrumentation must be a bool, "
+                f"got {enable_internal_instrumentation!r}"
+            )
+        if (
+            not isinstance(message_batch, int)
+            or isinstance(message_batch, bool)
+            or message_batch < 1
+        ):
+            raise ValueError(f"message_batch must be a positive integer, got {message_batch!r}")
+        named_dependencies = worker_dependencies(dependencies)
         self.docket = docket
         self.name = name or default_worker_name()
         self.concurrency = concurrency
@@ -137,10 +154,13 @@ class Worker:
             )
         self.max_deliveries = max_deliveries
         self.fallback_task = fallback_task
-        self.dependencies: list[Dependency] = worker_dependencies
+        self.enable_internal_instrumentation = enable_internal_instrumentation
+        self.message_batch = message_batch
+        self.dependencies: dict[str, Dependency[Any]] = named_dependencies
         if fallback_task is not None:
-            validate_dependencies(fallback_task, self.dependencies)
-        self._shared = SharedScope()
+            check_task_dependencies(fallback_task)
+        self.shared_scope = SharedScope()
+        self._conflicts: dict[Callable[..., Any], dict[str, FailedDependency]] = {}
 
         self._running: dict[str, asyncio.Task[None]] = {}
         # Deliveries whose run is over but whose outcome is not yet written.
@@ -170,13 +190,28 @@ class Worker:
         self._observers: list[SettlementObserver] = []
         self._runs = RunPath(self)
 
+    def labels(self) -> Mapping[str, str]:
+        """The worker's labels on log records and metrics: ``docket.worker``."""
+        return {"docket.worker": self.name}
+
+    def single_conflicts(self, function: Callable[..., Any]) -> dict[str, FailedDependency]:
+        """``single`` dependency kinds that both ``function`` and this worker declare.
+
+        Each is a failed dependency of every run of ``function`` here; known
+        per function, so worked out once.
+        """
+        conflicts = self._conflicts.get(function)
+        if conflicts is None:
+            conflicts = self._conflicts[function] = single_conflicts(function, self.dependencies)
+        return conflicts
+
     # -- lifecycle --------------------------------------------------------
 
     async def __aenter__(self) -> Worker:
         self._entered += 1
         if self._entered == 1:
             self._stopping.clear()
-            self._shared = SharedScope()
+            self.shared_scope = SharedScope()
             self._background = [
                 asyncio.create_task(self._heartbeat_loop(), name=f"docket:{self.name}:heartbeat"),
                 asyncio.create_task(self._renewal_loop(), name=f"docket:{self.name}:leases"),
@@ -213,13 +248,11 @@ class Worker:
                     task.cancel()
             await self._drain()
         finally:
-            for task in self._background:
-                task.cancel()
-            await asyncio.gather(*self._background, return_exceptions=True)
+            await cancel_and_wait(*self._background)
             self._background = []
             DEPTHS.pop((self.docket.name, self.name), None)
             try:
-                await self._shared.close()
+                await self.shared_scope.close()
             except Exception:
                 logger.exception("Worker %r could not clean up its shared dependencies", self.name)
             try:
@@ -232,7 +265,7 @@ class Worker:
         try:
             await self._hand_back(self._held.take_all())
             while self._running:
-                await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+                await asyncio.wait(list(self._running.values()))
             await self._settlements.drain()
         except asyncio.CancelledError:
             # A second stop request: abandon running work; its leases expire
@@ -313,7 +346,9 @@ class Worker:
         while not stopping.is_set():
             # Held work takes free slots before anything new is claimed for them.
             self._start_buffered()
-            room = self.concurrency - len(self._occupied) + self._held.room()
+            room = min(
+                self.concurrency - len(self._occupied) + self._held.room(), self.message_batch
+            )
             # Outcomes waiting here go in this claim's round trip; only those
             # a flusher is writing and that have not yet landed count against
             # the bound.

@@ -123,7 +123,7 @@ async def _show_outcome(
         # A later generation (the next perpetual run, a replacement) is not
         # this run: its record says nothing about how this run ended.
         if record is not None and record.generation == execution.generation:
-            execution._apply(record)
+            execution.apply_record(record)
             return
     execution.state = state
     if error is not None:

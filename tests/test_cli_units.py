@@ -23,7 +23,7 @@ from docket.cli.strikes import _rule, describe_rule, parse_value
 from docket.cli.support import CLIError, check_url, describe_error, redact_url
 from docket.cli.watch import LineReporter, LiveReporter, WatchView
 from docket.cli.worker import describe_task
-from docket.engines.base import ExecutionRecord, ProgressEvent, ProgressState, StateEvent
+from docket.engines.base import ExecutionRecord, ProgressChange, ProgressState, StateChange
 from docket.instrumentation import DEPTHS
 from docket.states import ExecutionState
 from docket.strikelist import Operator
@@ -249,14 +249,14 @@ def _record(**changes: Any) -> ExecutionRecord:
 def test_the_watch_view_follows_the_latest_generation() -> None:
     view = WatchView("k")
     view.apply_record(_record())
-    view.apply_event(StateEvent("k", ExecutionState.RUNNING, 3, worker="w1"))
+    view.apply_event(StateChange("k", ExecutionState.RUNNING, 3, worker="w1"))
     assert (view.state, view.worker) == (ExecutionState.RUNNING, "w1")
-    view.apply_event(ProgressEvent("k", 3, ProgressState(2, 5, "copying")))
+    view.apply_event(ProgressChange("k", 3, ProgressState(2, 5, "copying")))
     assert view.progress_text() == "2/5 copying"
-    view.apply_event(ProgressEvent("k", 2, ProgressState(9, 9, "stale")))
-    view.apply_event(StateEvent("k", ExecutionState.COMPLETED, 2))
+    view.apply_event(ProgressChange("k", 2, ProgressState(9, 9, "stale")))
+    view.apply_event(StateChange("k", ExecutionState.COMPLETED, 2))
     assert view.state is ExecutionState.RUNNING and not view.ended
-    view.apply_event(StateEvent("k", ExecutionState.QUEUED, 4))  # a retry
+    view.apply_event(StateChange("k", ExecutionState.QUEUED, 4))  # a retry
     assert (view.state, view.generation, view.progress) == (
         ExecutionState.QUEUED,
         4,
@@ -289,9 +289,9 @@ def test_the_line_reporter_prints_only_changes() -> None:
     view.apply_record(_record(state=ExecutionState.RUNNING, worker="w"))
     reporter.update(view)
     reporter.update(view)
-    view.apply_event(ProgressEvent("k", 3, ProgressState(1, 2, None)))
+    view.apply_event(ProgressChange("k", 3, ProgressState(1, 2, None)))
     reporter.update(view)
-    view.apply_event(StateEvent("k", ExecutionState.CANCELLED, 3))
+    view.apply_event(StateChange("k", ExecutionState.CANCELLED, 3))
     reporter.close(view)
     assert out.getvalue().splitlines() == [
         "k: running task=job worker=w",
@@ -307,9 +307,9 @@ def test_the_live_reporter_draws_on_a_terminal() -> None:
     view = WatchView("k")
     view.apply_record(_record(state=ExecutionState.RUNNING, worker="w", started_at=NOW))
     reporter.update(view)
-    view.apply_event(ProgressEvent("k", 3, ProgressState(1, 4, "step one")))
+    view.apply_event(ProgressChange("k", 3, ProgressState(1, 4, "step one")))
     reporter.update(view)
-    view.apply_event(StateEvent("k", ExecutionState.COMPLETED, 3))
+    view.apply_event(StateChange("k", ExecutionState.COMPLETED, 3))
     reporter.close(view)
     text = out.getvalue()
     assert "completed" in text and "step one" in text and "1/4" in text

@@ -15,7 +15,7 @@ from docket.automatic import seed_automatic_tasks
 from docket.dependencies.base import TaskOutcome
 from docket.dependencies.context import current_execution
 from docket.dependencies.cron import KEYWORDS
-from docket.dependencies.resolution import validate_dependencies
+from docket.dependencies import validate_dependencies
 from docket.execution import Execution
 from tests.virtual_time import drive, memory_docket
 
@@ -163,7 +163,7 @@ def test_an_hourly_schedule_follows_elapsed_time_across_both_transitions() -> No
 async def test_on_complete_schedules_the_next_match_after_now(
     docket: Docket, clock: VirtualClock
 ) -> None:
-    execution = Execution(docket, None, "task", (), {}, "k", START)
+    execution = Execution(docket, None, (), {}, "k", START, function_name="task")
     current_execution.set(execution)
     run = await Cron("0 * * * *").__aenter__()
     assert isinstance(run, Cron)

@@ -17,7 +17,7 @@ import pytest
 
 from docket import Docket, VirtualClock, Worker
 from docket.engines.base import Event
-from docket.execution import RECHECK_SECONDS
+from docket.following import RECHECK_SECONDS
 
 
 @asynccontextmanager

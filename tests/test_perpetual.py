@@ -49,7 +49,7 @@ async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
 
 def entered_for(docket: Docket, key: str, *args: Any, **kwargs: Any) -> Execution:
     """Make ``key``'s execution current, as the worker does before entering dependencies."""
-    execution = Execution(docket, None, "task", args, kwargs, key, docket.clock.now())
+    execution = Execution(docket, None, args, kwargs, key, docket.clock.now(), function_name="task")
     current_execution.set(execution)
     return execution
 

@@ -30,7 +30,7 @@ async def docket(clock: VirtualClock) -> AsyncIterator[Docket]:
 
 
 async def entered(docket: Docket, declared: Timeout, key: str = "k") -> tuple[Timeout, Execution]:
-    execution = Execution(docket, None, "task", (), {}, key, docket.clock.now())
+    execution = Execution(docket, None, (), {}, key, docket.clock.now(), function_name="task")
     current_execution.set(execution)
     run = await declared.__aenter__()
     assert isinstance(run, Timeout)

@@ -29,7 +29,7 @@ from docket.cli.snapshot import format_age, format_when
 from docket.cli.support import CLIError, make_console, open_docket, run
 from docket.clock import Clock, SystemClock
 from docket.docket import Docket
-from docket.engines.base import ExecutionRecord, ProgressEvent, ProgressState, StateEvent
+from docket.engines.base import ExecutionRecord, ProgressChange, ProgressState, StateChange
 from docket.states import ExecutionState
 
 __all__ = ["LineReporter", "LiveReporter", "WatchView", "follow", "watch"]
@@ -89,11 +89,11 @@ class WatchView:
         self.progress = record.progress
 
     def apply_event(self, event: object) -> None:
-        """Fold in a published StateEvent or ProgressEvent."""
-        if isinstance(event, ProgressEvent):
+        """Fold in a published StateChange or ProgressChange."""
+        if isinstance(event, ProgressChange):
             if event.generation == self.generation:
                 self.progress = event.progress
-        elif isinstance(event, StateEvent):
+        elif isinstance(event, StateChange):
             if event.generation < self.generation:
                 return
             if event.generation > self.generation:
@@ -307,7 +307,7 @@ async def follow(
                         reread = True
                     else:
                         view.apply_event(event)
-                        reread = isinstance(event, StateEvent)
+                        reread = isinstance(event, StateChange)
                     pending = None
                 if reread:
                     record = await engine.get_record(key, clock.now())

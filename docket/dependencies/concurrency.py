@@ -22,6 +22,7 @@ from docket.dependencies.base import AdmissionBlocked
 from docket.dependencies.context import current_worker
 from docket.dependencies.gates import Gated
 from docket.engines.base import SlotWait
+from docket.waiting import cancel_and_wait
 
 if TYPE_CHECKING:
     from docket.docket import Docket
@@ -153,8 +154,7 @@ class ConcurrencyLimit(Gated):
         traceback: TracebackType | None,
     ) -> None:
         if self._renewal is not None:
-            self._renewal.cancel()
-            await asyncio.gather(self._renewal, return_exceptions=True)
+            await cancel_and_wait(self._renewal)
         if self._holder is None:
             return
         docket, execution, now = self.running()

@@ -7,7 +7,7 @@ them, so a task can ask for its docket, worker, execution or key.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from docket.dependencies.base import Dependency
 
@@ -26,36 +26,36 @@ __all__ = [
     "current_worker",
 ]
 
-current_docket: ContextVar[Docket] = ContextVar("docket_current_docket")
-current_worker: ContextVar[Worker] = ContextVar("docket_current_worker")
-current_execution: ContextVar[Execution] = ContextVar("docket_current_execution")
+current_docket: ContextVar[Docket] = ContextVar("current_docket")
+current_worker: ContextVar[Worker] = ContextVar("current_worker")
+current_execution: ContextVar[Execution] = ContextVar("current_execution")
 
 
-class _CurrentDocket(Dependency):
+class _CurrentDocket(Dependency["Docket"]):
     """The Docket whose worker is running this task."""
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Docket:
         return current_docket.get()
 
 
-class _CurrentWorker(Dependency):
+class _CurrentWorker(Dependency["Worker"]):
     """The Worker running this task."""
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Worker:
         return current_worker.get()
 
 
-class _CurrentExecution(Dependency):
+class _CurrentExecution(Dependency["Execution"]):
     """The Execution being run."""
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Execution:
         return current_execution.get()
 
 
-class _TaskKey(Dependency):
+class _TaskKey(Dependency[str]):
     """The key of the Execution being run."""
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> str:
         return current_execution.get().key
 
 

@@ -24,7 +24,7 @@ class _TaskLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
-class _TaskLogger(Dependency):
+class _TaskLogger(Dependency["logging.LoggerAdapter[logging.Logger]"]):
     """A ``logging.LoggerAdapter`` for ``docket.task.<function>`` whose records carry
     ``docket.name``, ``docket.worker``, ``docket.task``, ``docket.key``,
     ``docket.when`` and ``docket.attempt`` as ``extra``::
@@ -32,7 +32,7 @@ class _TaskLogger(Dependency):
         async def task(logger: logging.LoggerAdapter = TaskLogger()): ...
     """
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> logging.LoggerAdapter[logging.Logger]:
         execution = current_execution.get()
         worker = current_worker.get(None)
         return _TaskLoggerAdapter(

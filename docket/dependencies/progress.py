@@ -1,33 +1,87 @@
-"""``Progress``: the running execution's own progress reporter."""
+"""``Progress``: the running execution's progress reporter, as a dependency.
+
+``Progress`` is a class, as in pydocket, so clients subclass it (fastmcp's
+own ``Progress`` falls back to an in-memory reporter when ``__aenter__``
+raises ``LookupError`` outside a run).  Unlike pydocket's, entering it gives
+each run its own reporter (a copy of the declared default bound to that
+run's ``ExecutionProgress``), so two concurrent runs of one task never
+report into each other's progress.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
-
-if TYPE_CHECKING:
-    from docket.execution import ExecutionProgress
+import copy
+from typing import TYPE_CHECKING
 
 from docket.dependencies.base import Dependency
 from docket.dependencies.context import current_execution
 
+if TYPE_CHECKING:
+    from docket.execution import ExecutionProgress
+
 __all__ = ["Progress"]
 
 
-class _Progress(Dependency):
-    """Injects the run's ``ExecutionProgress``::
+class Progress(Dependency["Progress"]):
+    """Report how far the run has got, for anyone watching the execution::
 
-        async def import_records(path: str, progress: ExecutionProgress = Progress()):
+        async def import_records(path: str, progress: Progress = Progress()) -> None:
             await progress.set_total(len(records))
-            await progress.increment()
+            for record in records:
+                await progress.increment()
+                await progress.set_message(f"imported {record.id}")
 
-    Each run gets its own progress object (never the shared default), so two
-    concurrent runs of one task report separately.
+    ``current`` is None until the run starts, ``total`` 100 until set.  Outside
+    a run, entering it raises ``LookupError``; reading or reporting through a
+    ``Progress`` that was never entered raises ``RuntimeError``.
     """
 
-    async def __aenter__(self) -> Any:
-        return current_execution.get().progress
+    def __init__(self) -> None:
+        self._progress: ExecutionProgress | None = None
 
+    async def __aenter__(self) -> Progress:
+        execution = current_execution.get()  # LookupError outside a run
+        run = copy.copy(self)
+        run._progress = execution.progress
+        return run
 
-def Progress() -> ExecutionProgress:
-    """The run's own ``ExecutionProgress`` (see ``_Progress``), typed as the injected value."""
-    return cast("ExecutionProgress", _Progress())
+    @property
+    def _bound(self) -> ExecutionProgress:
+        if self._progress is None:
+            raise RuntimeError(
+                "Progress must be used as a dependency: declare it as a parameter "
+                "default (progress: Progress = Progress()) and use the injected value"
+            )
+        return self._progress
+
+    @property
+    def current(self) -> int | None:
+        """How many steps are done (None before the run has started)."""
+        return self._bound.current
+
+    @property
+    def total(self) -> int:
+        """How many steps there are (100 until set)."""
+        return self._bound.total
+
+    @property
+    def message(self) -> str | None:
+        """What the run last said it was doing, or None."""
+        return self._bound.message
+
+    async def set_total(self, total: int) -> None:
+        """Declare how many steps the run has; ``total`` must be at least 1."""
+        await self._bound.set_total(total)
+
+    async def increment(self, amount: int = 1) -> None:
+        """Count ``amount`` more steps done; ``amount`` must be at least 1."""
+        await self._bound.increment(amount)
+
+    async def set_message(self, message: str | None) -> None:
+        """Say what the run is doing now; None clears the message."""
+        await self._bound.set_message(message)
+
+    def __repr__(self) -> str:
+        if self._progress is None:
+            return "Progress()"
+        return f"Progress(current={self.current}, total={self.total}, message={self.message!r})"

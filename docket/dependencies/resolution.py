@@ -1,199 +1,322 @@
-"""Finding a task's dependencies and resolving them for one run.
+"""Resolving a task's dependencies for one run, on ``uncalled-for``'s frames.
 
 A dependency is found in two places on a parameter: as its default
-(``retry: Retry = Retry(3)``) or as ``Annotated`` metadata
-(``db: Annotated[Database, Depends(open_db)]``).  When the caller did not
-supply the parameter, the dependency's value is injected; when the parameter
-carries a task argument, an Annotated dependency is bound to that value
-(``bind_to_parameter``) and entered for its effect only.
+(``retry: Retry = Retry(3)``) or as ``Annotated`` metadata.  A *provider*
+(``Depends``, ``Shared``, ``TaskArgument``, or any default) supplies the
+parameter's value; other ``Annotated`` metadata
+(``customer_id: Annotated[int, ConcurrencyLimit(1)]``) is bound to the
+argument's value (``bind_to_parameter``) and entered for its effect only.
+
+``resolved_dependencies`` is the run's resolution, as pydocket has it: worker
+dependencies first, then each dependency parameter in signature order, then
+the ``Annotated`` side effects.  A dependency that raises does not stop the
+others; its place holds a ``FailedDependency`` and the worker fails the run
+with all of them at once.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Iterable
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
+
+from uncalled_for import (
+    FailedDependency,
+    frame_scope,
+    get_annotation_dependencies,
+    get_dependency_parameters,
+    get_signature,
+)
+from uncalled_for import validate_dependencies as validate_declarations
 
 from docket.dependencies.base import Dependency
+from docket.dependencies.context import current_docket, current_execution, current_worker
+from docket.dependencies.functional import _TaskArgument, enter_run_scopes
+
+if TYPE_CHECKING:
+    from docket.execution import Execution
+    from docket.worker import Worker
 
 __all__ = [
-    "DependencyFailed",
-    "TaskDependencies",
-    "dependency_parameters",
-    "resolve_dependencies",
-    "task_dependencies",
-    "validate_dependencies",
+    "WORKER_DEPENDENCY_PREFIX",
+    "check_task_dependencies",
+    "declared_dependencies",
+    "get_single_dependency_of_type",
+    "get_single_dependency_parameter_of_type",
+    "has_dependencies",
+    "injected_parameters",
+    "resolved_dependencies",
+    "single_conflicts",
+    "worker_dependencies",
 ]
 
 logger = logging.getLogger("docket.dependencies")
 
+D = TypeVar("D", bound=Dependency[Any])
 
-class DependencyFailed(Exception):
-    """A dependency raised while it was being resolved for a run."""
-
-    def __init__(self, parameter: str, error: BaseException) -> None:
-        super().__init__(
-            f"failed to resolve dependency for parameter {parameter!r}: "
-            f"{type(error).__name__}: {error}"
-        )
-        self.parameter = parameter
-        self.error = error
+WORKER_DEPENDENCY_PREFIX = "__worker_dep__"
+"""Where a worker dependency's value sits among a run's resolved dependencies;
+such entries are never passed to the task."""
 
 
-@dataclass(frozen=True)
-class TaskDependencies:
-    """The dependencies declared on one function's parameters."""
-
-    by_default: tuple[tuple[str, Dependency], ...]
-    by_annotation: tuple[tuple[str, Dependency], ...]
-
-    @property
-    def all(self) -> tuple[tuple[str, Dependency], ...]:
-        return self.by_default + self.by_annotation
-
-    def __bool__(self) -> bool:
-        return bool(self.by_default or self.by_annotation)
-
-
-def _annotated_dependencies(function: Callable[..., Any]) -> dict[str, Dependency]:
-    try:
-        hints = get_type_hints(function, include_extras=True)
-    except Exception:
-        hints = _hints_one_by_one(function)
-    found: dict[str, Dependency] = {}
-    for name, hint in hints.items():
-        if name == "return" or get_origin(hint) is not Annotated:
-            continue
-        for metadata in get_args(hint)[1:]:
-            if isinstance(metadata, Dependency):
-                found[name] = metadata
+def declared_dependencies(function: Callable[..., Any]) -> list[Dependency[Any]]:
+    """Every dependency declared on ``function``: value providers, then Annotated side effects."""
+    found: list[Dependency[Any]] = list(get_dependency_parameters(function).values())
+    for dependencies in get_annotation_dependencies(function).values():
+        found.extend(dependencies)
     return found
 
 
-def _hints_one_by_one(function: Callable[..., Any]) -> dict[str, Any]:
-    """The annotations that can be evaluated, when not all of them can.
+def has_dependencies(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` declares any dependency (the worker's fast path skips resolution)."""
+    return bool(get_dependency_parameters(function) or get_annotation_dependencies(function))
 
-    An ``Annotated`` one that cannot (under ``from __future__ import
-    annotations`` it may name a local variable, which is out of reach) would
-    silently lose its dependency, so that is logged.
+
+def injected_parameters(function: Callable[..., Any]) -> set[str]:
+    """The parameters whose values a run's dependencies supply, never the caller."""
+    return set(get_dependency_parameters(function))
+
+
+def check_task_dependencies(function: Callable[..., Any]) -> None:
+    """Raise ValueError for declarations that can never work on ``function``.
+
+    Two ``single`` dependencies of one kind (uncalled-for's rule), and any
+    dependency whose own ``check_task(function)`` refuses it (say a
+    ``ConcurrencyLimit`` naming an argument the task does not have).
     """
-    raw = dict(getattr(function, "__annotations__", {}) or {})
-    namespace = dict(getattr(function, "__globals__", {}))
-    hints: dict[str, Any] = {}
-    for name, hint in raw.items():
-        if not isinstance(hint, str):
-            hints[name] = hint
-            continue
-        try:
-            hints[name] = eval(hint, namespace)  # what get_type_hints does, one at a time
-        except Exception as error:
-            if "Annotated" in hint:
-                logger.warning(
-                    "Task %s: the annotation of parameter %r (%s) cannot be evaluated "
-                    "(%s: %s), so any dependency it declares is ignored; define what it "
-                    "names at module level",
-                    getattr(function, "__qualname__", function),
-                    name,
-                    hint,
-                    type(error).__name__,
-                    error,
-                )
-    return hints
+    validate_declarations(function)
+    _warn_of_unreadable_annotations(function)
+    for dependency in declared_dependencies(function):
+        check = getattr(dependency, "check_task", None)
+        if callable(check):
+            check(function)
 
 
-def _inspect(function: Callable[..., Any]) -> TaskDependencies:
+def _warn_of_unreadable_annotations(function: Callable[..., Any]) -> None:
+    """Log each ``Annotated`` parameter whose dependencies will be ignored.
+
+    When any annotation of a function cannot be evaluated (under
+    ``from __future__ import annotations`` one may name a local variable,
+    out of reach), uncalled-for finds none of its ``Annotated``
+    dependencies; say so at registration rather than let them vanish.
+    """
     try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return TaskDependencies((), ())
-    by_default = tuple(
-        (name, p.default) for name, p in parameters.items() if isinstance(p.default, Dependency)
-    )
-    defaulted = {name for name, _ in by_default}
-    by_annotation = tuple(
-        (name, dependency)
-        for name, dependency in _annotated_dependencies(function).items()
-        if name in parameters and name not in defaulted
-    )
-    return TaskDependencies(by_default, by_annotation)
-
-
-_cached_inspect = lru_cache(maxsize=4096)(_inspect)
-
-
-def task_dependencies(function: Callable[..., Any]) -> TaskDependencies:
-    """The dependencies declared on ``function``'s parameters."""
-    try:
-        return _cached_inspect(function)
-    except TypeError:  # unhashable callables cannot be cached
-        return _inspect(function)
-
-
-def dependency_parameters(function: Callable[..., Any]) -> dict[str, Dependency]:
-    """Every parameter of ``function`` that declares a dependency, by name."""
-    return dict(task_dependencies(function).all)
-
-
-def validate_dependencies(function: Callable[..., Any], extra: Iterable[Dependency] = ()) -> None:
-    """Raise ValueError if a ``single`` dependency kind appears more than once,
-    or if a declared dependency cannot work on ``function`` (``check_task``)."""
-    seen: dict[type[Dependency], str] = {}
-    declared = list(task_dependencies(function).all)
-    for _, dependency in declared:
-        dependency.check_task(function)
-    declared += [(f"worker dependency {dep!r}", dep) for dep in extra]
-    for name, dependency in declared:
-        if not dependency.single:
-            continue
-        kind = next(
-            base for base in type(dependency).__mro__ if base.__dict__.get("single") is True
-        )
-        if kind in seen:
-            raise ValueError(
-                f"task {getattr(function, '__name__', function)!r} has two {kind.__name__} "
-                f"dependencies ({seen[kind]!r} and {name!r}); only one is allowed"
+        get_type_hints(function, include_extras=True)
+        return
+    except Exception as error:
+        problem = f"{type(error).__name__}: {error}"
+    raw = getattr(function, "__annotations__", None) or {}
+    for parameter, hint in raw.items():
+        if isinstance(hint, str) and "Annotated" in hint:
+            logger.warning(
+                "Task %s: the annotation of parameter %r (%s) cannot be evaluated (%s), so "
+                "every Annotated dependency of the task is ignored; define what it names at "
+                "module level",
+                getattr(function, "__qualname__", function),
+                parameter,
+                hint,
+                problem,
             )
-        seen[kind] = name
 
 
-async def resolve_dependencies(
-    function: Callable[..., Any],
-    given: dict[str, Any],
-    stack: AsyncExitStack,
-) -> tuple[dict[str, Any], dict[str, Dependency]]:
-    """Resolve ``function``'s dependencies for one call.
+def worker_dependencies(
+    dependencies: Mapping[str, Any] | Sequence[Any] | None,
+) -> dict[str, Dependency[Any]]:
+    """A worker's ``dependencies=`` argument, checked, by name.
 
-    ``given`` holds the arguments already bound by name.  Returns the values
-    to inject and every dependency object entered (injected or bound); each
-    is exited, last in first out, when ``stack`` closes.  A dependency that
-    raises becomes ``DependencyFailed`` naming its parameter, except for
-    ``AdmissionBlocked``, which passes through.
+    A mapping keeps its names (which may not start with ``__``); a sequence is
+    named by position.
     """
-    from docket.dependencies.base import AdmissionBlocked
+    if dependencies is None:
+        return {}
+    if isinstance(dependencies, (str, bytes)) or not isinstance(dependencies, (Mapping, Iterable)):
+        raise TypeError(
+            f"dependencies must be a mapping or a sequence of Dependency objects, "
+            f"got {dependencies!r}"
+        )
+    items: list[tuple[str | None, Any]] = (
+        list(dependencies.items())
+        if isinstance(dependencies, Mapping)
+        else [(None, dependency) for dependency in dependencies]
+    )
+    named: dict[str, Dependency[Any]] = {}
+    for index, (name, dependency) in enumerate(items):
+        if name is not None and (not isinstance(name, str) or not name or name.startswith("__")):
+            raise ValueError(
+                f"dependencies: the name {name!r} is reserved or empty; "
+                "names may not start with '__'"
+            )
+        label = name if name is not None else f"index {index}"
+        if not isinstance(dependency, Dependency):
+            raise TypeError(
+                f"dependencies[{label!r}] must be a Dependency (e.g. Depends(fn) or "
+                f"Retry(...)), got {dependency!r}"
+            )
+        named[name if name is not None else f"{index}"] = dependency
+    return named
 
-    declared = task_dependencies(function)
-    values: dict[str, Any] = {}
-    entered: dict[str, Dependency] = {}
-    for name, dependency in declared.all:
-        try:
-            if name in given:
-                if (name, dependency) not in declared.by_annotation:
-                    continue
-                bound = dependency.bind_to_parameter(name, given[name])
-                await stack.enter_async_context(bound)  # type: ignore[arg-type]
-                entered[name] = bound
-                continue
-            bound = dependency.for_parameter(name)
-            values[name] = await stack.enter_async_context(bound)  # type: ignore[arg-type]
-            entered[name] = bound
-        except AdmissionBlocked:
-            raise
-        except DependencyFailed as nested:
-            raise DependencyFailed(name, nested.error) from nested.error
-        except Exception as error:
-            raise DependencyFailed(name, error) from error
-    return values, entered
+
+def single_conflicts(
+    function: Callable[..., Any], worker: Mapping[str, Dependency[Any]]
+) -> dict[str, FailedDependency]:
+    """``single`` dependency kinds that a task and its worker both declare.
+
+    A task's own conflicts are refused when it is registered; these can only
+    be known once a worker runs it.  Each becomes a failed dependency, so the
+    run fails naming both places.
+    """
+    if not worker:
+        return {}
+    placed: list[tuple[str, Dependency[Any]]] = [
+        (f"worker dependency {name!r}", dependency) for name, dependency in worker.items()
+    ]
+    placed += [
+        (f"parameter {name!r}", dependency)
+        for name, dependency in get_dependency_parameters(function).items()
+    ]
+    for name, dependencies in get_annotation_dependencies(function).items():
+        placed += [(f"parameter {name!r}", dependency) for dependency in dependencies]
+    conflicts: dict[str, FailedDependency] = {}
+
+    def conflict(kind: type[Any], places: list[str]) -> None:
+        slot = f"__conflict_{kind.__name__}__"
+        conflicts[slot] = FailedDependency(
+            slot,
+            ValueError(
+                f"Only one {kind.__name__} dependency is allowed, but found at: "
+                f"{', '.join(places)}. Declare it in exactly one place (task or worker)."
+            ),
+        )
+
+    # The exact kind first, so the error names Retry rather than FailureHandler.
+    by_kind: dict[type[Any], list[str]] = {}
+    for place, dependency in placed:
+        by_kind.setdefault(type(dependency), []).append(place)
+    reported = {kind for kind, places in by_kind.items() if _single(kind) and len(places) > 1}
+    for kind in reported:
+        conflict(kind, by_kind[kind])
+    bases = {base for _, dependency in placed for base in type(dependency).__mro__ if _single(base)}
+    for base in bases - reported:
+        matches = [(place, type(d)) for place, d in placed if isinstance(d, base)]
+        if len({kind for _, kind in matches}) > 1:
+            conflict(base, [f"{place} ({kind.__name__})" for place, kind in matches])
+    return conflicts
+
+
+def _single(kind: type[Any]) -> bool:
+    """Whether ``kind`` is a dependency class of which a task may have only one."""
+    return (
+        kind is not Dependency
+        and isinstance(kind, type)
+        and issubclass(kind, Dependency)
+        and bool(getattr(kind, "single", False))
+    )
+
+
+def get_single_dependency_of_type(
+    dependencies: Mapping[str, Any], dependency_type: type[D]
+) -> D | None:
+    """The first resolved value in ``dependencies`` that is a ``dependency_type``."""
+    for value in dependencies.values():
+        if isinstance(value, dependency_type):
+            return value
+    return None
+
+
+def get_single_dependency_parameter_of_type(
+    function: Callable[..., Any], dependency_type: type[D]
+) -> D | None:
+    """The dependency of ``dependency_type`` that ``function`` declares, if any."""
+    for dependency in declared_dependencies(function):
+        if isinstance(dependency, dependency_type):
+            return dependency
+    return None
+
+
+def _provided_arguments(execution: Execution, function: Callable[..., Any]) -> dict[str, Any]:
+    """The caller's arguments by parameter name (positional ones included).
+
+    Arguments that do not bind fall back to the keywords alone; calling the
+    task then fails with the same TypeError it would have anyway.
+    """
+    try:
+        return dict(get_signature(function).bind(*execution.args, **execution.kwargs).arguments)
+    except TypeError:
+        return dict(execution.kwargs)
+
+
+def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    return {
+        name: parameter.default
+        for name, parameter in get_signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+@asynccontextmanager
+async def resolved_dependencies(
+    worker: Worker, execution: Execution
+) -> AsyncIterator[dict[str, Any]]:
+    """Resolve ``execution``'s dependencies on ``worker`` for the length of the block.
+
+    Yields a dict of parameter name to value, a ``FailedDependency`` for each
+    that raised, and ``__worker_dep__<name>`` entries for the worker's own
+    dependencies.  Everything entered is exited, last first, when the block
+    ends, with the block's exception if it raised.
+    """
+    function = execution.function
+    assert function is not None
+    docket_token = current_docket.set(worker.docket)
+    worker_token = current_worker.set(worker)
+    execution_token = current_execution.set(execution)
+    try:
+        async with AsyncExitStack() as stack:
+            enter_run_scopes(worker.shared_scope, stack)
+            provided = _provided_arguments(execution, function)
+            with frame_scope(function, provided) as frame:
+                arguments: dict[str, Any] = {}
+                for name, dependency in worker.dependencies.items():
+                    slot = f"{WORKER_DEPENDENCY_PREFIX}{name}"
+                    try:
+                        arguments[slot] = await stack.enter_async_context(
+                            dependency.for_parameter(slot)
+                        )
+                    except Exception as error:
+                        arguments[slot] = FailedDependency(name, error)
+                for parameter, dependency in get_dependency_parameters(function).items():
+                    if parameter in execution.kwargs:
+                        arguments[parameter] = execution.kwargs[parameter]
+                        continue
+                    if parameter in provided:
+                        # Given positionally: it reaches the task through args.
+                        continue
+                    if isinstance(dependency, _TaskArgument) and not dependency.parameter:
+                        arguments[parameter] = FailedDependency(
+                            parameter, ValueError("No parameter name specified")
+                        )
+                        continue
+                    try:
+                        arguments[parameter] = await frame.resolve(parameter)
+                    except Exception as error:
+                        arguments[parameter] = FailedDependency(parameter, error)
+                annotations = get_annotation_dependencies(function)
+                defaults = _defaults(function) if annotations else {}
+                for parameter, dependencies in annotations.items():
+                    value = provided.get(
+                        parameter, arguments.get(parameter, defaults.get(parameter))
+                    )
+                    for dependency in dependencies:
+                        try:
+                            await stack.enter_async_context(
+                                dependency.bind_to_parameter(parameter, value)
+                            )
+                        except Exception as error:
+                            arguments[parameter] = FailedDependency(parameter, error)
+                arguments.update(worker.single_conflicts(function))
+                yield arguments
+    finally:
+        current_execution.reset(execution_token)
+        current_worker.reset(worker_token)
+        current_docket.reset(docket_token)

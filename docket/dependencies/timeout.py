@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from docket.dependencies.base import Runtime
 from docket.dependencies.context import current_execution
 from docket.serialization import duration_seconds
+from docket.waiting import cancel_and_wait
 
 if TYPE_CHECKING:
     from docket.clock import Clock
@@ -108,18 +109,15 @@ class Timeout(Runtime):
                 try:
                     await asyncio.wait({child, timer}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    timer.cancel()
-                    await asyncio.gather(timer, return_exceptions=True)
+                    await cancel_and_wait(timer)
         except asyncio.CancelledError:
             # Cancelled from outside (the worker is stopping): the body goes
             # too, and the cancellation propagates as itself, not a timeout.
-            child.cancel()
-            await asyncio.gather(child, return_exceptions=True)
+            await cancel_and_wait(child)
             raise
         if child.done():
             return child.result()
-        child.cancel()
-        await asyncio.gather(child, return_exceptions=True)
+        await cancel_and_wait(child)
         raise TimeoutError(f"Docket task {execution.key} exceeded timeout of {self._limit}s")
 
     def __repr__(self) -> str:
