@@ -19,7 +19,7 @@ from docket.engines.base import (
     ExecutionRecord,
     Settlement,
     SlotWait,
-    StateEvent,
+    StateChange,
     TaskMessage,
 )
 from docket.engines.memory import MemoryEngine
@@ -88,7 +88,7 @@ async def claim_one(engine: Engine, now: datetime, worker: str = "w") -> Claim:
     return batch.claims[0]
 
 
-async def next_event(events: AsyncIterator[StateEvent]) -> StateEvent:
+async def next_event(events: AsyncIterator[StateChange]) -> StateChange:
     return await asyncio.wait_for(events.__anext__(), HANG_GUARD)
 
 

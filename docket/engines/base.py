@@ -43,14 +43,14 @@ __all__ = [
     "ENGINE_OPERATIONS",
     "Event",
     "ExecutionRecord",
-    "ProgressEvent",
+    "ProgressChange",
     "ProgressState",
     "ProgressUpdate",
     "QueueCounts",
     "ScheduleResult",
     "Settlement",
     "SlotWait",
-    "StateEvent",
+    "StateChange",
     "StorageSnapshot",
     "TaskMessage",
     "WorkerInfo",
@@ -216,7 +216,7 @@ class Settlement:
 
 
 @dataclass(frozen=True)
-class StateEvent:
+class StateChange:
     """A published change of an execution's state."""
 
     key: str
@@ -227,7 +227,7 @@ class StateEvent:
 
 
 @dataclass(frozen=True)
-class ProgressEvent:
+class ProgressChange:
     """A published change of a running execution's progress."""
 
     key: str
@@ -235,8 +235,12 @@ class ProgressEvent:
     progress: ProgressState
 
 
-Event = StateEvent | ProgressEvent
+Event = StateChange | ProgressChange
 """What ``Engine.subscribe`` yields."""
+
+# The old names, until every caller has moved to the new ones.
+StateEvent = StateChange
+ProgressEvent = ProgressChange
 
 
 @dataclass(frozen=True)
@@ -474,7 +478,7 @@ class Engine(Protocol):
         self, key: str, generation: int, update: ProgressUpdate
     ) -> ProgressState | None:
         """Apply ``update`` to the progress of the RUNNING execution ``key`` at
-        ``generation`` and publish a ProgressEvent; None (and no change) if the
+        ``generation`` and publish a ProgressChange; None (and no change) if the
         key is not running at that generation."""
         ...
 

@@ -31,14 +31,14 @@ from docket.engines.base import (
     Debounced,
     Event,
     ExecutionRecord,
-    ProgressEvent,
+    ProgressChange,
     ProgressState,
     ProgressUpdate,
     QueueCounts,
     ScheduleResult,
     Settlement,
     SlotWait,
-    StateEvent,
+    StateChange,
     StorageSnapshot,
     TaskMessage,
     WorkerInfo,
@@ -520,7 +520,7 @@ class MemoryEngine:
             message=update.message if update.message is not None else old.message,
         )
         self._s.records[key] = _evolve(record, progress=progress)
-        event = ProgressEvent(key, generation, progress)
+        event = ProgressChange(key, generation, progress)
         for queue in self._s.subscribers.get(key, ()):
             queue.put_nowait(event)
         return progress
@@ -712,7 +712,7 @@ class MemoryEngine:
         queues = self._s.subscribers.get(record.key)
         if not queues:
             return
-        event = StateEvent(record.key, record.state, record.generation, record.worker, record.error)
+        event = StateChange(record.key, record.state, record.generation, record.worker, record.error)
         for queue in queues:
             queue.put_nowait(event)
 

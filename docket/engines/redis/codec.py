@@ -16,10 +16,10 @@ from docket.engines.base import (
     Claim,
     Event,
     ExecutionRecord,
-    ProgressEvent,
+    ProgressChange,
     ProgressState,
     Settlement,
-    StateEvent,
+    StateChange,
 )
 from docket.engines.redis.keys import DocketKeys
 from docket.states import ExecutionState
@@ -247,7 +247,7 @@ def parse_event(data: bytes) -> Event:
     event = json.loads(data)
     if event.get("kind") == "progress":
         total, message = event.get("total"), event.get("message")
-        return ProgressEvent(
+        return ProgressChange(
             key=str(event["key"]),
             generation=int(event["generation"]),
             progress=ProgressState(
@@ -258,7 +258,7 @@ def parse_event(data: bytes) -> Event:
         )
     worker = event.get("worker")
     error = event.get("error")
-    return StateEvent(
+    return StateChange(
         key=str(event["key"]),
         state=ExecutionState(event["state"]),
         generation=int(event["generation"]),
