@@ -1,0 +1,234 @@
+"""The memory engine's store: everything one docket holds, and the steps every operation shares.
+
+There is one ``Store`` per ``(url, docket name)`` in the process
+(``store_for``).  It holds the execution records, a heap of future work and a
+heap of queued work (both ordered by ``(when, generation)``), the outstanding
+deliveries and their leases, dead letters, worker heartbeats, strike rules,
+flow-control gates, listeners and waiters for new work.  Heaps use lazy deletion: an entry whose record has since moved on
+(another generation or state) is skipped when it surfaces.
+
+Nothing here reads a clock: every time is the caller's ``now``, truncated to
+milliseconds in UTC as Redis stores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from docket.engines.base import (
+    DeadLetter,
+    Event,
+    ExecutionRecord,
+    StateChange,
+    TaskMessage,
+    WorkerInfo,
+)
+from docket.states import ExecutionState
+
+__all__ = [
+    "DEAD_LETTER_LIMIT",
+    "QUEUED",
+    "RUNNING",
+    "SCHEDULED",
+    "Delivery",
+    "Store",
+    "evolve",
+    "ms",
+    "store_for",
+]
+
+DEAD_LETTER_LIMIT = 10_000
+"""How many dead letters a store keeps; older ones are dropped first."""
+
+SCHEDULED = ExecutionState.SCHEDULED
+QUEUED = ExecutionState.QUEUED
+RUNNING = ExecutionState.RUNNING
+
+# (when or expires_at, generation, key); generations are unique per store, so
+# comparisons never fall through to the key.
+Entry = tuple[datetime, int, str]
+
+
+def ms(when: datetime) -> datetime:
+    """``when`` in UTC, truncated to whole milliseconds as Redis stores it."""
+    if when.tzinfo is not timezone.utc:
+        when = when.astimezone(timezone.utc)
+    micros = when.microsecond
+    if micros % 1000:
+        when = when.replace(microsecond=micros - micros % 1000)
+    return when
+
+
+def evolve(record: ExecutionRecord, **changes: Any) -> ExecutionRecord:
+    """A copy of ``record`` with ``changes``: what ``dataclasses.replace`` does.
+
+    Every run passes through here twice, and ``dataclasses.replace`` re-runs
+    the generated ``__init__`` over all fields; records are plain frozen
+    dataclasses, so copying their attribute dict is equivalent and far cheaper.
+    """
+    copy = object.__new__(ExecutionRecord)
+    attributes = copy.__dict__
+    attributes.update(record.__dict__)
+    attributes.update(changes)
+    return copy
+
+
+@dataclass
+class Delivery:
+    """A claimed message not yet acknowledged, and who holds its lease."""
+
+    key: str
+    generation: int
+    worker: str
+    lease_until: datetime
+    seq: int
+    # Times handed out: 1 at first, one more for each reclaim.
+    count: int = 1
+
+
+@dataclass
+class Store:
+    """Everything one docket holds; shared by every engine opened on it."""
+
+    generations: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    delivery_seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    records: dict[str, ExecutionRecord] = field(default_factory=dict)
+    future: list[Entry] = field(default_factory=list)
+    queued: list[Entry] = field(default_factory=list)
+    expiries: list[Entry] = field(default_factory=list)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    leases: list[tuple[datetime, int, str]] = field(default_factory=list)
+    dead: deque[DeadLetter] = field(default_factory=lambda: deque(maxlen=DEAD_LETTER_LIMIT))
+    workers: dict[str, WorkerInfo] = field(default_factory=dict)
+    subscribers: dict[str, set[asyncio.Queue[Event]]] = field(default_factory=dict)
+    waiters: set[asyncio.Future[None]] = field(default_factory=set)
+    strikes: dict[str, bytes] = field(default_factory=dict)
+    strike_watchers: set[asyncio.Queue[None]] = field(default_factory=set)
+    gates: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    debounces: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    slots: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    parked: dict[str, deque[tuple[str, int]]] = field(default_factory=dict)
+
+    def store_new(self, message: TaskMessage, now: datetime) -> ExecutionRecord:
+        """Store ``message`` as a new record under a new generation, queued if due."""
+        when = ms(message.when)
+        record = self.put(
+            ExecutionRecord(
+                key=message.key,
+                function_name=message.function_name,
+                payload=message.payload,
+                when=when,
+                attempt=message.attempt,
+                headers=dict(message.headers),
+                generation=next(self.generations),
+                state=QUEUED if when <= now else SCHEDULED,
+            )
+        )
+        heapq.heappush(
+            self.queued if record.state is QUEUED else self.future,
+            (when, record.generation, record.key),
+        )
+        # Future work wakes waiters too: it may fall due before the
+        # next_wake they last saw.
+        self.wake()
+        return record
+
+    def end(
+        self,
+        record: ExecutionRecord,
+        state: ExecutionState,
+        completed_at: datetime,
+        ttl: timedelta,
+        *,
+        error: str | None = None,
+        result: bytes | None = None,
+    ) -> None:
+        """End ``record`` in ``state``, kept until ``completed_at + ttl`` (a zero ttl forgets it)."""
+        expires_at = ms(completed_at + ttl)
+        ended = evolve(
+            record,
+            state=state,
+            completed_at=completed_at,
+            error=error,
+            result=result,
+            expires_at=expires_at,
+        )
+        if expires_at <= completed_at:
+            del self.records[record.key]
+            self.publish(ended)
+        else:
+            self.put(ended)
+            heapq.heappush(self.expiries, (expires_at, record.generation, record.key))
+
+    def put(self, record: ExecutionRecord) -> ExecutionRecord:
+        """Store ``record`` and publish its state."""
+        self.records[record.key] = record
+        self.publish(record)
+        return record
+
+    def current(self, key: str, generation: int, state: ExecutionState) -> ExecutionRecord | None:
+        """The record under ``key`` if it is at ``generation`` in ``state``, else None."""
+        record = self.records.get(key)
+        if record is None or record.generation != generation or record.state is not state:
+            return None
+        return record
+
+    def tick(self, now: datetime) -> datetime:
+        """``now`` to the millisecond, after forgetting the records expired by then."""
+        # Reads already hide expired records; dropping them here, on writes,
+        # only bounds memory.
+        now = ms(now)
+        expiries, records = self.expiries, self.records
+        while expiries and expiries[0][0] <= now:
+            _, generation, key = heapq.heappop(expiries)
+            record = records.get(key)
+            if record is not None and record.generation == generation and record.state.is_terminal:
+                del records[key]
+        return now
+
+    def next_wake(self) -> datetime | None:
+        """The earliest future due time or lease expiry, if any."""
+        future, leases = self.future, self.leases
+        while future and self.current(future[0][2], future[0][1], SCHEDULED) is None:
+            heapq.heappop(future)
+        while leases and (
+            (held := self.deliveries.get(leases[0][2])) is None or held.lease_until != leases[0][0]
+        ):
+            heapq.heappop(leases)
+        return min((heap[0][0] for heap in (future, leases) if heap), default=None)
+
+    def publish(self, record: ExecutionRecord) -> None:
+        """Tell the key's subscribers of ``record``'s state."""
+        queues = self.subscribers.get(record.key)
+        if not queues:
+            return
+        event = StateChange(
+            record.key, record.state, record.generation, record.worker, record.error
+        )
+        for queue in queues:
+            queue.put_nowait(event)
+
+    def wake(self) -> None:
+        """Wake every worker waiting for work."""
+        for waiter in self.waiters:
+            # A store can outlive the event loop a waiter was made on (tests).
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(None)
+        self.waiters.clear()
+
+
+_STORES: dict[tuple[str, str], Store] = {}
+
+
+def store_for(url: str, name: str) -> Store:
+    """The process-wide store of docket ``name`` at ``url``."""
+    store = _STORES.get((url, name))
+    if store is None:
+        store = _STORES[(url, name)] = Store()
+    return store
