@@ -22,6 +22,9 @@ Invariants every engine keeps (pinned by ``conformance/``):
 * A claim takes a lease until ``lease_until``; a lease that has expired by
   ``now`` may be reclaimed by any worker.  Nothing claimed is lost until it is
   settled.
+* ``cancel`` may end a RUNNING record.  Its delivery stays leased to its
+  worker, but the record has moved on: the settlement only acknowledges, a
+  reclaim hands nothing out, and ``renew`` reports the delivery lost.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Protocol, runtime_checkable
 
 from docket.engines.records import (
     DEBOUNCE_MEMORY,
+    Cancellation,
     Claim,
     ClaimBatch,
     DeadLetter,
@@ -53,6 +57,7 @@ from docket.engines.records import (
 )
 
 __all__ = [
+    "Cancellation",
     "Claim",
     "ClaimBatch",
     "DEBOUNCE_MEMORY",
@@ -113,11 +118,19 @@ class Engine(Protocol):
         ...
 
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
-        """Cancel the key's work if it is SCHEDULED or QUEUED (not yet claimed).
+        """Cancel the key's live work: SCHEDULED, QUEUED or RUNNING.
 
-        The record becomes CANCELLED, expiring at ``now + ttl``.  Returns
-        True if this call cancelled something; anything else (missing,
-        running, already ended) is left as it is and returns False.
+        The record becomes CANCELLED at ``now``, expiring at ``now + ttl``,
+        and the CANCELLED state event is published.  Returns True if this
+        call cancelled something; a missing or already ended record is left
+        as it is and returns False.
+
+        Running work is cancelled in storage only: its delivery stays leased
+        to the worker running it, and every ``watch_cancellations`` listener
+        is told (a ``Cancellation``) so that worker can stop the run.  That
+        delivery's settlement then only acknowledges it (reported not
+        applied, rescheduling nothing), a reclaim of it once its lease
+        expires hands nothing out, and ``renew`` reports it lost.
         """
         ...
 
@@ -158,7 +171,13 @@ class Engine(Protocol):
     async def renew(
         self, worker: str, deliveries: Sequence[str], lease_until: datetime
     ) -> set[str]:
-        """Extend ``worker``'s leases on ``deliveries``; return those it no longer holds."""
+        """Extend ``worker``'s leases on ``deliveries``; return those it no longer holds.
+
+        A delivery is no longer held when it was settled, released, set
+        aside or reclaimed by another worker, or when its execution was
+        cancelled while it ran (the lease is then not extended; see
+        ``cancel``).  A delivery whose key was since replaced is still held.
+        """
         ...
 
     async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
@@ -268,6 +287,17 @@ class Engine(Protocol):
 
         Active once the context is entered, so a caller that enters it and
         then reads ``strikes()`` cannot miss a change.
+        """
+        ...
+
+    def watch_cancellations(self) -> AbstractAsyncContextManager[AsyncIterator[Cancellation]]:
+        """Yield a ``Cancellation`` each time ``cancel`` ends running work of this docket.
+
+        Every listener of the docket hears every notice (a worker keeps
+        those naming it).  Active once the context is entered: a cancel made
+        after entering returns is heard.  Notices are not stored; one missed
+        (a lost connection) is caught by ``renew``, which reports the
+        cancelled delivery lost.
         """
         ...
 

@@ -15,6 +15,7 @@ from typing import Literal
 from docket.states import Disposition, ExecutionState
 
 __all__ = [
+    "Cancellation",
     "Claim",
     "ClaimBatch",
     "DEBOUNCE_MEMORY",
@@ -216,6 +217,21 @@ class ProgressChange:
 
 Event = StateChange | ProgressChange
 """What ``Engine.subscribe`` yields."""
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """Notice that ``Engine.cancel`` ended the work under ``key`` while it ran.
+
+    ``delivery`` is the delivery running that work (``generation``), and
+    ``worker`` the worker holding its lease (None if none did).  That worker
+    should stop the run and settle the delivery, which then only acknowledges.
+    """
+
+    key: str
+    generation: int
+    delivery: str
+    worker: str | None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Like the Redis engine it keeps times at millisecond resolution, in UTC.
 Modules mirror ``redis/``: ``engine`` (the ``MemoryEngine`` operations),
 ``store`` (what a docket holds and the steps operations share), ``working``
 (claims, leases, settlements), ``gates`` (flow control), ``queries`` (reads)
-and ``listeners`` (events and strike changes).
+and ``listeners`` (events, strike changes and cancellations).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
 from docket.engines.base import (
+    Cancellation,
     ClaimBatch,
     DeadLetter,
     Debounced,
@@ -84,13 +85,22 @@ class MemoryEngine:
         return ScheduleResult(Disposition.SCHEDULED, self._s.store_new(message, now))
 
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
-        """Cancel SCHEDULED or QUEUED work under ``key``; True if this call did."""
+        """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
         s = self._s
         now = s.tick(now)
         record = s.records.get(key)
-        if record is None or record.state not in (SCHEDULED, QUEUED):
+        if record is None or not record.state.is_live:
             return False
+        notice = None
+        if record.state is RUNNING:
+            # Its delivery stays with the worker: the settlement finds the
+            # record ended and only acknowledges.
+            delivery = s.delivery_of(record)
+            holder = s.deliveries[delivery].worker if delivery is not None else record.worker
+            notice = Cancellation(key, record.generation, delivery or "", holder)
         s.end(record, ExecutionState.CANCELLED, now, ttl)
+        if notice is not None:
+            announce(s.cancellation_watchers, notice)
         return True
 
     async def clear(self, now: datetime, ttl: timedelta) -> int:
@@ -253,6 +263,10 @@ class MemoryEngine:
     def watch_strikes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
         """Be told of every change to the strike rules from the moment this is entered."""
         return Watch(self._s.strike_watchers)
+
+    def watch_cancellations(self) -> AbstractAsyncContextManager[AsyncIterator[Cancellation]]:
+        """Be told each time ``cancel`` ends running work, from the moment this is entered."""
+        return Watch(self._s.cancellation_watchers)
 
     # --- reading -------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Listening to a memory docket: a key's events and strike changes.
+"""Listening to a memory docket: a key's events, strike changes and cancellations.
 
 Each listener owns a queue that the store's operations put into as things
 happen, in order, from the moment the listener's context is entered (the

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from docket.engines.base import (
+    Cancellation,
     DeadLetter,
     Event,
     ExecutionRecord,
@@ -110,6 +111,7 @@ class Store:
     waiters: set[asyncio.Future[None]] = field(default_factory=set)
     strikes: dict[str, bytes] = field(default_factory=dict)
     strike_watchers: set[asyncio.Queue[None]] = field(default_factory=set)
+    cancellation_watchers: set[asyncio.Queue[Cancellation]] = field(default_factory=set)
     gates: dict[str, dict[str, datetime]] = field(default_factory=dict)
     debounces: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     slots: dict[str, dict[str, datetime]] = field(default_factory=dict)
@@ -202,6 +204,13 @@ class Store:
         ):
             heapq.heappop(leases)
         return min((heap[0][0] for heap in (future, leases) if heap), default=None)
+
+    def delivery_of(self, record: ExecutionRecord) -> str | None:
+        """The outstanding delivery of ``record``'s generation, if any."""
+        for delivery_id, delivery in self.deliveries.items():
+            if delivery.key == record.key and delivery.generation == record.generation:
+                return delivery_id
+        return None
 
     def publish(self, record: ExecutionRecord) -> None:
         """Tell the key's subscribers of ``record``'s state."""

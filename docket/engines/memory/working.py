@@ -46,7 +46,7 @@ def claim(
             continue
         record = s.current(delivery.key, delivery.generation, RUNNING)
         if record is None:
-            # Its execution was replaced or ended meanwhile: nothing to redeliver.
+            # Its execution was replaced, cancelled or ended meanwhile: nothing to redeliver.
             del s.deliveries[delivery_id]
             continue
         delivery.worker, delivery.lease_until = worker, lease_until
@@ -72,11 +72,22 @@ def claim(
 
 
 def renew(store: Store, worker: str, deliveries: Sequence[str], lease_until: datetime) -> set[str]:
-    """Extend the leases ``worker`` still holds; return the deliveries it lost."""
+    """Extend the leases ``worker`` still holds; return the deliveries it lost.
+
+    A delivery whose record, at its generation, has ended (cancelled while it
+    ran) or is gone is lost too, and keeps its old lease; one whose key was
+    replaced since (another generation) runs on, and is renewed.
+    """
     lost: set[str] = set()
     for delivery_id in deliveries:
         delivery = store.deliveries.get(delivery_id)
-        if delivery is None or delivery.worker != worker:
+        record = None if delivery is None else store.records.get(delivery.key)
+        if (
+            delivery is None
+            or delivery.worker != worker
+            or record is None
+            or (record.generation == delivery.generation and record.state is not RUNNING)
+        ):
             lost.add(delivery_id)
         elif delivery.lease_until != lease_until:
             delivery.lease_until = lease_until

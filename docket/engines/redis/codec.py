@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import cast
 
 from docket.engines.base import (
+    Cancellation,
     Claim,
     Event,
     ExecutionRecord,
@@ -36,6 +37,7 @@ __all__ = [
     "from_ms",
     "gc_after",
     "pairs",
+    "parse_cancellation",
     "parse_claim",
     "parse_event",
     "parse_progress",
@@ -264,6 +266,18 @@ def parse_event(data: bytes) -> Event:
         generation=int(event["generation"]),
         worker=None if worker is None else str(worker),
         error=None if error is None else str(error),
+    )
+
+
+def parse_cancellation(data: bytes) -> Cancellation:
+    """A notice as ``lua/cancel.lua`` publishes it (cjson-encoded; numbers as strings)."""
+    notice = json.loads(data)
+    worker = notice.get("worker")
+    return Cancellation(
+        key=str(notice["key"]),
+        generation=int(notice["generation"]),
+        delivery=str(notice["delivery"]),
+        worker=None if worker is None else str(worker),
     )
 
 

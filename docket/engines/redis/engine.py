@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from docket.engines.base import (
     DEBOUNCE_MEMORY,
+    Cancellation,
     ClaimBatch,
     DeadLetter,
     Debounced,
@@ -50,6 +51,7 @@ from docket.engines.redis.codec import (
     from_ms,
     gc_after,
     pairs,
+    parse_cancellation,
     parse_claim,
     parse_event,
     parse_progress,
@@ -152,12 +154,12 @@ class RedisEngine:
         return ScheduleResult(Disposition.SCHEDULED, record)
 
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
-        """Cancel SCHEDULED or QUEUED work under ``key``; True if this call did."""
+        """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
         k = self.keys
         reply = await self._session.run(
             "cancel",
-            [k.record(key), k.queue, k.future, k.stream],
-            [key, *ends(now, ttl), k.events_prefix],
+            [k.record(key), k.queue, k.future, k.stream, k.holders],
+            [key, *ends(now, ttl), k.events_prefix, k.cancellation_channel],
         )
         return bool(reply)
 
@@ -263,7 +265,9 @@ class RedisEngine:
             return set()
         k = self.keys
         lost = await self._session.run(
-            "renew", [k.leases, k.holders], [worker, to_ms(lease_until), *deliveries]
+            "renew",
+            [k.leases, k.holders, k.stream],
+            [worker, to_ms(lease_until), k.runs_prefix, *deliveries],
         )
         return {delivery.decode() for delivery in lost}
 
@@ -463,6 +467,10 @@ class RedisEngine:
     def watch_strikes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
         """Be told of every change to the strike rules from the moment this is entered."""
         return self._session.subscribe(self.keys.strike_channel, _nothing)
+
+    def watch_cancellations(self) -> AbstractAsyncContextManager[AsyncIterator[Cancellation]]:
+        """Be told each time ``cancel`` ends running work, from the moment this is entered."""
+        return self._session.subscribe(self.keys.cancellation_channel, parse_cancellation)
 
     # --- reading -------------------------------------------------------------
 

@@ -29,8 +29,18 @@ key                    what it holds
 =====================  ====================================================
 
 Members of ``future`` and ``queue`` are ``<generation, 20 digits>:<key>`` so
-that equal scores order by generation (see ``lua/common.lua``).  Event
-channels (not keys) are ``{N}:events:<key>`` and ``{N}:strike-changes``.
+that equal scores order by generation (see ``lua/common.lua``).
+
+Pub/sub channels (not keys):
+
+=========================  ================================================
+channel                    what is published on it
+=========================  ================================================
+``{N}:events:<key>``       JSON state and progress events of one task key
+``{N}:strike-changes``     the id of each strike rule set or removed
+``{N}:cancellations``      JSON notice (key, generation, delivery, worker)
+                           each time ``cancel`` ends running work
+=========================  ================================================
 """
 
 from __future__ import annotations
@@ -111,6 +121,11 @@ class DocketKeys:
     def strike_channel(self) -> str:
         """The pub/sub channel told of every change to the strike rules."""
         return self._key("strike-changes")
+
+    @property
+    def cancellation_channel(self) -> str:
+        """The pub/sub channel told each time ``cancel`` ends running work."""
+        return self._key("cancellations")
 
     @property
     def runs_prefix(self) -> str:
