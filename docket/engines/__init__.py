@@ -13,6 +13,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from docket.engines.base import ENGINE_OPERATIONS, Engine
+from docket.urls import redact_url
 
 __all__ = ["ENGINE_OPERATIONS", "Engine", "open_engine", "SUPPORTED_SCHEMES"]
 
@@ -40,6 +41,6 @@ def open_engine(url: str, name: str) -> Engine:
 
         return RedisEngine.from_url(url, name)
     raise ValueError(
-        f"url scheme {scheme!r} is not supported (in {url!r}); "
+        f"url scheme {scheme!r} is not supported (in {redact_url(url)!r}); "
         f"use one of: {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
     )

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from docket.engines.records import (
     DEBOUNCE_MEMORY,
@@ -355,6 +355,26 @@ class Engine(Protocol):
 
         The subscription is active once the context is entered, so a caller
         that enters it and then reads the record cannot miss a change.
+        """
+        ...
+
+    def user_key(self, suffix: str) -> str:
+        """The full name of the user's key ``suffix``: ``{name}:suffix``.
+
+        It shares the docket's hash tag, so it sits beside the docket's own
+        keys (on one cluster slot).  ValueError when ``suffix`` is not a
+        non-empty string or names one of the engine's own keys.
+        """
+        ...
+
+    def redis(self) -> AbstractAsyncContextManager[Any]:
+        """A redis-py asyncio client (bytes replies) for the user's own data.
+
+        The Redis engine's client talks to the docket's server on the
+        engine's own connections; the memory engine's to an in-process
+        fakeredis server shared, like its store, by every engine of the same
+        URL and docket name.  Name keys with ``user_key`` and leave the
+        docket's own keys alone.  The engine must be open.
         """
         ...
 

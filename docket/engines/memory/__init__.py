@@ -8,8 +8,9 @@ Like the Redis engine it keeps times at millisecond resolution, in UTC.
 
 Modules mirror ``redis/``: ``engine`` (the ``MemoryEngine`` operations),
 ``store`` (what a docket holds and the steps operations share), ``working``
-(claims, leases, settlements), ``gates`` (flow control), ``queries`` (reads)
-and ``listeners`` (events, strike changes and cancellations).
+(claims, leases, settlements), ``gates`` (flow control), ``queries`` (reads),
+``listeners`` (events, strikes, cancellations) and ``user_data`` (the user's
+own keys, on fakeredis).
 """
 
 from __future__ import annotations

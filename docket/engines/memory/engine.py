@@ -15,7 +15,9 @@ import heapq
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
+from typing import Any
 
+from docket.engines import layout
 from docket.engines.base import (
     Cancellation,
     ClaimBatch,
@@ -36,7 +38,9 @@ from docket.engines.base import (
 from docket.engines.memory import gates, queries, working
 from docket.engines.memory.listeners import Subscription, Watch, announce
 from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store, evolve, ms, store_for
+from docket.engines.memory.user_data import user_client
 from docket.states import Disposition, ExecutionState
+from docket.urls import redact_url
 
 __all__ = ["MemoryEngine"]
 
@@ -62,7 +66,7 @@ class MemoryEngine:
         return cls(url, name, store=store_for(url, name))
 
     def __repr__(self) -> str:
-        return f"MemoryEngine(url={self.url!r}, name={self.name!r})"
+        return f"MemoryEngine(url={redact_url(self.url)!r}, name={self.name!r})"
 
     async def open(self) -> None:
         """Nothing to connect to."""
@@ -289,3 +293,13 @@ class MemoryEngine:
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Listen to ``key``'s state and progress events from the moment the context is entered."""
         return Subscription(self._s, key)
+
+    # --- user data -----------------------------------------------------------
+
+    def user_key(self, suffix: str) -> str:
+        """``{name}:suffix``, refused when it names one of the docket's own keys."""
+        return layout.user_key(self.name, suffix)
+
+    def redis(self) -> AbstractAsyncContextManager[Any]:
+        """A fakeredis client on this store's user data, shared like the store."""
+        return user_client(self._s)

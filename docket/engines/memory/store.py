@@ -4,7 +4,8 @@ There is one ``Store`` per ``(url, docket name)`` in the process
 (``store_for``).  It holds the execution records, a heap of future work and a
 heap of queued work (both ordered by ``(when, generation)``), the outstanding
 deliveries and their leases, dead letters, worker heartbeats, strike rules,
-flow-control gates, listeners and waiters for new work.  Heaps use lazy deletion: an entry whose record has since moved on
+flow-control gates, listeners, waiters for new work, and the user data
+server.  Heaps use lazy deletion: an entry whose record has since moved on
 (another generation or state) is skipped when it surfaces.
 
 Nothing here reads a clock: every time is the caller's ``now``, truncated to
@@ -116,6 +117,8 @@ class Store:
     debounces: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     slots: dict[str, dict[str, datetime]] = field(default_factory=dict)
     parked: dict[str, deque[tuple[str, int]]] = field(default_factory=dict)
+    # The fakeredis server of the user's own data (see user_data.py), made on first use.
+    user_data: Any = None
 
     def store_new(self, message: TaskMessage, now: datetime) -> ExecutionRecord:
         """Store ``message`` as a new record under a new generation, queued if due."""

@@ -39,6 +39,7 @@ from redis.exceptions import ResponseError
 
 from docket.engines.redis import cluster, sentinel
 from docket.engines.redis.packing import packing_connection_class
+from docket.urls import redact_url
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _deadline
@@ -87,7 +88,7 @@ def _fake_server(url: str) -> Any:
         import fakeredis
     except ImportError as error:
         raise ImportError(
-            f"{url!r} needs fakeredis with Lua support: pip install pydocket[fake]"
+            f"{redact_url(url)!r} needs fakeredis with Lua support: pip install pydocket[fake]"
         ) from error
     server = _FAKE_SERVERS.get(url)
     if server is None:
@@ -144,7 +145,7 @@ def connect(url: str, slot_key: str) -> Clients:
         blocking_pool = ConnectionPool.from_url(url, max_connections=BLOCKING_CONNECTIONS)
         command_timeout = command_pool.connection_kwargs.get("socket_timeout", COMMAND_TIMEOUT)
     else:
-        raise ValueError(f"the Redis engine cannot open {url!r}")
+        raise ValueError(f"the Redis engine cannot open {redact_url(url)!r}")
     for pool in (command_pool, blocking_pool):
         # Query parameters of the URL override keyword arguments, so these are
         # set after parsing.  Scripts return bytes (payloads are binary).

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from docket.engines import layout
 from docket.engines.base import (
     DEBOUNCE_MEMORY,
     Cancellation,
@@ -503,6 +504,24 @@ class RedisEngine:
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Listen to ``key``'s state and progress events from the moment the context is entered."""
         return self._session.subscribe(self.keys.channel(key), parse_event)
+
+    # --- user data -----------------------------------------------------------
+
+    def user_key(self, suffix: str) -> str:
+        """``{name}:suffix``, refused when it names one of the docket's own keys."""
+        return layout.user_key(self.name, suffix)
+
+    def redis(self) -> AbstractAsyncContextManager[Any]:
+        """A client on this engine's connections to its server (the master, the slot owner)."""
+        return self._user_client()
+
+    @asynccontextmanager
+    async def _user_client(self) -> AsyncIterator[Any]:
+        client = self._session.user_client()
+        try:
+            yield client
+        finally:
+            await client.aclose()
 
 
 def _nothing(data: bytes) -> None:

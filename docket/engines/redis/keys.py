@@ -41,11 +41,17 @@ channel                    what is published on it
 ``{N}:cancellations``      JSON notice (key, generation, delivery, worker)
                            each time ``cancel`` ends running work
 =========================  ================================================
+
+The fixed names and the prefixes above are the docket's own; they are
+listed once, in ``docket.engines.layout``, and users' own keys beside them
+(``Engine.user_key``) may take any other name under ``{N}:``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from docket.engines import layout
 
 __all__ = ["DocketKeys", "GROUP"]
 
@@ -68,7 +74,7 @@ class DocketKeys:
     @property
     def prefix(self) -> str:
         """``{name}:``, the start of every key of this docket."""
-        return "{" + self.name + "}:"
+        return layout.docket_prefix(self.name)
 
     def _key(self, suffix: str) -> str:
         return self.prefix + suffix
@@ -130,7 +136,7 @@ class DocketKeys:
     @property
     def runs_prefix(self) -> str:
         """The prefix of every record key; scripts append task keys to it."""
-        return self._key("runs:")
+        return self._key(layout.RUNS)
 
     @property
     def events_prefix(self) -> str:
@@ -143,19 +149,19 @@ class DocketKeys:
 
     def gate(self, gate: str) -> str:
         """The sliding-window zset of flow-control gate ``gate``."""
-        return self._key("gates:" + gate)
+        return self._key(layout.GATES + gate)
 
     def debounce(self, gate: str) -> str:
         """The hash of debounce gate ``gate``."""
-        return self._key("debounce:" + gate)
+        return self._key(layout.DEBOUNCE + gate)
 
     def slots(self, gate: str) -> str:
         """The slot zset of concurrency gate ``gate``."""
-        return self._key("slots:" + gate)
+        return self._key(layout.SLOTS + gate)
 
     def parked(self, gate: str) -> str:
         """The list of runs parked at concurrency gate ``gate``."""
-        return self._key("parked:" + gate)
+        return self._key(layout.PARKED + gate)
 
     def channel(self, key: str) -> str:
         """The pub/sub channel of task key ``key``'s events."""
@@ -163,16 +169,4 @@ class DocketKeys:
 
     def system_keys(self) -> tuple[str, ...]:
         """Every fixed key of this docket (records excluded)."""
-        return (
-            self.stream,
-            self.future,
-            self.queue,
-            self.leases,
-            self.holders,
-            self.generation,
-            self.wake,
-            self.dead,
-            self.workers,
-            self.workers_seen,
-            self.strikes,
-        )
+        return tuple(self._key(name) for name in layout.SYSTEM_KEYS)

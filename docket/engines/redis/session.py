@@ -16,6 +16,7 @@ from docket.engines.redis.keys import GROUP, DocketKeys
 from docket.engines.redis.scripts import Scripts
 from docket.engines.redis.subscriptions import Channels, Subscription
 from docket.engines.redis.wakeups import Signal, WakeReader, signal_for
+from docket.urls import redact_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -45,7 +46,9 @@ class Session:
         return self._clients
 
     def _not_open(self) -> RuntimeError:
-        return RuntimeError(f"the Redis engine for {self.keys.name!r} at {self.url!r} is not open")
+        return RuntimeError(
+            f"the Redis engine for {self.keys.name!r} at {redact_url(self.url)!r} is not open"
+        )
 
     async def open(self) -> None:
         """Connect, load the scripts and create the consumer group if missing."""
@@ -82,6 +85,15 @@ class Session:
         assert self._scripts is not None
         async with clients.deadline():
             return await self._scripts.run(script, keys, args)
+
+    def user_client(self) -> Redis:
+        """A client for the user's own commands, on the engine's command pool.
+
+        Closing it leaves the pool (and the engine) open: it does not own it.
+        """
+        from redis.asyncio import Redis
+
+        return Redis(connection_pool=self.clients.commands.connection_pool)
 
     async def read(self, query: Callable[[Redis], Awaitable[T]]) -> T:
         """Run ``query`` on the command client under the command deadline."""
