@@ -114,6 +114,22 @@ class Engine(Protocol):
         scheduled or queued work under the key is withdrawn and the new work
         takes its place under a new generation; a RUNNING execution keeps
         running, but its settlement becomes stale.
+
+        A malformed ``message`` (see ``TaskMessage``; ``when`` must be aware)
+        raises ValueError naming the field.
+        """
+        ...
+
+    async def schedule_many(
+        self, messages: Sequence[TaskMessage], now: datetime, *, replace: bool
+    ) -> list[ScheduleResult | Exception]:
+        """``schedule`` each message in order, in one round trip where the engine has them.
+
+        Each schedule is atomic on its own; the batch is not.  One result per
+        message, in order: its ScheduleResult, or the exception its schedule
+        raised (a malformed message, an error from storage), while the
+        others still apply.  A failure of the whole batch (a lost
+        connection) raises instead.
         """
         ...
 

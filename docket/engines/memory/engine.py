@@ -39,6 +39,7 @@ from docket.engines.memory import gates, queries, working
 from docket.engines.memory.listeners import Subscription, Watch, announce
 from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store, evolve, ms, store_for
 from docket.engines.memory.user_data import user_client
+from docket.engines.messages import check_message
 from docket.states import Disposition, ExecutionState
 from docket.urls import redact_url
 
@@ -80,6 +81,7 @@ class MemoryEngine:
         self, message: TaskMessage, now: datetime, *, replace: bool
     ) -> ScheduleResult:
         """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
+        check_message(message)
         now = self._s.tick(now)
         current = self._s.records.get(message.key)
         if current is not None and current.state.is_live and not replace:
@@ -87,6 +89,18 @@ class MemoryEngine:
         # A replaced record's heap entries go stale with its generation; a
         # replaced RUNNING record's settlement is fenced the same way.
         return ScheduleResult(Disposition.SCHEDULED, self._s.store_new(message, now))
+
+    async def schedule_many(
+        self, messages: Sequence[TaskMessage], now: datetime, *, replace: bool
+    ) -> list[ScheduleResult | Exception]:
+        """``schedule`` each message in order; a refused one has its error in its place."""
+        results: list[ScheduleResult | Exception] = []
+        for message in messages:
+            try:
+                results.append(await self.schedule(message, now, replace=replace))
+            except (ValueError, TypeError) as error:
+                results.append(error)
+        return results
 
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
         """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""

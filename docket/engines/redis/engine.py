@@ -14,7 +14,8 @@ Where work waits (see ``keys.py`` for every key):
 
 Every transition is one Lua script (``lua/``), called by hash: ``schedule``,
 ``cancel``, ``claim`` and ``clear`` take one round trip each; ``settle`` and
-``renew`` one per batch.  Times always come from the caller's ``now``.
+``renew`` one per batch, and ``schedule_many`` pipelines one schedule per
+message in one round trip.  Times always come from the caller's ``now``.
 """
 
 from __future__ import annotations
@@ -51,19 +52,17 @@ from docket.engines.redis.codec import (
     ends,
     from_ms,
     gc_after,
-    pairs,
     parse_cancellation,
     parse_claim,
     parse_event,
     parse_progress,
-    parse_record,
     settlement_args,
     to_ms,
     to_ms_ceiling,
 )
 from docket.engines.redis.keys import GROUP, DocketKeys
+from docket.engines.redis.scheduling import ScheduleCall, schedule_call
 from docket.engines.redis.session import Session
-from docket.states import Disposition, ExecutionState
 from docket.urls import redact_url
 
 __all__ = ["DEAD_LETTER_LIMIT", "PROMOTE_LIMIT", "RedisEngine"]
@@ -120,39 +119,37 @@ class RedisEngine:
         self, message: TaskMessage, now: datetime, *, replace: bool
     ) -> ScheduleResult:
         """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
-        k = self.keys
-        when = to_ms(message.when)
-        headers = dict(message.headers)
-        reply = await self._session.run(
-            "schedule",
-            [k.record(message.key), k.queue, k.future, k.stream, k.generation, k.wake],
-            [
-                message.key,
-                message.function_name,
-                message.payload,
-                when,
-                message.attempt,
-                _compact(headers),
-                to_ms(now),
-                "1" if replace else "0",
-                k.events_prefix,
-            ],
-        )
-        if reply[0] == b"exists":
-            return ScheduleResult(Disposition.ALREADY_SCHEDULED, parse_record(pairs(reply[1])))
-        if reply[3]:
+        call = schedule_call(self.keys, message, now, replace)
+        result, woke = call.result(await self._session.run("schedule", call.keys, call.args))
+        if woke:
             self._session.signal.notify()
-        record = ExecutionRecord(
-            key=message.key,
-            function_name=message.function_name,
-            payload=message.payload,
-            when=from_ms(when),
-            attempt=message.attempt,
-            headers=headers,
-            generation=int(reply[1]),
-            state=ExecutionState(reply[2].decode()),
-        )
-        return ScheduleResult(Disposition.SCHEDULED, record)
+        return result
+
+    async def schedule_many(
+        self, messages: Sequence[TaskMessage], now: datetime, *, replace: bool
+    ) -> list[ScheduleResult | Exception]:
+        """``schedule`` each message, pipelined in one round trip; errors come back in place."""
+        results: dict[int, ScheduleResult | Exception] = {}
+        calls: list[tuple[int, ScheduleCall]] = []
+        for index, message in enumerate(messages):
+            try:
+                calls.append((index, schedule_call(self.keys, message, now, replace)))
+            except (ValueError, TypeError) as error:
+                results[index] = error
+        if calls:
+            replies = await self._session.run_many(
+                "schedule", [(call.keys, call.args) for _, call in calls]
+            )
+            woke = False
+            for (index, call), reply in zip(calls, replies, strict=True):
+                if isinstance(reply, Exception):
+                    results[index] = reply
+                    continue
+                results[index], woken = call.result(reply)
+                woke = woke or woken
+            if woke:
+                self._session.signal.notify()
+        return [results[index] for index in range(len(messages))]
 
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
         """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""

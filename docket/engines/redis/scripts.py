@@ -6,7 +6,8 @@ shared parts (``claiming.lua``, ``settling.lua``) has them prepended too, so
 each is one self-contained chunk.  Scripts are registered once per client (their SHA1 is
 computed locally), loaded onto the server when the engine opens, and called
 with EVALSHA; redis-py reloads a script transparently if the server answers
-NOSCRIPT (after a restart or SCRIPT FLUSH).
+NOSCRIPT (after a restart or SCRIPT FLUSH).  ``run_many`` pipelines many
+calls of one script and reloads it itself, so the batch stays one round trip.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import NoScriptError
 
 from docket.engines.redis.codec import Arg
 
@@ -84,3 +87,31 @@ class Scripts:
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Call script ``name`` (one EVALSHA) and return its raw reply."""
         return await self._scripts[name](keys=keys, args=args)
+
+    async def run_many(
+        self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
+    ) -> list[Any]:
+        """Call script ``name`` once per ``(keys, args)``, pipelined, not as a transaction.
+
+        One reply per call, in order; a call the server refused has its
+        error (an exception) in its place, and the other calls still ran.
+        A connection failure raises.
+        """
+        script = self._scripts[name]
+        replies: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for _ in range(2):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for index in pending:
+                    keys, args = calls[index]
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                answers = await pipe.execute(raise_on_error=False)
+            for index, answer in zip(pending, answers, strict=True):
+                replies[index] = answer
+            # NOSCRIPT (a restart or SCRIPT FLUSH since the engine opened):
+            # those calls did not run; load the script and send them again.
+            pending = [i for i in pending if isinstance(replies[i], NoScriptError)]
+            if not pending:
+                break
+            await self._client.script_load(script.script)
+        return replies

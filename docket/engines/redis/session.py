@@ -86,6 +86,15 @@ class Session:
         async with clients.deadline():
             return await self._scripts.run(script, keys, args)
 
+    async def run_many(
+        self, script: str, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
+    ) -> list[Any]:
+        """Run one script per call in one pipelined round trip; errors come back in place."""
+        clients = self.clients
+        assert self._scripts is not None
+        async with clients.deadline():
+            return await self._scripts.run_many(script, calls)
+
     def user_client(self) -> Redis:
         """A client for the user's own commands, on the engine's command pool.
 

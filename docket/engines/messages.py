@@ -1,0 +1,51 @@
+"""What every engine checks of a ``TaskMessage`` before it stores one.
+
+Both engines refuse the same malformed messages with the same ValueError, at
+the call that received them, instead of storing something another engine
+would have refused (or a worker could not read back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from docket.engines.base import TaskMessage
+
+__all__ = ["check_message"]
+
+
+def check_message(message: TaskMessage) -> None:
+    """ValueError naming the field of ``message`` that is malformed, if any."""
+    if not isinstance(message, TaskMessage):
+        raise ValueError(f"expected a TaskMessage, got {message!r}")
+    key = message.key
+    if not isinstance(key, str):
+        raise ValueError(f"a message's key must be a string, got {key!r}")
+    if not isinstance(message.function_name, str):
+        raise ValueError(
+            f"the message for key {key!r} needs a string function_name, "
+            f"got {message.function_name!r}"
+        )
+    if not isinstance(message.payload, bytes):
+        raise ValueError(
+            f"the message for key {key!r} needs a bytes payload, "
+            f"got {type(message.payload).__name__}"
+        )
+    when = message.when
+    if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(
+            f"the message for key {key!r} needs a timezone-aware datetime when, got {when!r}"
+        )
+    attempt = message.attempt
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise ValueError(
+            f"the message for key {key!r} needs an attempt of 1 or more, got {attempt!r}"
+        )
+    headers = message.headers
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(name, str) and isinstance(value, str) for name, value in headers.items()
+    ):
+        raise ValueError(
+            f"the message for key {key!r} needs headers mapping strings to strings, got {headers!r}"
+        )
