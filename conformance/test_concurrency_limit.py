@@ -141,6 +141,30 @@ async def test_a_named_argument_limits_each_of_its_values(target: Target) -> Non
         assert overlap.started[-1] == (1, "b" if winner == "a" else "a")
 
 
+async def test_an_omitted_argument_is_limited_by_its_default(target: Target) -> None:
+    """``ConcurrencyLimit(argument_name=...)`` keys on the value the task runs with:
+    the default when the caller leaves the argument out (pydocket's rule)."""
+    overlap = Overlap()
+    overlap.go.set()
+
+    async def sync_region(
+        region: str = "eu",
+        limit: ConcurrencyLimit = ConcurrencyLimit(argument_name="region", max_concurrent=1),
+    ) -> None:
+        await overlap.run(("sync", region), gate=region)
+
+    async with target.docket() as docket:
+        calls = [
+            await docket.add(sync_region)(),
+            await docket.add(sync_region)("eu"),
+            await docket.add(sync_region)(region="us"),
+        ]
+        async with Worker(docket, concurrency=10) as worker:
+            await target.drive(worker.run_until_finished())
+        assert await settle_states(calls) == [ExecutionState.COMPLETED] * 3
+        assert overlap.most == {"eu": 1, "us": 1}
+
+
 async def test_an_annotated_argument_limits_each_value_across_tasks(target: Target) -> None:
     overlap = Overlap()
     overlap.go.set()
@@ -227,8 +251,9 @@ async def test_a_cancelled_parked_run_is_skipped(target: Target) -> None:
         (lambda: ConcurrencyLimit("c", max_concurrent=0), ValueError, ("max_concurrent", "0")),
         (lambda: ConcurrencyLimit("c", max_concurrent=1.5), TypeError, ("max_concurrent", "1.5")),  # type: ignore[arg-type]
         (lambda: ConcurrencyLimit(2, max_concurrent=3), TypeError, ("max_concurrent", "2", "3")),
-        (lambda: ConcurrencyLimit(2.0), TypeError, ("argument", "2.0")),  # type: ignore[arg-type]
-        (lambda: ConcurrencyLimit(""), ValueError, ("argument", "''")),
+        (lambda: ConcurrencyLimit(2.0), TypeError, ("argument_name", "2.0")),  # type: ignore[arg-type]
+        (lambda: ConcurrencyLimit(""), ValueError, ("argument_name", "''")),
+        (lambda: ConcurrencyLimit("c", 1, scope=""), ValueError, ("scope", "''")),
         (lambda: ConcurrencyLimit(max_concurrent=True), TypeError, ("max_concurrent", "True")),
     ],
 )

@@ -117,6 +117,34 @@ async def test_cooldown_on_an_argument_guards_each_value_across_tasks(target: Ta
         ]
 
 
+async def test_a_scope_keeps_argument_gates_apart(target: Target) -> None:
+    """Argument gates are shared within one ``scope`` and never across scopes."""
+    ran: list[tuple[str, int]] = []
+
+    async def email(customer: Annotated[int, Cooldown(HOUR, scope="email")]) -> None:
+        ran.append(("email", customer))
+
+    async def sms(customer: Annotated[int, Cooldown(HOUR, scope="sms")]) -> None:
+        ran.append(("sms", customer))
+
+    async def push(customer: Annotated[int, Cooldown(HOUR, scope="sms")]) -> None:
+        ran.append(("push", customer))
+
+    async with target.docket(execution_ttl=LONG_TTL) as docket:
+        calls = [
+            await docket.add(email)(1),
+            await docket.add(sms)(1),
+            await docket.add(push)(1),
+        ]
+        await drain(target, docket)
+        assert ran == [("email", 1), ("sms", 1)]
+        assert await states(calls) == [
+            ExecutionState.COMPLETED,
+            ExecutionState.COMPLETED,
+            ExecutionState.CANCELLED,
+        ]
+
+
 async def test_a_run_blocked_after_its_cooldown_does_not_use_the_window_up(
     target: Target,
 ) -> None:
@@ -317,6 +345,9 @@ async def until_ended(execution: Execution) -> None:
         (lambda: RateLimit(2, per=timedelta(seconds=1), drop="yes"), TypeError, ("drop", "'yes'")),  # type: ignore[arg-type]
         (lambda: Debounce(None), TypeError, ("settle", "None")),  # type: ignore[arg-type]
         (lambda: Debounce(timedelta(seconds=-1)), ValueError, ("settle",)),
+        (lambda: Cooldown(HOUR, scope=""), ValueError, ("scope", "''")),
+        (lambda: RateLimit(1, per=HOUR, scope=3), ValueError, ("scope", "3")),  # type: ignore[arg-type]
+        (lambda: Debounce(HOUR, scope=b"x"), ValueError, ("scope", "b'x'")),  # type: ignore[arg-type]
     ],
 )
 def test_bad_arguments_name_the_parameter_and_the_value(

@@ -9,32 +9,60 @@ as ``...``, so secrets and bulky values stay out of logs by default::
 
 from __future__ import annotations
 
+import abc
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
-__all__ = ["Logged", "call_repr", "logged_parameters"]
+from typing_extensions import Self
+
+__all__ = ["Annotation", "Logged", "call_repr", "logged_parameters"]
 
 
-class Logged:
+class Annotation(abc.ABC):  # noqa: B024  (abstract in name, as pydocket has it)
+    """Base of the ``Annotated`` markers that change how docket treats a parameter.
+
+    A marker is given as an instance (``Logged(length_only=True)``) or as the
+    class itself (``Logged``), which means an instance with no arguments.
+    """
+
+    @classmethod
+    def annotated_parameters(cls, signature: inspect.Signature) -> Mapping[str, Self]:
+        """The parameters of ``signature`` marked with this annotation, and their markers."""
+        return _annotated(cls, signature)
+
+
+@lru_cache(maxsize=4096)
+def _annotated(kind: type[Annotation], signature: inspect.Signature) -> Mapping[str, Any]:
+    marked: dict[str, Any] = {}
+    for name, parameter in signature.parameters.items():
+        for metadata in getattr(parameter.annotation, "__metadata__", ()):
+            if isinstance(metadata, kind):
+                marked[name] = metadata
+            elif isinstance(metadata, type) and issubclass(metadata, kind):
+                marked[name] = metadata()
+    return marked
+
+
+class Logged(Annotation):
     """Log this argument (with ``repr``), or only its length with ``length_only``."""
 
     def __init__(self, length_only: bool = False) -> None:
         self.length_only = length_only
 
-    def format(self, value: Any) -> str:
+    def format(self, argument: Any) -> str:
         """How the argument appears in a log line."""
         if not self.length_only:
-            return repr(value)
-        if isinstance(value, (dict, set, frozenset)):
-            return f"{{len {len(value)}}}"
-        if isinstance(value, tuple):
-            return f"(len {len(value)})"
+            return repr(argument)
+        if isinstance(argument, (dict, set, frozenset)):
+            return f"{{len {len(argument)}}}"
+        if isinstance(argument, tuple):
+            return f"(len {len(argument)})"
         try:
-            return f"[len {len(value)}]"
+            return f"[len {len(argument)}]"
         except TypeError:
-            return repr(value)
+            return repr(argument)
 
     def __repr__(self) -> str:
         return f"Logged(length_only={self.length_only})"

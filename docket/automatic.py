@@ -67,7 +67,7 @@ async def seed_automatic_tasks(docket: Docket) -> list[Execution]:
     """Schedule every automatic task not already live; return what ``add`` returned.
 
     Each task is seeded once (however many names it is registered under),
-    with key ``fn.__name__`` and due at its ``initial_when`` (now for a
+    with key ``fn.__name__`` and due at its ``first_run_at`` (now for a
     Perpetual, the next match for a Cron).  A task that cannot be seeded (it
     requires arguments, say) is logged and skipped so the others still are;
     errors from the docket's storage propagate.
@@ -90,7 +90,7 @@ async def seed_automatic_tasks(docket: Docket) -> list[Execution]:
         # seeding never registers an aliased function under a new name.
         registered = key if docket.tasks.get(key) is function else name
         try:
-            when = perpetual.initial_when(docket.clock.now())
+            when = perpetual.first_run_at(docket.clock.now())
         except ValueError as error:  # a cron expression with no future match
             logger.error("Not seeding %s: %s", name, error)
             continue

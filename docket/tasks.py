@@ -59,6 +59,7 @@ async def fail(
 async def sleep(
     seconds: float = 1.0,
     logger: Any = TaskLogger(),
+    *,
     docket: Any = CurrentDocket(),
 ) -> None:
     """Sleep ``seconds`` on the docket's clock, holding a worker slot."""

@@ -104,6 +104,7 @@ def _criteria(function: TaskRef | None, args: Any, kwargs: Any, key: Any) -> str
 async def assert_task_scheduled(
     docket: Docket,
     function: TaskRef,
+    *,
     args: Sequence[Any] | None = None,
     kwargs: Mapping[str, Any] | None = None,
     key: str | None = None,
@@ -120,6 +121,7 @@ async def assert_task_scheduled(
 async def assert_task_not_scheduled(
     docket: Docket,
     function: TaskRef,
+    *,
     args: Sequence[Any] | None = None,
     kwargs: Mapping[str, Any] | None = None,
     key: str | None = None,
@@ -133,9 +135,7 @@ async def assert_task_not_scheduled(
         )
 
 
-async def assert_task_count(
-    docket: Docket, function: TaskRef | None = None, count: int | None = None
-) -> None:
+async def assert_task_count(docket: Docket, function: TaskRef | None = None, *, count: int) -> None:
     """Assert how many executions (of ``function``, or of any task) are pending."""
     if not isinstance(count, int) or count < 0:
         raise ValueError(f"count must be a non-negative integer, got {count!r}")

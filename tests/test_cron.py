@@ -46,7 +46,7 @@ def run_of(cron: Cron, after: datetime, count: int) -> list[datetime]:
     """The next ``count`` times ``cron`` fires after ``after``."""
     times: list[datetime] = []
     for _ in range(count):
-        after = cron.next_time(after)
+        after = cron.next_time(after=after)
         times.append(after)
     return times
 
@@ -73,7 +73,7 @@ def test_other_bad_inputs_are_refused() -> None:
     with pytest.raises(TypeError, match="expression"):
         Cron(5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="after"):
-        Cron("@daily").next_time(datetime(2024, 1, 1))  # noqa: DTZ001
+        Cron("@daily").next_time(after=datetime(2024, 1, 1))  # noqa: DTZ001
 
 
 @pytest.mark.parametrize(
@@ -90,21 +90,21 @@ def test_other_bad_inputs_are_refused() -> None:
     ],
 )
 def test_vixie_keywords(keyword: str, expected: datetime) -> None:
-    assert Cron(keyword).next_time(START) == expected
+    assert Cron(keyword).next_time(after=START) == expected
     assert keyword.lower() in KEYWORDS
 
 
 def test_next_time_is_strictly_after_and_in_utc() -> None:
     cron = Cron("0 12 * * *")
-    assert cron.next_time(START) == START + DAY  # START itself matches: not "after"
-    assert cron.next_time(START - timedelta(microseconds=1)) == START
+    assert cron.next_time(after=START) == START + DAY  # START itself matches: not "after"
+    assert cron.next_time(after=START - timedelta(microseconds=1)) == START
     paris = datetime(2024, 1, 1, 12, 30, tzinfo=ZoneInfo("Europe/Paris"))  # 11:30 UTC
-    assert cron.next_time(paris) == START
-    assert cron.next_time(paris).tzinfo is UTC
+    assert cron.next_time(after=paris) == START
+    assert cron.next_time(after=paris).tzinfo is UTC
 
 
 def test_six_fields_mean_seconds_first() -> None:
-    assert Cron("30 * * * * *").next_time(START) == START + timedelta(seconds=30)
+    assert Cron("30 * * * * *").next_time(after=START) == START + timedelta(seconds=30)
 
 
 def test_a_cron_and_a_perpetual_cannot_share_a_task() -> None:
@@ -137,8 +137,8 @@ def test_a_fixed_time_repeated_by_fall_back_runs_once() -> None:
     ]
     # Asked from inside the repeated hour (01:15 EST, after the 01:30 EDT run),
     # the next run is tomorrow, never the earlier first occurrence.
-    assert cron.next_time(utc(2024, 11, 3, 6, 15)) == utc(2024, 11, 4, 6, 30)
-    assert Cron("30 2 * * *", tz=NEW_YORK).next_time(utc(2024, 11, 3, 0)) == utc(2024, 11, 3, 7, 30)
+    assert cron.next_time(after=utc(2024, 11, 3, 6, 15)) == utc(2024, 11, 4, 6, 30)
+    assert Cron("30 2 * * *", tz=NEW_YORK).next_time(after=utc(2024, 11, 3, 0)) == utc(2024, 11, 3, 7, 30)
 
 
 def test_an_hourly_schedule_follows_elapsed_time_across_both_transitions() -> None:
@@ -148,7 +148,7 @@ def test_an_hourly_schedule_follows_elapsed_time_across_both_transitions() -> No
         begin = datetime(year, month, day, tzinfo=NEW_YORK)
         end = datetime(year, month, day + 1, tzinfo=NEW_YORK)
         times, after = [], begin - timedelta(seconds=1)
-        while (after := hourly.next_time(after)) < end:
+        while (after := hourly.next_time(after=after)) < end:
             times.append(after)
         return times
 
@@ -171,7 +171,7 @@ async def test_on_complete_schedules_the_next_match_after_now(
     outcome = TaskOutcome(duration=timedelta(0))
     assert await run.on_complete(execution, outcome)
     assert outcome.next_run_at == START + HOUR
-    assert Cron("@hourly").initial_when(START) == START + HOUR
+    assert Cron("@hourly").first_run_at(START) == START + HOUR
 
 
 # -- end to end ---------------------------------------------------------
@@ -204,7 +204,7 @@ async def test_a_cron_in_a_daylight_saving_zone_runs_at_local_time() -> None:
         runs.append(clock.now())
 
     async with Docket(name=name, url=f"memory://{name}", clock=clock) as local:
-        await local.add(backup, when=schedule.initial_when(clock.now()), key="backup-ny")()
+        await local.add(backup, when=schedule.first_run_at(clock.now()), key="backup-ny")()
         async with Worker(local) as worker:
             await drive(clock, worker.run_at_most({"backup-ny": 3}), step=timedelta(minutes=30))
     assert runs == [utc(2024, 3, 9, 7, 30), utc(2024, 3, 10, 7, 0), utc(2024, 3, 11, 6, 30)]

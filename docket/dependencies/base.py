@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -67,9 +67,10 @@ class TaskOutcome:
     duration: timedelta
     result: Any = None
     exception: BaseException | None = None
-    retry_at: datetime | None = field(default=None)
-    next_run_at: datetime | None = field(default=None)
-    next_arguments: tuple[tuple[Any, ...], dict[str, Any]] | None = field(default=None)
+    _: KW_ONLY
+    retry_at: datetime | None = None
+    next_run_at: datetime | None = None
+    next_arguments: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     cancelled: bool = False
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.base import AdmissionBlocked
 from docket.dependencies.context import current_worker
-from docket.dependencies.gates import Gated
+from docket.dependencies.gates import Gated, check_scope
 from docket.engines.base import SlotWait
 from docket.waiting import cancel_and_wait
 
@@ -37,82 +37,104 @@ RENEWALS_PER_LEASE = 3
 
 
 class ConcurrencyBlocked(AdmissionBlocked):
-    """Every slot at a concurrency gate was taken: the run waits for one."""
+    """Every slot at a concurrency gate was taken: the run waits for one.
 
-    def __init__(self, execution: Execution, gate: str, limit: int, fallback: timedelta) -> None:
+    The run is parked at ``concurrency_key`` until a slot is given back, and
+    tried again after ``retry_delay`` at the latest.
+    """
+
+    def __init__(
+        self,
+        execution: Execution,
+        concurrency_key: str,
+        max_concurrent: int,
+        *,
+        retry_delay: timedelta | None = None,
+    ) -> None:
         super().__init__(
             execution,
-            f"waiting for a slot: {gate} is at its limit of {limit}",
-            retry_delay=fallback,
+            f"concurrency limit ({max_concurrent} max) on {concurrency_key}",
+            retry_delay=retry_delay,
         )
-        self.wait_for = SlotWait(gate, limit)
+        self.concurrency_key = concurrency_key
+        self.max_concurrent = max_concurrent
+        self.wait_for = SlotWait(concurrency_key, max_concurrent)
 
 
 class ConcurrencyLimit(Gated):
     """Let at most ``max_concurrent`` runs through the same gate at once.
 
-    ``ConcurrencyLimit()`` as a parameter default limits the task;
-    ``ConcurrencyLimit("customer_id", max_concurrent=2)`` limits each value of
-    the task's argument ``customer_id``; as ``Annotated`` metadata
+    ``ConcurrencyLimit(max_concurrent=3)`` as a parameter default limits the
+    task; ``ConcurrencyLimit("customer_id", max_concurrent=2)`` limits each
+    value of the task's argument ``customer_id`` (its default when the caller
+    leaves it out); as ``Annotated`` metadata
     (``customer_id: Annotated[int, ConcurrencyLimit(2)]``, where a lone
     number is ``max_concurrent``) it limits each value of that argument.
-    Argument gates are shared by every task taking an argument of that name.
-    A run over the limit waits, parked, and starts as soon as a slot is given
-    back.  At most one per task.
+    Argument gates are shared by every task taking an argument of that name,
+    within one ``scope``.  A run over the limit waits, parked, and starts as
+    soon as a slot is given back.  At most one per task.
     """
 
     kind = "concurrency"
     single = True
 
-    def __init__(self, argument: str | int | None = None, max_concurrent: int = 1) -> None:
-        if isinstance(argument, int) and not isinstance(argument, bool):
+    def __init__(
+        self,
+        argument_name: str | int | None = None,
+        max_concurrent: int = 1,
+        scope: str | None = None,
+    ) -> None:
+        if isinstance(argument_name, int) and not isinstance(argument_name, bool):
             if max_concurrent != 1:
                 raise TypeError(
-                    f"max_concurrent was given twice: {argument!r} and {max_concurrent!r}"
+                    f"max_concurrent was given twice: {argument_name!r} and {max_concurrent!r}"
                 )
-            max_concurrent = argument
-            argument = None
-        if argument is not None and not isinstance(argument, str):
-            raise TypeError(f"argument must be an argument name, got {argument!r}")
-        if argument == "":
-            raise ValueError(f"argument must be an argument name, got {argument!r}")
+            max_concurrent = argument_name
+            argument_name = None
+        if argument_name is not None and not isinstance(argument_name, str):
+            raise TypeError(f"argument_name must be an argument name, got {argument_name!r}")
+        if argument_name == "":
+            raise ValueError(f"argument_name must be an argument name, got {argument_name!r}")
         if not isinstance(max_concurrent, int) or isinstance(max_concurrent, bool):
             raise TypeError(f"max_concurrent must be an int, got {max_concurrent!r}")
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent!r}")
-        self.argument = argument
+        self.argument_name = argument_name
         self.max_concurrent = max_concurrent
+        self.scope = check_scope(scope)
         self._holder: str | None = None
         self._renewal: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
-        named = "" if self.argument is None else f"{self.argument!r}, "
-        return f"ConcurrencyLimit({named}max_concurrent={self.max_concurrent})"
+        named = "" if self.argument_name is None else f"{self.argument_name!r}, "
+        scoped = "" if self.scope is None else f", scope={self.scope!r}"
+        return f"ConcurrencyLimit({named}max_concurrent={self.max_concurrent}{scoped})"
 
     def check_task(self, function: Callable[..., Any]) -> None:
         """A named argument must be one of the task's parameters."""
-        if self.argument is None:
+        if self.argument_name is None:
             return
         try:
             parameters = inspect.signature(function).parameters
         except (TypeError, ValueError):
             return
-        if self.argument not in parameters:
+        if self.argument_name not in parameters:
             raise ValueError(
-                f"ConcurrencyLimit({self.argument!r}): task "
-                f"{getattr(function, '__name__', function)!r} has no argument {self.argument!r}"
+                f"ConcurrencyLimit({self.argument_name!r}): task "
+                f"{getattr(function, '__name__', function)!r} has no argument {self.argument_name!r}"
             )
 
     def gate(self, execution: Execution) -> str:
         """The gate: the Annotated argument's value, else the named argument's, else the task."""
-        if self._argument is None and self.argument is not None:
-            arguments = execution.bound_arguments()
-            if self.argument not in arguments:
+        if self._argument is None and self.argument_name is not None:
+            try:
+                value = execution.get_argument(self.argument_name)
+            except KeyError:
                 raise ValueError(
-                    f"ConcurrencyLimit({self.argument!r}): task {execution.function_name!r} "
-                    f"has no argument {self.argument!r}"
-                )
-            return f"{self.kind}:argument:{self.argument}:{arguments[self.argument]}"
+                    f"ConcurrencyLimit({self.argument_name!r}): task {execution.function_name!r} "
+                    f"has no argument {self.argument_name!r}"
+                ) from None
+            return self.scoped(f"{self.kind}:argument:{self.argument_name}:{value}")
         return super().gate(execution)
 
     async def __aenter__(self) -> Any:
@@ -123,7 +145,7 @@ class ConcurrencyLimit(Gated):
         if not await docket.engine.acquire_slot(
             gate, holder, now, self.max_concurrent, now + lease
         ):
-            raise ConcurrencyBlocked(execution, gate, self.max_concurrent, lease)
+            raise ConcurrencyBlocked(execution, gate, self.max_concurrent, retry_delay=lease)
         self._holder = holder
         self._renewal = asyncio.create_task(self._renew(docket, gate, holder, lease))
         return self

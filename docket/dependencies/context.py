@@ -31,6 +31,14 @@ current_worker: ContextVar[Worker] = ContextVar("current_worker")
 current_execution: ContextVar[Execution] = ContextVar("current_execution")
 
 
+# pydocket publishes these context variables on the Dependency class itself
+# too, and its clients read them there (``Dependency.execution.get()``).
+# Dependency is uncalled-for's, shared with pydocket, which sets the same.
+Dependency.execution = current_execution  # type: ignore[attr-defined]
+Dependency.docket = current_docket  # type: ignore[attr-defined]
+Dependency.worker = current_worker  # type: ignore[attr-defined]
+
+
 class _CurrentDocket(Dependency["Docket"]):
     """The Docket whose worker is running this task."""
 

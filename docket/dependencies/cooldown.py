@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from docket.dependencies.base import AdmissionBlocked
-from docket.dependencies.gates import WindowGated, check_positive_duration
+from docket.dependencies.gates import WindowGated, check_positive_duration, check_scope
 
 __all__ = ["Cooldown"]
 
@@ -25,11 +25,12 @@ class Cooldown(WindowGated):
 
     kind = "cooldown"
 
-    def __init__(self, window: timedelta) -> None:
+    def __init__(self, window: timedelta, *, scope: str | None = None) -> None:
         self.window = check_positive_duration("window", window)
+        self.scope = check_scope(scope)
 
     def __repr__(self) -> str:
-        return f"Cooldown({self.window!r})"
+        return f"Cooldown({self.window!r}, scope={self.scope!r})"
 
     async def __aenter__(self) -> Any:
         execution, _, until = await self.admit(self.window, 1)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from cronsim import CronSim, CronSimError
 
+from docket.clock import SystemClock
 from docket.dependencies.base import TaskOutcome
+from docket.dependencies.context import current_docket
 from docket.dependencies.perpetual import Perpetual, _aware
 
 if TYPE_CHECKING:
@@ -30,6 +32,14 @@ KEYWORDS: dict[str, str] = {
     "@hourly": "0 * * * *",
 }
 """The Vixie cron keywords and the five-field expressions they stand for."""
+
+
+def _now() -> datetime:
+    """Now on the running task's docket clock, else on the system clock."""
+    try:
+        return current_docket.get().clock.now()
+    except LookupError:
+        return SystemClock().now()
 
 
 class Cron(Perpetual):
@@ -69,12 +79,15 @@ class Cron(Perpetual):
                 f"expression is not a valid cron expression: {expression!r} ({error})"
             ) from None
 
-    def next_time(self, after: datetime) -> datetime:
+    def next_time(self, *, after: datetime | None = None) -> datetime:
         """The first match strictly after the aware ``after``, as an aware UTC datetime.
 
-        Raises ValueError if the expression never matches again (cronsim
-        gives up after 50 years without a match).
+        ``after`` defaults to now on the running task's docket clock (the
+        system clock outside a task).  Raises ValueError if the expression
+        never matches again (cronsim gives up after 50 years without a match).
         """
+        if after is None:
+            after = _now()
         after = _aware(after, "after").astimezone(timezone.utc)
         matches = CronSim(self._pattern, after.astimezone(self.tz))
         for match in matches:
@@ -88,13 +101,18 @@ class Cron(Perpetual):
             f"cron expression {self.expression!r} has no match after {after.isoformat()}"
         )
 
-    def initial_when(self, now: datetime) -> datetime:
-        """When an automatic seed should first run this task: the next match."""
-        return self.next_time(now)
+    @property
+    def initial_when(self) -> datetime:
+        """When an automatic seed first runs this task: the next match from now."""
+        return self.next_time()
+
+    def first_run_at(self, now: datetime) -> datetime:
+        """When an automatic seed made at ``now`` first runs this task: the next match."""
+        return self.next_time(after=now)
 
     async def on_complete(self, execution: Execution, outcome: TaskOutcome) -> bool:
         if not self.cancelled and self._next_when is None:
-            self._next_when = self.next_time(execution.docket.clock.now())
+            self._next_when = self.next_time(after=execution.docket.clock.now())
         return await super().on_complete(execution, outcome)
 
     def __repr__(self) -> str:

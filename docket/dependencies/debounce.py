@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from docket.dependencies.base import AdmissionBlocked
-from docket.dependencies.gates import Gated, check_positive_duration
+from docket.dependencies.gates import Gated, check_positive_duration, check_scope
 
 __all__ = ["Debounce"]
 
@@ -26,8 +26,9 @@ class Debounce(Gated):
     kind = "debounce"
     single = True
 
-    def __init__(self, settle: timedelta) -> None:
+    def __init__(self, settle: timedelta, *, scope: str | None = None) -> None:
         self.settle = check_positive_duration("settle", settle)
+        self.scope = check_scope(scope)
 
     def __repr__(self) -> str:
         return f"Debounce({self.settle!r})"

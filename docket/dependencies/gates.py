@@ -25,10 +25,17 @@ if TYPE_CHECKING:
     from docket.docket import Docket
     from docket.execution import Execution
 
-__all__ = ["Gated", "WindowGated", "check_positive_duration"]
+__all__ = ["Gated", "WindowGated", "check_positive_duration", "check_scope"]
 
 SMALLEST_RETRY_DELAY = timedelta(milliseconds=1)
 """A blocked run is never retried sooner than this after now."""
+
+
+def check_scope(scope: object) -> str | None:
+    """``scope`` if it is None or a non-empty string; else an error naming it."""
+    if scope is not None and (not isinstance(scope, str) or not scope):
+        raise ValueError(f"scope must be a non-empty string or None, got {scope!r}")
+    return scope
 
 
 def check_positive_duration(name: str, value: object) -> timedelta:
@@ -50,6 +57,10 @@ class Gated(Dependency):
     kind: ClassVar[str]
     """The gate family, part of every gate name (``cooldown``, ``ratelimit``...)."""
 
+    scope: str | None = None
+    """Names a group of gates apart from the default one: dependencies with
+    different scopes never share a gate, those with the same scope do."""
+
     _argument: tuple[str, Any] | None = None
 
     def for_parameter(self, name: str) -> Self:
@@ -67,9 +78,13 @@ class Gated(Dependency):
     def gate(self, execution: Execution) -> str:
         """The name of the gate this run goes through."""
         if self._argument is None:
-            return f"{self.kind}:task:{execution.function_name}"
+            return self.scoped(f"{self.kind}:task:{execution.function_name}")
         name, value = self._argument
-        return f"{self.kind}:argument:{name}:{value}"
+        return self.scoped(f"{self.kind}:argument:{name}:{value}")
+
+    def scoped(self, gate: str) -> str:
+        """``gate`` within this dependency's ``scope``, if it has one."""
+        return gate if self.scope is None else f"scope:{self.scope}:{gate}"
 
     @staticmethod
     def running() -> tuple[Docket, Execution, datetime]:

@@ -92,8 +92,13 @@ class Perpetual(CompletionHandler):
         run._clock = execution.docket.clock
         return run
 
-    def initial_when(self, now: datetime) -> datetime:
-        """When an automatic seed should first run this task: at once."""
+    @property
+    def initial_when(self) -> datetime | None:
+        """When an automatic seed first runs this task: None, meaning at once (pydocket's)."""
+        return None
+
+    def first_run_at(self, now: datetime) -> datetime:
+        """When an automatic seed made at ``now`` (the docket clock's) first runs this task."""
         return now
 
     def cancel(self) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from docket.dependencies.base import AdmissionBlocked
-from docket.dependencies.gates import WindowGated, check_positive_duration
+from docket.dependencies.gates import WindowGated, check_positive_duration, check_scope
 
 __all__ = ["RateLimit"]
 
@@ -25,7 +25,9 @@ class RateLimit(WindowGated):
 
     kind = "ratelimit"
 
-    def __init__(self, limit: int, *, per: timedelta, drop: bool = False) -> None:
+    def __init__(
+        self, limit: int, *, per: timedelta, drop: bool = False, scope: str | None = None
+    ) -> None:
         if not isinstance(limit, int) or isinstance(limit, bool):
             raise TypeError(f"limit must be an int, got {limit!r}")
         if limit < 1:
@@ -35,6 +37,7 @@ class RateLimit(WindowGated):
         self.limit = limit
         self.per = check_positive_duration("per", per)
         self.drop = drop
+        self.scope = check_scope(scope)
 
     def __repr__(self) -> str:
         return f"RateLimit({self.limit}, per={self.per!r}, drop={self.drop})"

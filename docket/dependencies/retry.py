@@ -69,6 +69,10 @@ class Retry(FailureHandler):
         self._forced_at = when
         raise ForcedRetry(f"retry forced at {when.isoformat()}")
 
+    def in_(self, delay: timedelta) -> NoReturn:
+        """Deprecated spelling of ``after``, kept for pydocket's callers."""
+        self.after(delay)
+
     def delay_after(self, attempt: int) -> timedelta:
         """The wait before the run that follows run number ``attempt``."""
         return self.delay
