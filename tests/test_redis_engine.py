@@ -19,7 +19,7 @@ import redis.asyncio as aredis
 from redis.asyncio.connection import Connection
 
 from docket.engines import open_engine
-from docket.engines.base import Claim, Settlement, StateEvent, TaskMessage
+from docket.engines.base import Claim, Settlement, StateChange, TaskMessage
 from docket.engines.redis import RedisEngine
 from docket.engines.redis.codec import GC_MARGIN_MS, from_ms, to_ms
 from docket.engines.redis.keys import GROUP, DocketKeys
@@ -713,8 +713,8 @@ async def test_events_survive_awkward_text(engine: RedisEngine) -> None:
         [claim] = (await engine.claim("w", 1, at(0), at(30))).claims
         await engine.settle([done(claim, at(1), state=S.FAILED, error=error)], at(1))
         seen = [await asyncio.wait_for(events.__anext__(), GUARD) for _ in range(3)]
-    assert all(isinstance(e, StateEvent) for e in seen)
-    states = cast("list[StateEvent]", seen)
+    assert all(isinstance(e, StateChange) for e in seen)
+    states = cast("list[StateChange]", seen)
     assert [(e.key, e.state) for e in states] == [
         (key, S.QUEUED),
         (key, S.RUNNING),
@@ -863,7 +863,7 @@ async def test_cancellation_is_never_swallowed_by_a_command_in_flight(real: Redi
 
 
 async def test_progress_round_trips_and_is_fenced(engine: RedisEngine) -> None:
-    from docket.engines.base import ProgressEvent, ProgressState, ProgressUpdate
+    from docket.engines.base import ProgressChange, ProgressState, ProgressUpdate
 
     await engine.schedule(message("k"), at(0), replace=False)
     assert await engine.report_progress("k", 1, ProgressUpdate(increment=1)) is None
@@ -880,7 +880,7 @@ async def test_progress_round_trips_and_is_fenced(engine: RedisEngine) -> None:
 
     assert first == ProgressState(current=0, total=10, message=None)
     assert second == ProgressState(current=3, total=10, message='"half" \\ way')
-    assert seen == [ProgressEvent("k", generation, first), ProgressEvent("k", generation, second)]
+    assert seen == [ProgressChange("k", generation, first), ProgressChange("k", generation, second)]
     record = await engine.get_record("k", at(0))
     assert record is not None and record.progress == second
     assert await engine.report_progress("k", generation + 1, ProgressUpdate(increment=1)) is None

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis.asyncio as aredis
 
-from docket.engines.base import Event, StateEvent, TaskMessage
+from docket.engines.base import Event, StateChange, TaskMessage
 from docket.engines.redis import RedisEngine
 from docket.states import ExecutionState
 from tests import test_redis_engine
@@ -67,7 +67,7 @@ async def test_many_subscriptions_share_one_connection(
         for key, events in zip(keys, streams, strict=True):
             event = await next_event(events)
             # Each listener hears its own key only.
-            assert isinstance(event, StateEvent) and event.key == key
+            assert isinstance(event, StateChange) and event.key == key
             assert event.state is ExecutionState.QUEUED
 
 
@@ -79,11 +79,11 @@ async def test_listeners_of_one_channel_each_get_every_event(engine: RedisEngine
         async with engine.subscribe("k") as third:
             await engine.cancel("k", T0, timedelta(minutes=1))
             seen = [await next_event(events) for events in (first, second, third)]
-        assert all(isinstance(e, StateEvent) and e.state is ExecutionState.CANCELLED for e in seen)
+        assert all(isinstance(e, StateChange) and e.state is ExecutionState.CANCELLED for e in seen)
         # The third left; the channel stays subscribed for the other two.
         assert await numsub(engine, "k") == 1
         await engine.schedule(message("k"), T0, replace=False)
-        assert isinstance(await next_event(first), StateEvent)
+        assert isinstance(await next_event(first), StateChange)
     for _ in range(200):
         if await numsub(engine, "k") == 0:
             break
@@ -96,7 +96,7 @@ async def test_subscribing_again_after_leaving_hears_new_events(engine: RedisEng
         async with engine.subscribe("k") as events:
             await engine.schedule(message("k"), T0, replace=True)
             event = await next_event(events)
-            assert isinstance(event, StateEvent) and event.state is ExecutionState.QUEUED, round
+            assert isinstance(event, StateChange) and event.state is ExecutionState.QUEUED, round
 
 
 async def test_concurrent_subscribes_to_one_channel_are_all_live_on_entry(
@@ -108,7 +108,7 @@ async def test_concurrent_subscribes_to_one_channel_are_all_live_on_entry(
         )
         await engine.schedule(message("k"), T0, replace=False)
         for events in streams:
-            assert isinstance(await next_event(events), StateEvent)
+            assert isinstance(await next_event(events), StateChange)
 
 
 async def test_a_subscribe_cancelled_on_entry_leaves_nothing_behind(engine: RedisEngine) -> None:
@@ -119,7 +119,7 @@ async def test_a_subscribe_cancelled_on_entry_leaves_nothing_behind(engine: Redi
         await entering
     async with engine.subscribe("k") as events:
         await engine.schedule(message("k"), T0, replace=False)
-        assert isinstance(await next_event(events), StateEvent)
+        assert isinstance(await next_event(events), StateChange)
 
 
 async def test_closing_the_engine_ends_its_listeners(
@@ -151,7 +151,7 @@ async def test_a_lost_connection_ends_its_listeners_and_the_next_subscription_re
     assert "lost their Redis connection" in caplog.text
     async with real.subscribe("k") as events:
         await real.schedule(message("k"), T0, replace=False)
-        assert isinstance(await next_event(events), StateEvent)
+        assert isinstance(await next_event(events), StateChange)
 
 
 async def test_nothing_is_kept_for_channels_nobody_listens_to(engine: RedisEngine) -> None:
@@ -162,7 +162,7 @@ async def test_nothing_is_kept_for_channels_nobody_listens_to(engine: RedisEngin
             pass
     async with engine.subscribe("last") as events:
         await engine.schedule(message("last"), T0, replace=False)
-        assert isinstance(await next_event(events), StateEvent)
+        assert isinstance(await next_event(events), StateChange)
         channels = engine._session._channels
         assert channels is not None and channels._connection is not None
         assert list(channels._connection.listeners) == [engine.keys.channel("last").encode()]

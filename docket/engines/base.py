@@ -81,8 +81,6 @@ __all__ = [
 ]
 
 # The old names, until every caller has moved to the new ones.
-StateEvent = StateChange
-ProgressEvent = ProgressChange
 
 
 @runtime_checkable
