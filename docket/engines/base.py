@@ -80,8 +80,6 @@ __all__ = [
     "WorkerInfo",
 ]
 
-# The old names, until every caller has moved to the new ones.
-
 
 @runtime_checkable
 class Engine(Protocol):
