@@ -309,32 +309,6 @@ async def test_cancel_is_idempotent_and_ignores_unknown_keys(target: Target) -> 
         assert await docket.get_execution("no-such-key") is None
 
 
-async def test_cancel_does_not_touch_running_or_finished_work(target: Target) -> None:
-    """Running work is beyond cancel's reach; so is work that has ended."""
-    started = asyncio.Event()
-    release = asyncio.Event()
-
-    async def hold() -> str:
-        started.set()
-        await release.wait()
-        return "kept"
-
-    async with target.docket() as docket:
-        execution = await docket.add(hold)()
-        async with target.running_worker(docket):
-            with release_on_exit(release):
-                await target.wait(started.wait())
-                await docket.cancel(execution.key)
-                await execution.sync()
-                assert execution.state is ExecutionState.RUNNING
-            assert await target.wait(execution.get_result()) == "kept"
-
-        await docket.cancel(execution.key)
-        await execution.sync()
-        assert execution.state is ExecutionState.COMPLETED
-        assert await target.wait(execution.get_result()) == "kept"
-
-
 async def test_clear_cancels_all_pending_work(target: Target) -> None:
     """``clear()`` drops scheduled and queued work and says how much."""
 

@@ -11,7 +11,6 @@ dependency scope.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import sys
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from uncalled_for import FailedDependency
 
+from docket.cancelling import RunCancellations, RunCancelled
 from docket.dependencies.base import (
     AdmissionBlocked,
     CompletionHandler,
@@ -116,6 +116,7 @@ class RunPath:
         # Set by Worker.run_at_most: how many starts each key or task may have.
         self.limits: dict[str, int] | None = None
         self.started_counts: Counter[str] = Counter()
+        self.cancellations = RunCancellations()
 
     async def execute(self, claim: Claim, held: bool = False) -> None:
         """Run one claimed delivery to its outcome, which goes to the worker to write.
@@ -205,6 +206,13 @@ class RunPath:
             self.worker._settle(claim, execution, ExecutionState.CANCELLED)
             return
 
+        if self.cancellations.take_skip(claim.delivery):
+            logger.info(
+                "✗ %s (cancelled)", execution.call_repr(), extra=self.log_context(execution)
+            )
+            self.worker._settle(claim, execution, ExecutionState.CANCELLED, cancelled=True)
+            return
+
         current_docket.set(docket)
         current_worker.set(self.worker)
         current_execution.set(execution)
@@ -248,23 +256,32 @@ class RunPath:
         started = clock.monotonic()
         handlers: list[Dependency[Any]] = []
         try:
-            if self.worker.dependencies or has_dependencies(target):
-                async with resolved_dependencies(self.worker, execution) as dependencies:
-                    handlers = _check_resolved(dependencies)
-                    arguments = {
-                        name: value
-                        for name, value in dependencies.items()
-                        if not name.startswith(WORKER_DEPENDENCY_PREFIX)
-                    }
-                    result = await self._invoke(
-                        target, execution, args, {**kwargs, **arguments}, handlers
-                    )
-            else:
-                result = target(*args, **kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-        except asyncio.CancelledError:
-            raise
+            with self.cancellations.body(claim.delivery, execution.key, execution.generation):
+                if self.worker.dependencies or has_dependencies(target):
+                    async with resolved_dependencies(self.worker, execution) as dependencies:
+                        handlers = _check_resolved(dependencies)
+                        arguments = {
+                            name: value
+                            for name, value in dependencies.items()
+                            if not name.startswith(WORKER_DEPENDENCY_PREFIX)
+                        }
+                        result = await self._invoke(
+                            target, execution, args, {**kwargs, **arguments}, handlers
+                        )
+                else:
+                    result = target(*args, **kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+        except RunCancelled:
+            mark_ok(span)
+            logger.info(
+                "✗ [%s] %s (cancelled)",
+                format_duration(clock.monotonic() - started),
+                execution.call_repr(),
+                extra=self.log_context(execution),
+            )
+            self.worker._settle(claim, execution, ExecutionState.CANCELLED, cancelled=True)
+            return
         except AdmissionBlocked as blocked:
             mark_ok(span)
             await self._blocked(claim, execution, blocked)

@@ -28,6 +28,7 @@ from uncalled_for import FailedDependency
 
 from docket.automatic import reseed_forever, seed_automatic_tasks
 from docket.batching import SettlementBatcher
+from docket.cancelling import follow_notices
 from docket.dependencies.base import Dependency
 from docket.dependencies.functional import SharedScope
 from docket.dependencies.resolution import (
@@ -36,7 +37,7 @@ from docket.dependencies.resolution import (
     worker_dependencies,
 )
 from docket.docket import Docket
-from docket.engines.base import Claim, Settlement, SlotWait, TaskMessage
+from docket.engines.base import Cancellation, Claim, Settlement, SlotWait, TaskMessage
 from docket.execution import Execution
 from docket.instrumentation import DEPTHS
 from docket.prefetch import HeldDeliveries
@@ -212,11 +213,26 @@ class Worker:
         if self._entered == 1:
             self._stopping.clear()
             self.shared_scope = SharedScope()
+            subscribed = asyncio.Event()
+            notices = asyncio.create_task(
+                follow_notices(
+                    self.docket.engine,
+                    self.name,
+                    self._on_cancellation,
+                    subscribed,
+                    self.docket.clock,
+                    self.reconnection_delay,
+                ),
+                name=f"docket:{self.name}:cancellations",
+            )
             self._background = [
+                notices,
                 asyncio.create_task(self._heartbeat_loop(), name=f"docket:{self.name}:heartbeat"),
                 asyncio.create_task(self._renewal_loop(), name=f"docket:{self.name}:leases"),
                 asyncio.create_task(self._hold_loop(), name=f"docket:{self.name}:held"),
             ]
+            # A cancel sent once this worker claims must reach it.
+            await _until_set(subscribed, notices)
             if self.schedule_automatic_tasks:
                 try:
                     await seed_automatic_tasks(self.docket)
@@ -250,6 +266,7 @@ class Worker:
         finally:
             await cancel_and_wait(*self._background)
             self._background = []
+            self._runs.cancellations.clear()
             DEPTHS.pop((self.docket.name, self.name), None)
             try:
                 await self.shared_scope.close()
@@ -577,11 +594,14 @@ class Worker:
         reschedule: TaskMessage | None = None,
         exception: BaseException | None = None,
         wait_for: SlotWait | None = None,
+        cancelled: bool = False,
     ) -> None:
         """Hand the run's outcome to the batcher; the run ends without waiting for it.
 
         Until the outcome is written its delivery stays in ``_unsettled``: its
         lease is still renewed, and the worker does not count itself idle.
+        ``cancelled`` marks a run that ``Docket.cancel`` ended: its record
+        already says so, and this settlement only acknowledges the delivery.
         """
         delivery = claim.delivery
         self._unsettled.add(delivery)
@@ -617,7 +637,7 @@ class Worker:
                     exc_info=failure,
                     extra=self._runs.log_context(execution),
                 )
-            elif not applied:
+            elif not applied and not cancelled:
                 logger.info(
                     "↬ %s (superseded)",
                     execution.call_repr(),
@@ -630,6 +650,38 @@ class Worker:
         self._settlements.submit(settlement, settled)
 
     # -- background loops -------------------------------------------------
+
+    def _on_cancellation(self, notice: Cancellation) -> None:
+        """``Docket.cancel`` ended a delivery this worker holds: interrupt or skip its run."""
+        held = notice.delivery in self._running or notice.delivery in self._held.deliveries()
+        self._runs.cancellations.request(notice.delivery, notice.generation, held)
+
+    async def _interrupt_cancelled(self, lost: set[str]) -> set[str]:
+        """Interrupt runs whose lease was lost because their work was cancelled; return those.
+
+        The backstop for a cancellation notice that pub/sub dropped; a lease
+        lost any other way (another worker reclaimed it) leaves the run be.
+        """
+        docket = self.docket
+        cancelled: set[str] = set()
+        for delivery in lost:
+            running = self._runs.cancellations.running(delivery)
+            if running is None:
+                continue
+            key, generation = running
+            try:
+                record = await docket.engine.get_record(key, docket.clock.now())
+            except Exception:
+                logger.warning("Worker %r could not read %r", self.name, key, exc_info=True)
+                continue
+            if (
+                record is not None
+                and record.generation == generation
+                and record.state is ExecutionState.CANCELLED
+            ):
+                cancelled.add(delivery)
+                self._runs.cancellations.request(delivery, generation, held=False)
+        return cancelled
 
     async def _heartbeat_loop(self) -> None:
         docket = self.docket
@@ -665,7 +717,8 @@ class Worker:
             except Exception:
                 logger.warning("Worker %r could not renew its leases", self.name, exc_info=True)
                 continue
-            for delivery in lost:
+            cancelled = await self._interrupt_cancelled(set(lost))
+            for delivery in set(lost) - cancelled:
                 logger.warning(
                     "Worker %r lost the lease on delivery %s; another worker may run it too",
                     self.name,
@@ -691,3 +744,12 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"Worker(docket={self.docket.name!r}, name={self.name!r}, concurrency={self.concurrency})"
+
+
+async def _until_set(event: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Wait for ``event``, or for ``task`` (which would set it) to end first."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait(waiter)
