@@ -7,14 +7,12 @@ Workers connect to the same name and URL to run the work.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import hashlib
 import importlib
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,15 +34,13 @@ from docket.instrumentation import (
     trace_headers,
 )
 from docket.serialization import (
-    decode_value,
     duration_seconds,
     encode_call,
-    encode_value,
     truncate_to_ms,
 )
 from docket.states import Disposition
-from docket.strikelist import Operator, Restore, Strike, StrikeList, StrikeRule, call_arguments
-from docket.waiting import cancel_and_wait
+from docket.strike_rules import LiteralOperator, Operator, Restore, Strike, StrikeRule
+from docket.strikelist import StrikeList
 
 __all__ = ["Docket", "DocketSnapshot", "RunningExecution", "TaskFunction"]
 
@@ -148,8 +144,14 @@ class Docket:
             self.register(builtin)
         self._engine: Engine = open_engine(url, name)
         self._open = False
-        self.strike_list = StrikeList()
-        self._strike_follower: asyncio.Task[None] | None = None
+        self.strike_list = StrikeList(
+            url,
+            name,
+            enable_internal_instrumentation,
+            credential_provider,
+            engine=self._engine,
+            clock=self.clock,
+        )
 
     @property
     def engine(self) -> Engine:
@@ -193,58 +195,30 @@ class Docket:
 
     async def __aenter__(self) -> Docket:
         await self._engine.open()
-        loaded = asyncio.Event()
-        self._strike_follower = asyncio.create_task(
-            self._follow_strikes(loaded), name=f"docket:{self.name}:strikes"
-        )
-        # Work must not be scheduled or run before the strikes in force are known.
-        waiting = asyncio.ensure_future(loaded.wait())
-        await asyncio.wait([waiting, self._strike_follower], return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        if self._strike_follower.done():
-            self._strike_follower.result()
+        try:
+            # Work must not be scheduled or run before the strikes in force are known.
+            await self.strike_list.__aenter__()
+        except BaseException:
+            await self._engine.close()
+            raise
         self._open = True
         return self
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
-        exc: BaseException | None,
+        exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
         self._open = False
-        if self._strike_follower is not None:
-            await cancel_and_wait(self._strike_follower)
-            self._strike_follower = None
-        await self._engine.close()
+        try:
+            await self.strike_list.__aexit__(exc_type, exc_value, traceback)
+        finally:
+            await self._engine.close()
 
-    async def _follow_strikes(self, loaded: asyncio.Event) -> None:
-        """Keep ``strike_list`` equal to the rules in storage, for as long as the docket is open."""
-        while True:
-            try:
-                async with self._engine.watch_strikes() as changes:
-                    await self._load_strikes()
-                    loaded.set()
-                    async for _ in changes:
-                        await self._load_strikes()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("Lost the strike list of %r; reconnecting", self.name, exc_info=True)
-                loaded.set()
-                await self.clock.sleep(1.0)
-
-    async def _load_strikes(self) -> None:
-        rules = []
-        for rule_id, data in (await self._engine.strikes()).items():
-            try:
-                rule = decode_value(data)
-            except Exception as error:
-                logger.warning("Ignoring strike %r that cannot be decoded: %s", rule_id, error)
-                continue
-            if isinstance(rule, StrikeRule):
-                rules.append(rule)
-        self.strike_list.replace_all(rules)
+    async def wait_for_strikes_loaded(self) -> None:
+        """Return once the strikes in storage are known (entering the docket waits for it)."""
+        await self.strike_list.wait_for_strikes_loaded()
 
     # -- strikes ----------------------------------------------------------
 
@@ -252,8 +226,8 @@ class Docket:
         self,
         function: TaskFunction | str | None = None,
         parameter: str | None = None,
-        operator: Operator | str = "==",
-        value: Any = None,
+        operator: Operator | LiteralOperator = "==",
+        value: Hashable | None = None,
     ) -> None:
         """Stop a task, a parameter value of any task, or both, until restored.
 
@@ -262,20 +236,20 @@ class Docket:
         this docket's name.
         """
         rule = StrikeRule.build(function, parameter, operator, value)
-        self.strike_list.update(Strike(rule))
-        await self._engine.update_strikes(_rule_id(rule), encode_value(rule))
+        with producer_span("strike", self.name, Strike.of(rule).labels()):
+            await self.strike_list.send_instruction(Strike.of(rule))
 
     async def restore(
         self,
         function: TaskFunction | str | None = None,
         parameter: str | None = None,
-        operator: Operator | str = "==",
-        value: Any = None,
+        operator: Operator | LiteralOperator = "==",
+        value: Hashable | None = None,
     ) -> None:
         """Lift exactly the strike made with the same arguments."""
         rule = StrikeRule.build(function, parameter, operator, value)
-        self.strike_list.update(Restore(rule))
-        await self._engine.update_strikes(_rule_id(rule), None)
+        with producer_span("restore", self.name, Restore.of(rule).labels()):
+            await self.strike_list.send_instruction(Restore.of(rule))
 
     def is_stricken(
         self,
@@ -285,9 +259,7 @@ class Docket:
         kwargs: dict[str, Any],
     ) -> bool:
         """Whether a call is struck by the rules in force."""
-        if not self.strike_list.rules:
-            return False
-        return self.strike_list.is_stricken(function_name, call_arguments(function, args, kwargs))
+        return self.strike_list.matches_call(function_name, function, args, kwargs)
 
     # -- registration -----------------------------------------------------
 
@@ -550,14 +522,6 @@ def _check_arguments(
             f"arguments do not fit task {name!r}{signature}: "
             f"missing required argument(s) {', '.join(repr(m) for m in missing)}"
         )
-
-
-def _rule_id(rule: StrikeRule) -> str:
-    """A stable id for a rule, so a restore finds exactly the strike it lifts."""
-    value_digest = hashlib.sha256(encode_value(rule.value)).hexdigest()[:32]
-    return "\x1f".join(
-        [rule.function or "*", rule.parameter or "*", rule.operator.value, value_digest]
-    )
 
 
 @functools.lru_cache(maxsize=4096)

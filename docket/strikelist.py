@@ -1,196 +1,263 @@
-"""Strikes: rules that stop tasks, or tasks whose arguments match, without a redeploy.
+"""``StrikeList``: the strikes in force for one docket, kept in step with its storage.
 
-A strike names a task, a parameter, or both:
-
-* a task alone strikes every call of that task;
-* a parameter alone strikes a call of any task whose argument of that name
-  matches ``operator value``;
-* both strike only that task's calls whose argument matches.
-
-The rules live in the docket's storage, so every Docket and Worker of that
-name sees them; ``StrikeList`` is the local matcher each one keeps in step.
+A strike stops a task, or the calls whose arguments match, without a
+redeploy (see ``docket.strike_rules`` for the rules and their matching).  The
+rules live in the docket's storage, so every Docket, Worker and StrikeList
+of that name sees them.  Each ``Docket`` keeps one; as in pydocket, a
+``StrikeList(url, name)`` can also be used on its own, to read or issue
+strikes from a process that runs no docket, and ``StrikeList()`` with no URL
+holds rules locally.
 """
 
 from __future__ import annotations
 
-import enum
-import inspect
+import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import Self
+
+from docket.clock import Clock, SystemClock
+from docket.engines import open_engine
+from docket.engines.base import Engine
+from docket.serialization import decode_value, encode_value
+from docket.strike_rules import (
+    LiteralOperator,
+    Operator,
+    Restore,
+    RuleSet,
+    Strike,
+    StrikeInstruction,
+    StrikeRule,
+    call_arguments,
+    rule_id,
+)
+from docket.waiting import cancel_and_wait
+
+if TYPE_CHECKING:
+    from docket.execution import Execution
 
 __all__ = ["Operator", "Restore", "Strike", "StrikeInstruction", "StrikeList", "StrikeRule"]
 
 logger = logging.getLogger("docket.strikelist")
 
+RETRY_SECONDS = 1.0
+"""How long, on the clock, a lost strike subscription waits before it is made again."""
 
-class Operator(str, enum.Enum):
-    """How a strike compares an argument with its value."""
-
-    EQUAL = "=="
-    NOT_EQUAL = "!="
-    GREATER_THAN = ">"
-    GREATER_THAN_OR_EQUAL = ">="
-    LESS_THAN = "<"
-    LESS_THAN_OR_EQUAL = "<="
-    BETWEEN = "between"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def matches(self, argument: Any, value: Any) -> bool:
-        """Whether ``argument operator value`` holds (``between`` is inclusive)."""
-        if self is Operator.EQUAL:
-            return bool(argument == value)
-        if self is Operator.NOT_EQUAL:
-            return bool(argument != value)
-        if self is Operator.GREATER_THAN:
-            return bool(argument > value)
-        if self is Operator.GREATER_THAN_OR_EQUAL:
-            return bool(argument >= value)
-        if self is Operator.LESS_THAN:
-            return bool(argument < value)
-        if self is Operator.LESS_THAN_OR_EQUAL:
-            return bool(argument <= value)
-        lower, upper = value
-        return bool(lower <= argument <= upper)
-
-
-@dataclass(frozen=True)
-class StrikeRule:
-    """One rule: ``function`` and/or ``parameter``, compared with ``operator value``."""
-
-    function: str | None
-    parameter: str | None
-    operator: Operator
-    value: Any
-
-    @classmethod
-    def build(
-        cls,
-        function: Callable[..., Any] | str | None,
-        parameter: str | None,
-        operator: Operator | str,
-        value: Any,
-    ) -> StrikeRule:
-        """Validate user input into a rule; errors name the bad parameter."""
-        if function is not None and not isinstance(function, str):
-            if not callable(function):
-                raise TypeError(f"function must be a task, a task name or None, got {function!r}")
-            function = getattr(function, "__name__", None)
-            if not isinstance(function, str):
-                raise ValueError("function has no __name__; pass the task's name")
-        if function is not None and not function:
-            raise ValueError(f"function must not be empty, got {function!r}")
-        if parameter is not None and (not isinstance(parameter, str) or not parameter):
-            raise ValueError(f"parameter must be a non-empty string or None, got {parameter!r}")
-        if function is None and parameter is None:
-            raise ValueError("strike needs a function, a parameter, or both; got neither")
-        try:
-            operator = Operator(operator)
-        except ValueError:
-            raise ValueError(
-                f"operator must be one of {[o.value for o in Operator]}, got {operator!r}"
-            ) from None
-        if operator is Operator.BETWEEN and (
-            not isinstance(value, (tuple, list)) or len(value) != 2
-        ):
-            raise ValueError(f"value for 'between' must be a (lower, upper) pair, got {value!r}")
-        if isinstance(value, list):
-            value = tuple(value)
-        try:
-            hash(value)
-        except TypeError:
-            raise ValueError(f"value must be hashable, got {value!r}") from None
-        return cls(function, parameter, operator, value)
-
-    def describe(self) -> str:
-        target = self.function or "*"
-        if self.parameter is None:
-            return target
-        return f"{target}({self.parameter} {self.operator.value} {self.value!r})"
-
-
-@dataclass(frozen=True)
-class StrikeInstruction:
-    """A change to the strike list: add (``Strike``) or remove (``Restore``) a rule."""
-
-    rule: StrikeRule
-
-
-class Strike(StrikeInstruction):
-    """Add a rule."""
-
-
-class Restore(StrikeInstruction):
-    """Remove exactly this rule (same function, parameter, operator and value)."""
+MinimalStrike = tuple[Operator, Hashable]
+ParameterStrikes = dict[str, set[MinimalStrike]]
+TaskStrikes = dict[str, ParameterStrikes]
 
 
 class StrikeList:
-    """The set of rules in force, and the matching of calls against them."""
+    """The strikes in force for the docket ``name`` at ``url``.
 
-    def __init__(self, rules: Iterable[StrikeRule] = ()) -> None:
-        self.rules: set[StrikeRule] = set(rules)
+    Use it as an async context manager: entering it reads every rule in
+    storage and follows changes until it exits.  With no ``url`` it holds
+    rules locally (``update``).  ``engine`` (ours) shares an already open
+    engine instead of opening one from ``url``, as a ``Docket`` does.
+    """
 
-    def replace_all(self, rules: Iterable[StrikeRule]) -> None:
-        """Make ``rules`` the whole set in force."""
-        self.rules = set(rules)
+    def __init__(
+        self,
+        url: str | None = None,
+        name: str = "strikelist",
+        enable_internal_instrumentation: bool = False,
+        credential_provider: Any | None = None,
+        *,
+        engine: Engine | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        owns_engine = engine is None and url is not None
+        if url is not None and engine is None:
+            engine = open_engine(url, name)
+        self.url = url
+        self.name = name
+        self.enable_internal_instrumentation = enable_internal_instrumentation
+        self.credential_provider = credential_provider
+        self.rules = RuleSet()
+        self._engine = engine
+        self._owns_engine = owns_engine
+        self._clock: Clock = clock or SystemClock()
+        self._conditions: list[Callable[[Execution], bool]] = []
+        self._follower: asyncio.Task[None] | None = None
+        self._loaded: asyncio.Event | None = None
+        self._connected = False
+
+    @property
+    def prefix(self) -> str:
+        """The start of this docket's keys: ``{name}``."""
+        return "{" + self.name + "}"
+
+    @property
+    def strike_key(self) -> str:
+        """Where the rules are kept (a hash of rule id to rule, on Redis)."""
+        return f"{self.prefix}:strikes"
+
+    @property
+    def task_strikes(self) -> TaskStrikes:
+        """Rules naming a task, by task then parameter (an empty dict strikes the whole task)."""
+        strikes: TaskStrikes = {}
+        for rule in self.rules.rules:
+            if rule.function is None:
+                continue
+            by_parameter = strikes.setdefault(rule.function, {})
+            if rule.parameter is not None:
+                by_parameter.setdefault(rule.parameter, set()).add((rule.operator, rule.value))
+        return strikes
+
+    @property
+    def parameter_strikes(self) -> ParameterStrikes:
+        """Rules naming only a parameter, by parameter."""
+        strikes: ParameterStrikes = {}
+        for rule in self.rules.rules:
+            if rule.function is None and rule.parameter is not None:
+                strikes.setdefault(rule.parameter, set()).add((rule.operator, rule.value))
+        return strikes
+
+    async def __aenter__(self) -> Self:
+        if self._engine is None:
+            return self
+        if self._connected:
+            raise RuntimeError(f"StrikeList {self.name!r} is already entered; it is not reentrant")
+        if self._owns_engine:
+            await self._engine.open()
+        self._loaded = asyncio.Event()
+        self._follower = asyncio.create_task(
+            self._follow(self._engine, self._loaded), name=f"docket:{self.name}:strikes"
+        )
+        waiting = asyncio.ensure_future(self._loaded.wait())
+        try:
+            await asyncio.wait([waiting, self._follower], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait(waiting)
+        if self._follower.done():
+            self._follower.result()
+        self._connected = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._connected = False
+        if self._follower is not None:
+            await cancel_and_wait(self._follower)
+            self._follower = None
+        self._loaded = None
+        if self._owns_engine and self._engine is not None:
+            await self._engine.close()
+
+    async def _follow(self, engine: Engine, loaded: asyncio.Event) -> None:
+        """Keep ``rules`` equal to the rules in storage, for as long as this is entered."""
+        while True:
+            try:
+                async with engine.watch_strikes() as changes:
+                    await self._load(engine)
+                    loaded.set()
+                    async for _ in changes:
+                        await self._load(engine)
+            except Exception:
+                logger.warning("Lost the strike list of %r; reconnecting", self.name, exc_info=True)
+                loaded.set()
+                await self._clock.sleep(RETRY_SECONDS)
+
+    async def _load(self, engine: Engine) -> None:
+        rules = []
+        for stored_id, data in (await engine.strikes()).items():
+            try:
+                rule = decode_value(data)
+            except Exception as error:
+                logger.warning("Ignoring strike %r that cannot be decoded: %s", stored_id, error)
+                continue
+            if isinstance(rule, StrikeRule):
+                rules.append(rule)
+            else:
+                logger.warning("Ignoring strike %r that is not a rule: %r", stored_id, rule)
+        self.rules.replace_all(rules)
+
+    async def wait_for_strikes_loaded(self) -> None:
+        """Return once the rules in storage have been read (at once when local-only)."""
+        if self._loaded is not None:
+            await self._loaded.wait()
 
     def update(self, instruction: StrikeInstruction) -> None:
-        """Apply one Strike or Restore."""
-        if isinstance(instruction, Restore):
-            self.rules.discard(instruction.rule)
-        else:
-            self.rules.add(instruction.rule)
+        """Apply a Strike or Restore here only, without storing it."""
+        if not isinstance(instruction, StrikeInstruction):
+            raise TypeError(f"instruction must be a Strike or Restore, got {instruction!r}")
+        self.rules.update(instruction)
 
-    def is_stricken(
+    async def send_instruction(self, instruction: StrikeInstruction) -> None:
+        """Store a Strike or Restore, so every docket of this name applies it, and apply it here.
+
+        Raises RuntimeError when not entered (no storage to send it to).
+        """
+        if self._engine is None or not self._connected:
+            raise RuntimeError(
+                f"StrikeList {self.name!r} is not connected: give it a url and enter it "
+                "(async with StrikeList(url, name) as strikes: ...)"
+            )
+        self.update(instruction)
+        rule = instruction.rule
+        stored = None if isinstance(instruction, Restore) else encode_value(rule)
+        await self._engine.update_strikes(rule_id(rule), stored)
+
+    async def strike(
+        self,
+        function: str | None = None,
+        parameter: str | None = None,
+        operator: Operator | LiteralOperator = "==",
+        value: Hashable | None = None,
+    ) -> None:
+        """Strike a task, a parameter value of any task, or both (see ``Docket.strike``)."""
+        await self.send_instruction(Strike(function, parameter, operator, value))
+
+    async def restore(
+        self,
+        function: str | None = None,
+        parameter: str | None = None,
+        operator: Operator | LiteralOperator = "==",
+        value: Hashable | None = None,
+    ) -> None:
+        """Lift exactly the strike made with the same arguments."""
+        await self.send_instruction(Restore(function, parameter, operator, value))
+
+    def add_condition(self, condition: Callable[[Execution], bool]) -> None:
+        """Also count an execution struck when ``condition(execution)`` is true (until removed)."""
+        self._conditions.insert(0, condition)
+
+    def remove_condition(self, condition: Callable[[Execution], bool]) -> None:
+        """Stop applying a condition added with ``add_condition``."""
+        self._conditions.remove(condition)
+
+    def is_stricken(self, target: Execution | Mapping[str, Any]) -> bool:
+        """Whether an execution, or a mapping of argument names to values, is struck.
+
+        A mapping is matched against the rules that name only a parameter;
+        an execution against every rule (its task's too) and every added
+        condition.
+        """
+        if isinstance(target, Mapping):
+            return self.rules.matches(None, target)
+        if any(condition(target) for condition in self._conditions):
+            return True
+        return self.matches_call(target.function_name, target.function, target.args, target.kwargs)
+
+    def matches_call(
         self,
         function_name: str,
-        arguments: Mapping[str, Any],
+        function: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
     ) -> bool:
-        """Whether a call of ``function_name`` with these named arguments is struck.
-
-        A comparison that raises (say, ``"a" > 1``) is logged and counts as no
-        match: a bad strike must never break scheduling or a worker.
-        """
-        for rule in self.rules:
-            if rule.function is not None and rule.function != function_name:
-                continue
-            if rule.parameter is None:
-                return True
-            if rule.parameter not in arguments:
-                continue
-            try:
-                if rule.operator.matches(arguments[rule.parameter], rule.value):
-                    return True
-            except Exception as error:
-                logger.warning(
-                    "Strike %s could not compare %r: %s: %s",
-                    rule.describe(),
-                    arguments[rule.parameter],
-                    type(error).__name__,
-                    error,
-                )
-        return False
+        """Whether a call of ``function_name`` with these arguments is struck by the rules."""
+        if not self.rules.rules:
+            return False
+        return self.rules.matches(function_name, call_arguments(function, args, kwargs))
 
     def __len__(self) -> int:
         return len(self.rules)
-
-
-def call_arguments(
-    function: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-) -> dict[str, Any]:
-    """A call's arguments by parameter name, defaults applied, for strike matching."""
-    if function is None:
-        return dict(kwargs)
-    try:
-        bound = inspect.signature(function).bind(*args, **kwargs)
-    except (TypeError, ValueError):
-        return dict(kwargs)
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
-    for name, parameter in inspect.signature(function).parameters.items():
-        if parameter.kind is parameter.VAR_KEYWORD and name in arguments:
-            arguments.update(arguments.pop(name))
-    return arguments
