@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from docket.docket import Docket, TaskFunction, _check_key, _check_when
+from docket.docket import Docket, TaskFunction
 from docket.execution import Execution
+from docket.scheduling import check_key, check_when
 
 __all__ = ["Agenda", "AgendaCall"]
 
@@ -64,7 +65,7 @@ class Agenda:
                 raise ValueError(f"function must be a callable or a task name, got {function!r}")
         elif not callable(function):
             raise TypeError(f"function must be a callable or a task name, got {function!r}")
-        _check_key(key)
+        check_key(key)
 
         def record(*args: Any, **kwargs: Any) -> None:
             self._calls.append(AgendaCall(function, args, dict(kwargs), key))
@@ -102,7 +103,7 @@ class Agenda:
             raise TypeError(f"over must be a timedelta, got {over!r}")
         if over <= timedelta(0):
             raise ValueError(f"over must be a positive duration, got {over!r}")
-        _check_when(start, "start")
+        check_when(start, "start")
         if jitter is not None:
             if not isinstance(jitter, timedelta):
                 raise TypeError(f"jitter must be a timedelta or None, got {jitter!r}")

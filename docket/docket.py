@@ -7,88 +7,43 @@ Workers connect to the same name and URL to run the work.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from docket.clock import Clock, SystemClock, utc
-from docket.dependencies.resolution import check_task_dependencies, injected_parameters
+from docket.clock import Clock, SystemClock
+from docket.dependencies.resolution import check_task_dependencies
 from docket.engines import open_engine
-from docket.engines.base import DeadLetter, Engine, TaskMessage, WorkerInfo
-from docket.errors import UnknownTaskError
-from docket.execution import Execution
+from docket.engines.base import DeadLetter, Engine, WorkerInfo
+from docket.execution import Execution, TaskCall
 from docket.instrumentation import (
-    TASKS_ADDED,
     TASKS_CANCELLED,
-    TASKS_SCHEDULED,
-    TASKS_STRICKEN,
     producer_span,
-    trace_headers,
 )
+from docket.registry import collection, lookup, names_for, own_name
+from docket.scheduling import Scheduler, check_key, check_when
 from docket.serialization import (
     duration_seconds,
-    encode_call,
-    truncate_to_ms,
 )
-from docket.states import Disposition
+from docket.snapshots import DocketSnapshot, RunningExecution, take_snapshot
 from docket.strike_rules import LiteralOperator, Operator, Restore, Strike, StrikeRule
 from docket.strikelist import StrikeList
 
-__all__ = ["Docket", "DocketSnapshot", "RunningExecution", "TaskFunction"]
+__all__ = [
+    "Docket",
+    "DocketSnapshot",
+    "RunningExecution",
+    "TaskCall",
+    "TaskFunction",
+    "WorkerInfo",
+]
 
 logger = logging.getLogger("docket.docket")
 
 TaskFunction = Callable[..., Any]
-
-
-class RunningExecution(Execution):
-    """An execution a worker has claimed; ``worker`` and ``started`` are set."""
-
-    @property
-    def started(self) -> datetime | None:
-        """When the worker started it (the same as ``started_at``)."""
-        return self.started_at
-
-
-@dataclass(frozen=True)
-class DocketSnapshot:
-    """Everything unfinished in a docket at the moment ``taken``.
-
-    ``future`` holds scheduled and queued executions in due order,
-    ``running`` the claimed ones, ``workers`` the live workers.
-    """
-
-    taken: datetime
-    total_tasks: int
-    future: list[Execution]
-    running: list[RunningExecution]
-    workers: list[WorkerInfo]
-
-
-def _check_when(when: datetime | None, parameter: str = "when") -> None:
-    if when is None:
-        return
-    if not isinstance(when, datetime):
-        raise TypeError(f"{parameter} must be a datetime, got {when!r}")
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(
-            f"{parameter} must be timezone-aware (e.g. datetime.now(timezone.utc)), got {when!r}"
-        )
-
-
-def _check_key(key: str | None) -> None:
-    if key is None:
-        return
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"key must be a non-empty string, got {key!r}")
 
 
 class Docket:
@@ -144,6 +99,7 @@ class Docket:
             self.register(builtin)
         self._engine: Engine = open_engine(url, name)
         self._open = False
+        self._scheduler = Scheduler(self)
         self.strike_list = StrikeList(
             url,
             name,
@@ -265,55 +221,22 @@ class Docket:
 
     def register(self, function: TaskFunction, names: Iterable[str] | None = None) -> None:
         """Make ``function`` known by its ``__name__`` (or by each of ``names``)."""
-        if not callable(function):
-            raise TypeError(f"function must be callable, got {function!r}")
+        chosen = names_for(function, names)
         check_task_dependencies(function)
-        if names is None:
-            name = getattr(function, "__name__", None)
-            if not isinstance(name, str):
-                raise ValueError(f"function {function!r} has no __name__; pass names=")
-            chosen = [name]
-        else:
-            if isinstance(names, str):
-                raise TypeError(f"names must be an iterable of strings, got {names!r}")
-            chosen = list(names)
-            if not chosen or not all(isinstance(n, str) and n for n in chosen):
-                raise ValueError(f"names must be non-empty strings, got {names!r}")
         for name in chosen:
             self.tasks[name] = function
 
     def register_collection(self, collection_path: str) -> None:
         """Register every task in the iterable named by ``"module:attribute"``."""
-        if not isinstance(collection_path, str) or collection_path.count(":") != 1:
-            raise ValueError(
-                f"collection_path must look like 'module:attribute', got {collection_path!r}"
-            )
-        module_name, attribute = collection_path.split(":")
-        module = importlib.import_module(module_name)
-        try:
-            collection = getattr(module, attribute)
-        except AttributeError:
-            raise ValueError(
-                f"module {module_name!r} has no attribute {attribute!r} "
-                f"(collection_path={collection_path!r})"
-            ) from None
-        for function in collection:
+        for function in collection(collection_path):
             self.register(function)
 
     def _resolve(self, function: TaskFunction | str) -> tuple[str, TaskFunction]:
         if isinstance(function, str):
-            try:
-                return function, self.tasks[function]
-            except KeyError:
-                raise UnknownTaskError(
-                    f"task {function!r} is not registered with docket {self.name!r}; "
-                    f"known tasks: {sorted(self.tasks)}"
-                ) from None
+            return function, lookup(self.tasks, function, self.name)
         if not callable(function):
             raise TypeError(f"function must be a callable or a task name, got {function!r}")
-        name = getattr(function, "__name__", None)
-        if not isinstance(name, str):
-            raise ValueError(f"function {function!r} has no __name__; register it with names=")
+        name = own_name(function)
         if self.tasks.get(name) is not function:
             self.register(function)
         return name, function
@@ -333,10 +256,15 @@ class Docket:
         running, nothing changes and the result's disposition is
         ALREADY_SCHEDULED.
         """
-        _check_when(when)
-        _check_key(key)
+        check_when(when)
+        check_key(key)
         name, resolved = self._resolve(function)
-        return self._scheduler(name, resolved, when, key, replace=False)
+
+        def schedule(*args: Any, **kwargs: Any) -> Awaitable[Execution]:
+            call = self._scheduler.call(name, resolved, args, kwargs, when, key)
+            return self._scheduler.schedule(call, replace=False)
+
+        return schedule
 
     def replace(
         self,
@@ -347,97 +275,66 @@ class Docket:
         """Atomically swap whatever is scheduled or queued under ``key`` for this call."""
         if when is None:
             raise ValueError("when is required for replace, got None")
-        _check_when(when)
+        check_when(when)
         if key is None:
             raise ValueError("key is required for replace, got None")
-        _check_key(key)
+        check_key(key)
         name, resolved = self._resolve(function)
-        return self._scheduler(name, resolved, when, key, replace=True)
 
-    def _scheduler(
-        self,
-        name: str,
-        function: TaskFunction,
-        when: datetime | None,
-        key: str | None,
-        *,
-        replace: bool,
-    ) -> Callable[..., Awaitable[Execution]]:
         def schedule(*args: Any, **kwargs: Any) -> Awaitable[Execution]:
-            _check_arguments(name, function, args, kwargs)
-            payload = encode_call(name, args, kwargs, function)
-            return self._schedule(name, function, args, kwargs, payload, when, key, replace)
+            call = self._scheduler.call(name, resolved, args, kwargs, when, key)
+            return self._scheduler.schedule(call, replace=True)
 
         return schedule
 
-    async def _schedule(
+    def call(
         self,
-        name: str,
-        function: TaskFunction,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        payload: bytes,
-        when: datetime | None,
-        key: str | None,
-        replace: bool,
-    ) -> Execution:
-        now = self.clock.now()
-        due = truncate_to_ms(utc(when) if when is not None else now)
-        key = key if key is not None else str(uuid.uuid4())
-        labels = {"docket.name": self.name, "docket.task": name}
-        TASKS_ADDED.add(1, labels)
-        with producer_span(
-            "replace" if replace else "add",
-            self.name,
-            {"docket.task": name, "docket.key": key, "docket.when": due},
-        ) as span:
-            if self.is_stricken(name, function, args, kwargs):
-                logger.warning("%r is stricken, skipping schedule of %r", name, key)
-                TASKS_STRICKEN.add(1, {**labels, "docket.where": "docket"})
-                span.set_attribute("docket.disposition", Disposition.STRUCK.value)
-                return Execution(
-                    self,
-                    function,
-                    args,
-                    kwargs,
-                    key,
-                    due,
-                    function_name=name,
-                    disposition=Disposition.STRUCK,
-                )
-            message = TaskMessage(
-                key=key,
-                function_name=name,
-                payload=payload,
-                when=due,
-                headers=trace_headers(),
-            )
-            outcome = await self._engine.schedule(message, now, replace=replace)
-            span.set_attribute("docket.disposition", outcome.disposition.value)
-        if outcome.disposition is Disposition.SCHEDULED:
-            TASKS_SCHEDULED.add(1, labels)
-        if outcome.disposition is Disposition.ALREADY_SCHEDULED:
-            return Execution.from_record(self, outcome.record, disposition=outcome.disposition)
-        return Execution(
-            self,
-            function,
-            args,
-            kwargs,
-            message.key,
-            due,
-            function_name=name,
-            generation=outcome.record.generation,
-            state=outcome.record.state,
-            disposition=outcome.disposition,
-            headers=message.headers,
-        )
+        function: TaskFunction | str,
+        when: datetime | None = None,
+        key: str | None = None,
+    ) -> Callable[..., TaskCall]:
+        """Describe a call for ``add_many``/``replace_many``, curried like ``add``.
+
+        Nothing is stored: the returned callable takes the task's arguments
+        and returns a ``TaskCall`` whose key (a fresh one unless given) and due
+        time (now unless given) are fixed at that moment.
+        """
+        check_when(when)
+        check_key(key)
+        name, resolved = self._resolve(function)
+
+        def describe(*args: Any, **kwargs: Any) -> TaskCall:
+            return self._scheduler.call(name, resolved, args, kwargs, when, key)
+
+        return describe
+
+    async def add_many(
+        self, calls: Iterable[TaskCall], *, chunk_size: int | None = 1000
+    ) -> list[Execution]:
+        """``add`` each call, ``chunk_size`` calls per round trip (None: one for all).
+
+        Each call is checked against the strikes, deduplicated by key and
+        stored atomically on its own; the batch is not atomic.  One Execution
+        per call, in order, whose disposition is SCHEDULED, ALREADY_SCHEDULED,
+        STRUCK, or FAILED (the error is its ``schedule_exception``).
+        """
+        return await self._scheduler.schedule_many(calls, replace=False, chunk_size=chunk_size)
+
+    async def replace_many(
+        self, calls: Iterable[TaskCall], *, chunk_size: int | None = 1000
+    ) -> list[Execution]:
+        """``replace`` each call, ``chunk_size`` calls per round trip (see ``add_many``)."""
+        return await self._scheduler.schedule_many(calls, replace=True, chunk_size=chunk_size)
 
     async def cancel(self, key: str) -> None:
-        """Cancel the work under ``key`` if no worker has claimed it yet.
+        """Cancel the work under ``key``: scheduled, queued or running.
 
-        Cancelling missing, running or finished work does nothing.
+        The record says CANCELLED when this returns.  A running task is
+        interrupted (``CancelledError`` inside it) by the worker running it,
+        and nothing it does afterwards changes that outcome.  Cancelling
+        missing or finished work does nothing.
         """
-        _check_key(key)
+        check_key(key)
         if key is None:
             raise ValueError("key must be a non-empty string, got None")
         with producer_span("cancel", self.name, {"docket.key": key}) as span:
@@ -454,24 +351,13 @@ class Docket:
 
     async def get_execution(self, key: str) -> Execution | None:
         """The execution under ``key``, or None if there is none (or it expired)."""
-        _check_key(key)
+        check_key(key)
         record = await self._engine.get_record(key, self.clock.now())
         return None if record is None else Execution.from_record(self, record)
 
     async def snapshot(self) -> DocketSnapshot:
         """Read all future, queued and running work and the live workers."""
-        now = self.clock.now()
-        stored = await self._engine.snapshot(now)
-        future = [Execution.from_record(self, r) for r in stored.queued + stored.future]
-        future.sort(key=lambda e: (e.when, e.generation))
-        running = [RunningExecution.from_record(self, r) for r in stored.running]
-        return DocketSnapshot(
-            taken=now,
-            total_tasks=len(future) + len(running),
-            future=future,
-            running=running,  # type: ignore[arg-type]
-            workers=stored.workers,
-        )
+        return await take_snapshot(self)
 
     async def workers(self) -> list[WorkerInfo]:
         """The workers whose heartbeats are recent enough to count them alive."""
@@ -493,48 +379,3 @@ class Docket:
 
     def __repr__(self) -> str:
         return f"Docket(name={self.name!r}, url={self.url!r})"
-
-
-def _check_arguments(
-    name: str, function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> None:
-    """Raise TypeError at ``add`` time for arguments the task could never accept."""
-    signature = _signature(function)
-    if signature is None:
-        return
-    try:
-        bound = signature.bind_partial(*args, **kwargs)
-    except TypeError as error:
-        raise TypeError(f"arguments do not fit task {name!r}{signature}: {error}") from None
-    # Parameters the worker injects (Annotated dependencies may have no
-    # default) are not the caller's to supply.
-    injected = injected_parameters(function)
-    missing = [
-        parameter.name
-        for parameter in signature.parameters.values()
-        if parameter.default is parameter.empty
-        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-        and parameter.name not in bound.arguments
-        and parameter.name not in injected
-    ]
-    if missing:
-        raise TypeError(
-            f"arguments do not fit task {name!r}{signature}: "
-            f"missing required argument(s) {', '.join(repr(m) for m in missing)}"
-        )
-
-
-@functools.lru_cache(maxsize=4096)
-def _cached_signature(function: TaskFunction) -> inspect.Signature | None:
-    try:
-        return inspect.signature(function)
-    except (TypeError, ValueError):
-        return None
-
-
-def _signature(function: TaskFunction) -> inspect.Signature | None:
-    """``function``'s signature, cached: ``add`` checks arguments against it on every call."""
-    try:
-        return _cached_signature(function)
-    except TypeError:  # unhashable callables cannot be cached
-        return _cached_signature.__wrapped__(function)

@@ -10,8 +10,8 @@ __all__ = ["ExecutionState", "Disposition", "LIVE_STATES", "TERMINAL_STATES"]
 class ExecutionState(str, enum.Enum):
     """Where an execution is in its life.
 
-    ``SCHEDULED -> QUEUED -> RUNNING -> COMPLETED | FAILED``; any state before
-    ``RUNNING`` may also end ``CANCELLED``.
+    ``SCHEDULED -> QUEUED -> RUNNING -> COMPLETED | FAILED``; any state
+    before the end may also end ``CANCELLED``.
     """
 
     SCHEDULED = "scheduled"

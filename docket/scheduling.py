@@ -1,0 +1,257 @@
+"""Scheduling calls: checking them, storing them through the engine, reporting what happened.
+
+``Docket.add``/``replace`` store one call; ``Docket.add_many``/``replace_many``
+store a batch of ``TaskCall`` in one engine round trip per chunk.  Either
+way each call is checked against the strikes in force, is atomic on its own,
+and comes back as an ``Execution`` whose ``disposition`` says what happened
+to it: SCHEDULED, ALREADY_SCHEDULED, STRUCK, or in a batch FAILED (with the
+error as ``schedule_exception``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from docket.clock import utc
+from docket.dependencies.resolution import injected_parameters
+from docket.engines.base import ScheduleResult, TaskMessage
+from docket.execution import Execution, TaskCall
+from docket.instrumentation import (
+    TASKS_ADDED,
+    TASKS_SCHEDULED,
+    TASKS_STRICKEN,
+    producer_span,
+    trace_headers,
+)
+from docket.serialization import encode_call, truncate_to_ms
+from docket.states import Disposition
+
+if TYPE_CHECKING:
+    from docket.docket import Docket
+
+__all__ = ["Scheduler", "check_key", "check_when"]
+
+logger = logging.getLogger("docket.docket")
+
+TaskFunction = Callable[..., Any]
+
+
+def check_when(when: datetime | None, parameter: str = "when") -> None:
+    """Refuse a ``when`` that is not an aware datetime (None means now)."""
+    if when is None:
+        return
+    if not isinstance(when, datetime):
+        raise TypeError(f"{parameter} must be a datetime, got {when!r}")
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(
+            f"{parameter} must be timezone-aware (e.g. datetime.now(timezone.utc)), got {when!r}"
+        )
+
+
+def check_key(key: str | None) -> None:
+    """Refuse a key that is not a non-empty string (None means a fresh one)."""
+    if key is None:
+        return
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key must be a non-empty string, got {key!r}")
+
+
+def check_chunk_size(chunk_size: int | None) -> None:
+    """Refuse a batch chunk size that is not a positive integer (None means one chunk)."""
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
+    ):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+
+
+class Scheduler:
+    """Stores calls for one docket and builds the ``Execution`` of each."""
+
+    def __init__(self, docket: Docket) -> None:
+        self.docket = docket
+
+    def call(
+        self,
+        name: str,
+        function: TaskFunction,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        when: datetime | None,
+        key: str | None,
+    ) -> TaskCall:
+        """Check a call's arguments and fix its key and due time now."""
+        check_arguments(name, function, args, kwargs)
+        return TaskCall(
+            function=function,
+            args=args,
+            kwargs=kwargs,
+            key=key if key is not None else str(uuid.uuid4()),
+            when=truncate_to_ms(utc(when) if when is not None else self.docket.clock.now()),
+            function_name=name,
+        )
+
+    async def schedule(self, call: TaskCall, *, replace: bool) -> Execution:
+        """Store one call (``add`` or ``replace``); a strike refuses it before anything is stored."""
+        docket = self.docket
+        name = _name(call)
+        TASKS_ADDED.add(1, {"docket.name": docket.name, "docket.task": name})
+        with producer_span(
+            "replace" if replace else "add",
+            docket.name,
+            {"docket.task": name, "docket.key": call.key, "docket.when": call.when},
+        ) as span:
+            if self._struck(call):
+                span.set_attribute("docket.disposition", Disposition.STRUCK.value)
+                return self._execution(call, Disposition.STRUCK)
+            message = self._message(call)
+            outcome = await docket.engine.schedule(message, docket.clock.now(), replace=replace)
+            span.set_attribute("docket.disposition", outcome.disposition.value)
+        return self._reported(call, message, outcome)
+
+    async def schedule_many(
+        self, calls: Iterable[TaskCall], *, replace: bool, chunk_size: int | None
+    ) -> list[Execution]:
+        """Store a batch, one engine round trip per ``chunk_size`` calls, in order."""
+        check_chunk_size(chunk_size)
+        batch = list(calls)
+        for call in batch:
+            if not isinstance(call, TaskCall):
+                raise TypeError(
+                    f"calls must hold TaskCall objects (docket.call(...)), got {call!r}"
+                )
+        docket = self.docket
+        results: list[Execution | None] = [None] * len(batch)
+        pending: list[tuple[int, TaskCall, TaskMessage]] = []
+        with producer_span(
+            "replace_many" if replace else "add_many",
+            docket.name,
+            {"docket.count": str(len(batch))},
+        ):
+            for index, call in enumerate(batch):
+                TASKS_ADDED.add(1, {"docket.name": docket.name, "docket.task": _name(call)})
+                if self._struck(call):
+                    results[index] = self._execution(call, Disposition.STRUCK)
+                else:
+                    pending.append((index, call, self._message(call)))
+            size = chunk_size or max(1, len(pending))
+            for start in range(0, len(pending), size):
+                chunk = pending[start : start + size]
+                outcomes = await docket.engine.schedule_many(
+                    [message for _, _, message in chunk], docket.clock.now(), replace=replace
+                )
+                for (index, call, message), outcome in zip(chunk, outcomes, strict=True):
+                    results[index] = self._reported(call, message, outcome)
+        return [execution for execution in results if execution is not None]
+
+    def _struck(self, call: TaskCall) -> bool:
+        docket, name = self.docket, _name(call)
+        if not docket.is_stricken(name, call.function, call.args, call.kwargs):
+            return False
+        logger.warning("%r is stricken, skipping schedule of %r", name, call.key)
+        TASKS_STRICKEN.add(
+            1, {"docket.name": docket.name, "docket.task": name, "docket.where": "docket"}
+        )
+        return True
+
+    @staticmethod
+    def _message(call: TaskCall) -> TaskMessage:
+        name = _name(call)
+        return TaskMessage(
+            key=call.key,
+            function_name=name,
+            payload=encode_call(name, call.args, call.kwargs, call.function),
+            when=call.when,
+            headers=trace_headers(),
+        )
+
+    def _reported(
+        self, call: TaskCall, message: TaskMessage, outcome: ScheduleResult | Exception
+    ) -> Execution:
+        """The Execution reporting one stored call's outcome."""
+        docket = self.docket
+        if isinstance(outcome, Exception):
+            logger.warning(
+                "Could not schedule %r: %s: %s", call.key, type(outcome).__name__, outcome
+            )
+            execution = self._execution(call, Disposition.FAILED)
+            execution.schedule_exception = outcome
+            return execution
+        if outcome.disposition is Disposition.SCHEDULED:
+            TASKS_SCHEDULED.add(1, {"docket.name": docket.name, "docket.task": _name(call)})
+        if outcome.disposition is Disposition.ALREADY_SCHEDULED:
+            return Execution.from_record(docket, outcome.record, disposition=outcome.disposition)
+        execution = self._execution(call, outcome.disposition)
+        execution.generation = outcome.record.generation
+        execution.state = outcome.record.state
+        execution.headers = message.headers
+        return execution
+
+    def _execution(self, call: TaskCall, disposition: Disposition) -> Execution:
+        return Execution(
+            self.docket,
+            call.function,
+            call.args,
+            call.kwargs,
+            call.key,
+            call.when,
+            function_name=_name(call),
+            disposition=disposition,
+        )
+
+
+def _name(call: TaskCall) -> str:
+    name = call.function_name or getattr(call.function, "__name__", None)
+    if not isinstance(name, str):
+        raise ValueError(f"TaskCall names no task: {call!r}")
+    return name
+
+
+def check_arguments(
+    name: str, function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Raise TypeError at scheduling time for arguments the task could never accept."""
+    signature = _signature(function)
+    if signature is None:
+        return
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"arguments do not fit task {name!r}{signature}: {error}") from None
+    # Parameters the worker injects (Annotated dependencies may have no
+    # default) are not the caller's to supply.
+    injected = injected_parameters(function)
+    missing = [
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.default is parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        and parameter.name not in bound.arguments
+        and parameter.name not in injected
+    ]
+    if missing:
+        raise TypeError(
+            f"arguments do not fit task {name!r}{signature}: "
+            f"missing required argument(s) {', '.join(repr(m) for m in missing)}"
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_signature(function: TaskFunction) -> inspect.Signature | None:
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+def _signature(function: TaskFunction) -> inspect.Signature | None:
+    """``function``'s signature, cached: scheduling checks arguments against it on every call."""
+    try:
+        return _cached_signature(function)
+    except TypeError:  # unhashable callables cannot be cached
+        return _cached_signature.__wrapped__(function)
