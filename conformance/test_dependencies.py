@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from conformance.conftest import Target
+from conformance.conftest import Target, assert_refused_naming
 from docket import (
     CurrentDocket,
     CurrentExecution,
@@ -518,6 +518,57 @@ async def test_a_worker_retry_dependency_retries_every_task(target: Target) -> N
             await target.drive(worker.run_until_finished())
         assert attempts == [1, 2, 3]
         assert await target.wait(run.get_result()) == "ok"
+
+
+async def test_worker_dependencies_by_name_and_their_conflicts_with_the_task(
+    target: Target,
+) -> None:
+    """``Worker(dependencies={name: dep})`` works like the list form; a ``single``
+    kind declared by both the worker and a task fails that task's runs,
+    naming the kind and both places (pydocket's wording)."""
+    entered: list[str] = []
+
+    class Audit(Dependency):
+        async def __aenter__(self) -> Audit:
+            entered.append("audit")
+            return self
+
+    async def plain() -> str:
+        return "plain"
+
+    async def own_retry(retry: Retry = Retry(attempts=2)) -> str:
+        return "own"
+
+    async with target.docket() as docket:
+        ok = await docket.add(plain)()
+        clash = await docket.add(own_retry)()
+        async with Worker(
+            docket, dependencies={"audit": Audit(), "retry": Retry(attempts=3)}
+        ) as worker:
+            await target.drive(worker.run_until_finished())
+        assert await target.wait(ok.get_result()) == "plain"
+        await clash.sync()
+        assert clash.state is ExecutionState.FAILED
+        assert clash.error is not None
+        assert "Only one Retry dependency is allowed" in clash.error
+        assert "worker dependency 'retry'" in clash.error and "parameter 'retry'" in clash.error
+        assert entered == ["audit", "audit"]
+
+
+@pytest.mark.parametrize(
+    "dependencies, error, names",
+    [
+        ({"__private": Retry()}, ValueError, ("__private",)),
+        ({"x": "not a dependency"}, TypeError, ("'x'", "'not a dependency'")),
+        (["not a dependency"], TypeError, ("index 0",)),
+        ("Retry()", TypeError, ("dependencies", "'Retry()'")),
+    ],
+)
+async def test_bad_worker_dependencies_are_refused_naming_them(
+    target: Target, dependencies: Any, error: type[Exception], names: tuple[str, ...]
+) -> None:
+    async with target.docket() as docket:
+        assert_refused_naming(lambda: Worker(docket, dependencies=dependencies), error, names)
 
 
 @pytest.mark.parametrize(

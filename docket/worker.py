@@ -195,11 +195,18 @@ class Worker:
         """The worker's labels on log records and metrics: ``docket.worker``."""
         return {"docket.worker": self.name}
 
-    def single_conflicts(self, function: Callable[..., Any]) -> dict[str, FailedDependency]:
+    def validate_task_dependencies(
+        self,
+        function: Callable[..., Any],
+        arguments: dict[str, Any],
+        annotations: Mapping[str, Sequence[Dependency[Any]]],
+    ) -> dict[str, FailedDependency]:
         """``single`` dependency kinds that both ``function`` and this worker declare.
 
-        Each is a failed dependency of every run of ``function`` here; known
-        per function, so worked out once.
+        Each is a failed dependency of every run of ``function`` here
+        (pydocket's hook; ``arguments`` and ``annotations`` are the run's, but
+        a conflict depends on the declarations alone, so it is worked out once
+        per function).
         """
         conflicts = self._conflicts.get(function)
         if conflicts is None:

@@ -314,7 +314,9 @@ async def resolved_dependencies(
                             )
                         except Exception as error:
                             arguments[parameter] = FailedDependency(parameter, error)
-                arguments.update(worker.single_conflicts(function))
+                arguments.update(
+                    worker.validate_task_dependencies(function, arguments, annotations)
+                )
                 yield arguments
     finally:
         current_execution.reset(execution_token)
