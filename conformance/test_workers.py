@@ -331,3 +331,24 @@ async def test_workers_are_listed_while_they_run(target: Target) -> None:
             assert await docket.task_workers("no_such_task") == []
 
         assert "lister" not in {w.name for w in await docket.workers()}
+
+
+async def test_worker_run_opens_its_own_docket_and_runs_until_finished(target: Target) -> None:
+    """``Worker.run(docket_name, url, ..., until_finished=True)`` (pydocket's entry point)
+    registers the named task collections and runs the docket's work to the end."""
+    if target.virtual:
+        pytest.skip("Worker.run keeps the system clock; the system-clock targets cover it")
+    async with target.docket() as docket:
+        execution = await docket.add("trace")("from Worker.run")
+        await target.wait(
+            Worker.run(
+                docket_name=target.name,
+                url=target.url,
+                name="run-worker",
+                until_finished=True,
+                tasks=["docket.tasks:standard_tasks"],
+            )
+        )
+        await execution.sync()
+        assert execution.state is ExecutionState.COMPLETED
+        assert execution.worker == "run-worker"
