@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 
-from opentelemetry import metrics, propagate, trace
+from opentelemetry import context, metrics, propagate, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
@@ -29,6 +30,7 @@ __all__ = [
     "TASKS_STRICKEN",
     "TASK_DURATION",
     "TASK_PUNCTUALITY",
+    "internal_operations",
     "producer_span",
     "run_span",
     "trace_headers",
@@ -205,3 +207,26 @@ def mark_ok(span: Span) -> None:
     """Mark the run span successful (nothing to do when the run is not traced)."""
     if span is not trace.INVALID_SPAN:
         span.set_status(Status(StatusCode.OK))
+
+
+@contextmanager
+def _suppressed() -> Iterator[None]:
+    # The key OpenTelemetry's own instrumentations (redis-py's among them)
+    # check before they make a span; the plain string is what older ones read.
+    current = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)
+    current = context.set_value("suppress_instrumentation", True, current)
+    token = context.attach(current)
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def internal_operations(enabled: bool) -> AbstractContextManager[None]:
+    """The context for docket's own storage traffic (claims, heartbeats, leases, follows).
+
+    Unless ``enabled`` (``enable_internal_instrumentation=True``), it tells
+    OpenTelemetry instrumentations to make no spans there, so traces show the
+    work, not the polling.  Runs of tasks are never inside it.
+    """
+    return nullcontext() if enabled else _suppressed()

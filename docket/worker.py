@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -39,7 +39,7 @@ from docket.dependencies.resolution import (
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim, Settlement, SlotWait, TaskMessage
 from docket.execution import Execution
-from docket.instrumentation import DEPTHS
+from docket.instrumentation import DEPTHS, internal_operations
 from docket.prefetch import HeldDeliveries
 from docket.run_context import in_context
 from docket.running import RunPath, TaskFunction
@@ -190,6 +190,7 @@ class Worker:
         self._settlements = SettlementBatcher(docket.engine, docket.clock)
         self._observers: list[SettlementObserver] = []
         self._runs = RunPath(self)
+        self._run_context = contextvars.copy_context()
 
     @classmethod
     async def run(
@@ -241,6 +242,11 @@ class Worker:
             dependencies,
         )
 
+    async def _internally(self, loop: Coroutine[Any, Any, None]) -> None:
+        """Run one of the worker's own loops as internal storage traffic."""
+        with internal_operations(self.enable_internal_instrumentation):
+            await loop
+
     def labels(self) -> Mapping[str, str]:
         """The worker's labels on log records and metrics: ``docket.worker``."""
         return {"docket.worker": self.name}
@@ -272,21 +278,29 @@ class Worker:
             self.shared_scope = SharedScope()
             subscribed = asyncio.Event()
             notices = asyncio.create_task(
-                follow_notices(
-                    self.docket.engine,
-                    self.name,
-                    self._on_cancellation,
-                    subscribed,
-                    self.docket.clock,
-                    self.reconnection_delay,
+                self._internally(
+                    follow_notices(
+                        self.docket.engine,
+                        self.name,
+                        self._on_cancellation,
+                        subscribed,
+                        self.docket.clock,
+                        self.reconnection_delay,
+                    )
                 ),
                 name=f"docket:{self.name}:cancellations",
             )
             self._background = [
                 notices,
-                asyncio.create_task(self._heartbeat_loop(), name=f"docket:{self.name}:heartbeat"),
-                asyncio.create_task(self._renewal_loop(), name=f"docket:{self.name}:leases"),
-                asyncio.create_task(self._hold_loop(), name=f"docket:{self.name}:held"),
+                asyncio.create_task(
+                    self._internally(self._heartbeat_loop()), name=f"docket:{self.name}:heartbeat"
+                ),
+                asyncio.create_task(
+                    self._internally(self._renewal_loop()), name=f"docket:{self.name}:leases"
+                ),
+                asyncio.create_task(
+                    self._internally(self._hold_loop()), name=f"docket:{self.name}:held"
+                ),
             ]
             # A cancel sent once this worker claims must reach it.
             await _until_set(subscribed, notices)
@@ -407,7 +421,11 @@ class Worker:
         self._claim_loops += 1
         self._settlements.autoflush = False
         try:
-            await self._claim_until_done(until_finished, until_idle)
+            # Runs start in the context this loop was called in, not in the
+            # quiet one its own storage traffic goes through.
+            self._run_context = contextvars.copy_context()
+            with internal_operations(self.enable_internal_instrumentation):
+                await self._claim_until_done(until_finished, until_idle)
         finally:
             self._claim_loops -= 1
             if not self._claim_loops:
@@ -561,11 +579,11 @@ class Worker:
         slot's time.  Claiming and writing outcomes happen in the claim loop,
         after the runs just started have reached their first await.
         """
-        base = contextvars.copy_context()
+        base = self._run_context
         while True:
             try:
-                # A context of its own per run, copied from the one this slot
-                # started in, as a task per run would have had.
+                # A context of its own per run, copied from the one the claim
+                # loop was called in, as a task per run would have had.
                 await in_context(self._runs.execute(claim, held), base.copy())
             finally:
                 self._finished(claim.delivery)

@@ -10,15 +10,16 @@ the worker's log lines are pinned here too.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from conformance.test_telemetry import Telemetry, install_telemetry
 from docket import instrumentation
 from docket.annotations import Logged, call_repr
-from docket.running import format_duration
+from docket.dependencies import format_duration
 
 WHEN = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -159,3 +160,36 @@ def test_logged_length_only_formats() -> None:
     assert length.format((1, 2)) == "(len 2)"
     assert length.format(42) == "42"
     assert Logged().format("x") == "'x'"
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_internal_storage_traffic_is_kept_out_of_traces_unless_asked(
+    enabled: bool,
+) -> None:
+    """``enable_internal_instrumentation=False`` (the default) marks the worker's own
+    storage calls so OpenTelemetry instrumentations make no spans for them; task
+    runs are never marked."""
+    from opentelemetry import context
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+
+    from docket import Docket, Worker
+
+    seen: dict[str, object] = {}
+
+    async def task() -> None:
+        seen["task"] = context.get_value(_SUPPRESS_INSTRUMENTATION_KEY)
+
+    async with Docket("internal-ops", "memory://internal-ops") as docket:
+        engine = docket.engine
+        claim = engine.claim
+
+        async def recording_claim(*args: Any, **kwargs: Any) -> Any:
+            seen.setdefault("claim", context.get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+            return await claim(*args, **kwargs)
+
+        engine.claim = recording_claim  # type: ignore[method-assign]
+        await docket.add(task)()
+        async with Worker(docket, enable_internal_instrumentation=enabled) as worker:
+            await worker.run_until_finished()
+    assert seen["claim"] is (None if enabled else True)
+    assert seen["task"] is None
