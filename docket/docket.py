@@ -97,7 +97,7 @@ class Docket:
 
         for builtin in standard_tasks:
             self.register(builtin)
-        self._engine: Engine = open_engine(url, name)
+        self._engine: Engine = open_engine(url, name, credential_provider=credential_provider)
         self._open = False
         self._scheduler = Scheduler(self)
         self.strike_list = StrikeList(

@@ -72,7 +72,7 @@ class StrikeList:
     ) -> None:
         owns_engine = engine is None and url is not None
         if url is not None and engine is None:
-            engine = open_engine(url, name)
+            engine = open_engine(url, name, credential_provider=credential_provider)
         self.url = url
         self.name = name
         self.enable_internal_instrumentation = enable_internal_instrumentation

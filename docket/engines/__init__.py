@@ -10,6 +10,7 @@ Redis engine;
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from docket.engines.base import ENGINE_OPERATIONS, Engine
@@ -27,8 +28,13 @@ SUPPORTED_SCHEMES = (
 )
 
 
-def open_engine(url: str, name: str) -> Engine:
-    """Build (but do not connect) the engine that serves docket ``name`` at ``url``."""
+def open_engine(url: str, name: str, *, credential_provider: Any | None = None) -> Engine:
+    """Build (but do not connect) the engine that serves docket ``name`` at ``url``.
+
+    ``credential_provider`` (a redis-py ``CredentialProvider``) supplies the
+    Redis credentials in place of any in the URL; in-process engines have no
+    use for one.
+    """
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(f"url must look like 'scheme://...', got {url!r}")
     scheme = urlsplit(url).scheme.lower()
@@ -39,7 +45,7 @@ def open_engine(url: str, name: str) -> Engine:
     if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster", "fakeredis"):
         from docket.engines.redis import RedisEngine
 
-        return RedisEngine.from_url(url, name)
+        return RedisEngine.from_url(url, name, credential_provider=credential_provider)
     raise ValueError(
         f"url scheme {scheme!r} is not supported (in {redact_url(url)!r}); "
         f"use one of: {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"

@@ -96,11 +96,13 @@ def _fake_server(url: str) -> Any:
     return server
 
 
-def connect(url: str, slot_key: str) -> Clients:
+def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients:
     """The clients for ``url`` (they connect lazily, on first use).
 
     ``slot_key`` is any key of the docket: on a cluster, the pools connect to
-    the master that owns its hash slot.
+    the master that owns its hash slot.  ``credential_provider`` (redis-py's)
+    authenticates every connection to the data nodes in place of the URL's
+    credentials.
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "fakeredis":
@@ -153,6 +155,8 @@ def connect(url: str, slot_key: str) -> Clients:
         kwargs["decode_responses"] = False
         kwargs.setdefault("socket_connect_timeout", CONNECT_TIMEOUT)
         kwargs["socket_timeout"] = None
+        if credential_provider is not None:
+            kwargs["credential_provider"] = credential_provider
         pool.connection_class = packing_connection_class(pool.connection_class, kwargs)
     # from_pool hands the pools to the clients, which disconnect them on close.
     return Clients(

@@ -81,14 +81,16 @@ def _compact(value: object) -> str:
 class RedisEngine:
     """The ``Engine`` protocol over one Redis server (or fakeredis)."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, *, credential_provider: Any | None = None) -> None:
         self.url = url
         self.name = name
         self.keys = DocketKeys(name)
-        self._session = Session(url, self.keys)
+        self._session = Session(url, self.keys, credential_provider=credential_provider)
 
     @classmethod
-    def from_url(cls, url: str, name: str) -> RedisEngine:
+    def from_url(
+        cls, url: str, name: str, *, credential_provider: Any | None = None
+    ) -> RedisEngine:
         """The engine of docket ``name`` at a ``redis://``, ``rediss://``,
         ``redis+sentinel://``, ``redis+cluster://`` or ``fakeredis://NAME`` URL
         (not connected until ``open``).  A malformed sentinel or cluster URL is
@@ -100,7 +102,7 @@ class RedisEngine:
             sentinel.parse_sentinel_url(url)
         if scheme == cluster.SCHEME:
             cluster.parse_cluster_url(url)
-        return cls(url, name)
+        return cls(url, name, credential_provider=credential_provider)
 
     def __repr__(self) -> str:
         return f"RedisEngine(url={redact_url(self.url)!r}, name={self.name!r})"

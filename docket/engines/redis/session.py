@@ -29,9 +29,10 @@ T = TypeVar("T")
 class Session:
     """Connections and scripts of one engine, for one docket at one URL."""
 
-    def __init__(self, url: str, keys: DocketKeys) -> None:
+    def __init__(self, url: str, keys: DocketKeys, *, credential_provider: Any = None) -> None:
         self.url = url
         self.keys = keys
+        self.credential_provider = credential_provider
         self.signal: Signal = signal_for(url, keys.name)
         self.reader: WakeReader | None = None
         self._clients: Clients | None = None
@@ -54,7 +55,7 @@ class Session:
         """Connect, load the scripts and create the consumer group if missing."""
         if self._clients is not None:
             return
-        clients = connect(self.url, self.keys.stream)
+        clients = connect(self.url, self.keys.stream, self.credential_provider)
         scripts = Scripts(clients.commands)
         try:
             async with clients.deadline():
