@@ -326,3 +326,60 @@ async def test_clear_cancels_all_pending_work(target: Target) -> None:
             await execution.sync()
             assert execution.state is ExecutionState.CANCELLED
         assert await docket.clear() == 0
+
+
+class DictStore:
+    """A py-key-value style store (``put``/``get`` with a ttl) kept in a dict."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, tuple[dict[str, str], float | None]] = {}
+        self.ready = False
+
+    async def setup(self) -> None:
+        self.ready = True
+
+    async def put(
+        self,
+        key: str,
+        value: dict[str, str],
+        *,
+        collection: str | None = None,
+        ttl: float | None = None,
+    ) -> None:
+        self.data[key] = (value, ttl)
+
+    async def get(self, key: str, *, collection: str | None = None) -> dict[str, str] | None:
+        found = self.data.get(key)
+        return None if found is None else found[0]
+
+
+async def test_results_go_to_the_result_storage_given_to_the_docket(target: Target) -> None:
+    """``Docket(result_storage=store)``: values and final exceptions are put in the store
+    under ``key:generation`` for ``execution_ttl`` and ``get_result`` reads them there."""
+    store = DictStore()
+
+    async def total(order_id: int) -> Receipt:
+        return Receipt(order_id, 100.0, ("book",))
+
+    async def decline(order_id: int) -> None:
+        raise PaymentDeclined(order_id, "insufficient funds")
+
+    ttl = timedelta(minutes=10)
+    async with target.docket(result_storage=store, execution_ttl=ttl) as docket:
+        assert store.ready
+        paid = await docket.add(total)(7)
+        declined = await docket.add(decline)(8)
+        async with Worker(docket) as worker:
+            await target.drive(worker.run_until_finished())
+        assert await target.wait(paid.get_result()) == Receipt(7, 100.0, ("book",))
+        with pytest.raises(PaymentDeclined):
+            await target.wait(declined.get_result())
+        assert set(store.data) == {
+            f"{paid.key}:{paid.generation}",
+            f"{declined.key}:{declined.generation}",
+        }
+        assert {ttl_seconds for _, ttl_seconds in store.data.values()} == {600.0}
+        # Another handle on the same key reads the value from the store as well.
+        again = await docket.get_execution(paid.key)
+        assert again is not None
+        assert await target.wait(again.get_result()) == Receipt(7, 100.0, ("book",))

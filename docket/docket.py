@@ -24,6 +24,7 @@ from docket.instrumentation import (
     producer_span,
 )
 from docket.registry import collection, lookup, names_for, own_name
+from docket.results import set_up
 from docket.scheduling import Scheduler, check_key, check_when
 from docket.serialization import (
     duration_seconds,
@@ -51,7 +52,11 @@ class Docket:
 
     Use it as an async context manager.  ``execution_ttl`` is how long records
     and results are kept after work ends; ``clock`` (default the system clock)
-    decides every time-based question, on any engine.
+    decides every time-based question, on any engine.  Parameters in
+    pydocket's order: ``result_storage`` (a py-key-value store to keep
+    results in instead of the execution record, see ``docket.results``),
+    ``enable_internal_instrumentation`` (spans for docket's own storage
+    traffic) and ``credential_provider`` (redis-py's, for Redis credentials).
     """
 
     def __init__(
@@ -150,6 +155,8 @@ class Docket:
         return {"docket.name": self.name}
 
     async def __aenter__(self) -> Docket:
+        if self.result_storage is not None:
+            await set_up(self.result_storage)
         await self._engine.open()
         try:
             # Work must not be scheduled or run before the strikes in force are known.

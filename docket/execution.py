@@ -23,6 +23,7 @@ from docket.annotations import call_repr
 from docket.engines.base import ExecutionRecord
 from docket.errors import ExecutionCancelled, ExecutionExpired, ExecutionFailed
 from docket.execution_progress import ExecutionProgress, ProgressEvent, StateEvent
+from docket.results import fetch_result
 from docket.serialization import decode_call, decode_value
 from docket.states import Disposition, ExecutionState
 from docket.waiting import until_deadline
@@ -224,6 +225,8 @@ class Execution:
             deadline = by_timeout if deadline is None else min(deadline, by_timeout)
         if not self.state.is_terminal:
             await until_deadline(wait_for_end(self), clock, deadline)
+        if self._result is None and self.state is not ExecutionState.CANCELLED:
+            self._result = await fetch_result(self.docket, self.key, self.generation)
         return self._outcome()
 
     async def subscribe(

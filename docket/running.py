@@ -51,6 +51,7 @@ from docket.instrumentation import (
     mark_ok,
     run_span,
 )
+from docket.results import store_result
 from docket.serialization import (
     decode_call,
     encode_call,
@@ -349,6 +350,10 @@ class RunPath:
                 execution.call_repr(),
                 extra=self.log_context(execution),
             )
+        if encoded is not None and await store_result(
+            self.docket, execution.key, execution.generation, encoded
+        ):
+            encoded = None
         self.worker._settle(claim, execution, ExecutionState.COMPLETED, result=encoded)
 
     async def _invoke(
@@ -510,11 +515,16 @@ class RunPath:
                 exception=error,
             )
             return
+        encoded: bytes | None = encode_exception(error)
+        if encoded is not None and await store_result(
+            self.docket, execution.key, execution.generation, encoded
+        ):
+            encoded = None
         self.worker._settle(
             claim,
             execution,
             ExecutionState.FAILED,
-            result=encode_exception(error),
+            result=encoded,
             error=f"{type(error).__name__}: {error}",
             exception=error,
         )
