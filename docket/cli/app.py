@@ -24,7 +24,8 @@ app = typer.Typer(
     name="docket",
     help="docket: background work for asyncio on Redis Streams.",
     no_args_is_help=True,
-    add_completion=False,
+    # pydocket's app has --install-completion and --show-completion too.
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -10,6 +10,7 @@ one line like every other error.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
@@ -20,17 +21,26 @@ from docket.cli.support import CLIError
 __all__ = [
     "DEFAULT_DOCKET",
     "DEFAULT_URL",
+    "STANDARD_TASKS",
+    "WatchUrlOption",
     "DocketOption",
     "DURATION_HELP",
     "TasksOption",
     "UrlOption",
     "format_duration",
     "parse_duration",
+    "whole_number",
 ]
 
 DEFAULT_DOCKET = "docket"
 DEFAULT_URL = "redis://localhost:6379/0"
+STANDARD_TASKS = "docket.tasks:standard_tasks"
+"""pydocket's default ``--tasks`` (every Docket registers these built-in tasks anyway)."""
 
+URL_HELP = (
+    "Where the docket lives: redis://, rediss://, redis+sentinel://, redis+cluster:// "
+    "(or fakeredis:// for tests)."
+)
 DURATION_HELP = "a duration: seconds (1.5), 250ms, 5s, 10m, 1h, mm:ss or hh:mm:ss"
 
 DocketOption = Annotated[
@@ -50,7 +60,19 @@ UrlOption = Annotated[
         "-u",
         envvar="DOCKET_URL",
         metavar="URL",
-        help="Where the docket lives: redis://, rediss:// (or fakeredis:// for tests).",
+        help=URL_HELP,
+    ),
+]
+WatchUrlOption = Annotated[
+    str,
+    typer.Option(
+        "--url",
+        "-u",
+        # pydocket's watch read DOCKET_REDIS_URL only; DOCKET_URL, like every
+        # other command, comes first.
+        envvar=["DOCKET_URL", "DOCKET_REDIS_URL"],
+        metavar="URL",
+        help=URL_HELP,
     ),
 ]
 TasksOption = Annotated[
@@ -59,41 +81,79 @@ TasksOption = Annotated[
         "--tasks",
         envvar="DOCKET_TASKS",
         metavar="MODULE:ATTR",
+        show_default=STANDARD_TASKS,
         help=(
-            "module:attribute naming an iterable of task functions; repeat for more "
-            "(in DOCKET_TASKS, separate them with spaces)."
+            "module:attribute naming an iterable of task functions to register; repeat "
+            "for more (in DOCKET_TASKS, separate them with spaces). docket's built-in "
+            "tasks (trace, fail, sleep) are registered either way."
         ),
     ),
 ]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_NUMBER = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?$")
-_CLOCK = re.compile(r"^(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?$")
+# Digits may be grouped with underscores and signed with "+", as Python's int()
+# (which pydocket parses durations with) allows.
+_DIGITS = r"\+?\d(?:_?\d)*"
+_NUMBER = re.compile(rf"^({_DIGITS}(?:\.\d*)?|\+?\.\d+)\s*(ms|s|m|h)?$")
+_WHOLE = re.compile(rf"^{_DIGITS}$")
+_SECONDS = re.compile(rf"^(?:{_DIGITS}(?:\.\d*)?|\+?\.\d+)$")
+
+
+def _clock(text: str) -> timedelta | None:
+    """``mm:ss`` or ``hh:mm:ss`` (any field may exceed 59, as in pydocket; seconds may be
+    fractional), or None."""
+    parts = [part.strip() for part in text.split(":")]
+    if len(parts) not in (2, 3):
+        return None
+    *whole, seconds = parts
+    if not all(_WHOLE.match(part) for part in whole) or not _SECONDS.match(seconds):
+        return None
+    amounts = [int(part.replace("_", "")) for part in whole]
+    total = float(seconds.replace("_", ""))
+    for amount, unit in zip(reversed(amounts), (60, 3600), strict=False):
+        total += amount * unit
+    return timedelta(seconds=total)
 
 
 def parse_duration(text: str, option: str = "duration") -> timedelta:
     """``text`` as a non-negative duration.
 
-    Accepts plain seconds (``30``, ``1.5``), a number with a unit (``250ms``,
-    ``5s``, ``10m``, ``1h``), ``mm:ss`` or ``hh:mm:ss``.  Raises ``CLIError``
-    naming ``option`` otherwise.
+    Accepts every form pydocket's CLI does (``123``, ``123s``, ``123m``,
+    ``123h``, ``mm:ss``, ``hh:mm:ss``) and also fractions and milliseconds
+    (``1.5``, ``250ms``, ``0:00:00.5``).  Raises ``CLIError`` naming
+    ``option`` and the text otherwise; negative durations are refused.
     """
     value = text.strip().lower()
     number = _NUMBER.match(value)
     if number:
-        return timedelta(seconds=float(number.group(1)) * _UNITS[number.group(2) or "s"])
-    clock = _CLOCK.match(value)
-    if clock:
-        first, second, third = clock.groups()
-        if third is None:
-            minutes, seconds = int(first), int(second)
-            if seconds < 60:
-                return timedelta(minutes=minutes, seconds=seconds)
-        else:
-            hours, minutes, fraction = int(first), int(second), float(third)
-            if minutes < 60 and fraction < 60:
-                return timedelta(hours=hours, minutes=minutes, seconds=fraction)
+        amount = float(number.group(1).replace("_", ""))
+        return timedelta(seconds=amount * _UNITS[number.group(2) or "s"])
+    clock = _clock(value)
+    if clock is not None:
+        return clock
     raise CLIError(f"invalid {option} {text!r}: expected {DURATION_HELP}")
+
+
+def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """A typer ``parser`` for whole numbers in ``[minimum, maximum]``.
+
+    Its errors show the text that was given (typer's own for ``int`` options
+    do not), after typer's ``Invalid value for '--option'``.
+    """
+
+    def parse(text: str | int) -> int:
+        if isinstance(text, int):
+            return text  # a default, not text from the command line
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"at least {minimum}" if maximum is None else f"{minimum} to {maximum}"
+            raise typer.BadParameter(f"{text!r} is out of range: expected {bounds}")
+        return value
+
+    return parse
 
 
 def format_duration(value: timedelta) -> str:

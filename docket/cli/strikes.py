@@ -1,20 +1,24 @@
 """``docket strike`` and ``docket restore``: stop (and resume) tasks without a deploy.
 
-Arguments are ``[function] [parameter] [operator] [value]``; ``*`` for the
-function or the parameter means "any" (but not both).  Values are strings
-unless typed as ``type:value``: ``int:5``, ``float:1.5``, ``bool:true``,
-``str:x``, ``none:``, ``datetime.timedelta:30`` (seconds, or a duration
-like ``5m``), ``datetime.datetime:2025-01-01T00:00:00+00:00``,
-``decimal.Decimal:1.50``, ``uuid.UUID:...``, or any importable
-``module.Type:text`` (called with the text).  ``between`` takes two values
-separated by a comma: ``int:1,int:10``.
+Arguments are ``[function] [parameter] [operator] [value]``, as in pydocket;
+``*`` (or an empty argument) for the function or the parameter means "any"
+(but not both).  Values are strings unless typed as ``type:value``, as
+pydocket reads them: ``int:5``, ``float:1.5``, ``bool:true``, ``str:x``,
+``none:``, ``datetime.timedelta:30`` (seconds, or a duration like ``5m``),
+``datetime.datetime:2025-01-01T00:00:00+00:00``, ``decimal.Decimal:1.50``,
+``uuid.UUID:...``, any other builtin type (``complex:1j``) or any
+importable ``module.Type:text`` (called with the text).  Unlike pydocket,
+text whose prefix names no type stays text (``https://example.com``), a
+value may itself contain colons, and ``bool:`` refuses what is neither true
+nor false.  ``between`` takes two values separated by a comma:
+``int:1,int:10``.
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib
-from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -27,10 +31,25 @@ from docket.strikelist import Operator, StrikeRule
 
 __all__ = ["describe_rule", "parse_value", "restore", "strike"]
 
-WILDCARD = "*"
+WILDCARDS = ("*", "")
+"""What means "any" for the function or the parameter (pydocket takes both)."""
+WILDCARD = WILDCARDS[0]
 
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
 _FALSE = {"false", "f", "no", "n", "off", "0"}
+_NONE = object()
+"""Stands for the ``none:`` type, whose value is always None."""
+
+_NAMED: dict[str, Any] = {
+    "none": _NONE,
+    "decimal.Decimal": Decimal,
+    "uuid.UUID": UUID,
+    "datetime.datetime": datetime,
+    "datetime.date": date,
+    "datetime.timedelta": timedelta,
+}
+# Not value types, so "type:admin" stays the text it looks like.
+_NOT_VALUE_TYPES = (type, object, super)
 
 
 def _bool(text: str) -> bool:
@@ -41,25 +60,24 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
-_CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "str": str,
-    "int": int,
-    "float": float,
-    "bool": _bool,
-    "none": lambda text: None,
-    "bytes": lambda text: text.encode(),
-    "decimal.Decimal": Decimal,
-    "uuid.UUID": UUID,
-    "datetime.datetime": datetime.fromisoformat,
-    "datetime.date": date.fromisoformat,
-    "datetime.timedelta": lambda text: parse_duration(text, "datetime.timedelta value"),
-}
+def _builtin_type(name: str) -> type | None:
+    found = getattr(builtins, name, None)
+    if (
+        isinstance(found, type)
+        and found not in _NOT_VALUE_TYPES
+        and not issubclass(found, BaseException)
+    ):
+        return found
+    return None
 
 
-def _converter(type_name: str) -> Callable[[str], Any] | None:
-    known = _CONVERTERS.get(type_name) or _CONVERTERS.get(type_name.lower())
-    if known is not None or "." not in type_name:
+def _value_type(type_name: str) -> Any:
+    """The type (or converter) ``type_name`` names, or None when it names none (plain text)."""
+    known = _NAMED.get(type_name) or _NAMED.get(type_name.lower())
+    if known is not None:
         return known
+    if "." not in type_name:
+        return _builtin_type(type_name) or _builtin_type(type_name.lower())
     module_name, _, attribute = type_name.rpartition(".")
     try:
         found = getattr(importlib.import_module(module_name), attribute)
@@ -67,8 +85,23 @@ def _converter(type_name: str) -> Callable[[str], Any] | None:
         raise CLIError(f"unknown value type {type_name!r}: cannot import it") from None
     if not callable(found):
         raise CLIError(f"value type {type_name!r} is not a type")
-    converter: Callable[[str], Any] = found
-    return converter
+    return found
+
+
+def _convert(value_type: Any, raw: str) -> Any:
+    # As in pydocket, a few types read their text specially; every other
+    # type is called with the text.
+    if value_type is _NONE:
+        return None
+    if value_type is bool:
+        return _bool(raw)
+    if value_type is timedelta:
+        return parse_duration(raw, "datetime.timedelta value")
+    if value_type is datetime or value_type is date:
+        return value_type.fromisoformat(raw)
+    if value_type is bytes:
+        return raw.encode()
+    return value_type(raw)
 
 
 def parse_value(text: str) -> Any:
@@ -76,11 +109,11 @@ def parse_value(text: str) -> Any:
     type_name, separator, raw = text.partition(":")
     if not separator:
         return text
-    convert = _converter(type_name)
-    if convert is None:
+    value_type = _value_type(type_name)
+    if value_type is None:
         return text  # e.g. "https://example.com": a plain string with a colon in it
     try:
-        return convert(raw)
+        return _convert(value_type, raw)
     except CLIError:
         raise
     except Exception as error:
@@ -88,8 +121,8 @@ def parse_value(text: str) -> Any:
 
 
 def _rule(function: str, parameter: str, operator: str, value: str | None) -> StrikeRule:
-    task = None if function == WILDCARD else function
-    name = None if parameter == WILDCARD else parameter
+    task = None if function in WILDCARDS else function
+    name = None if parameter in WILDCARDS else parameter
     if task is None and name is None:
         raise CLIError("give a function, a parameter or both (they cannot both be '*')")
     parsed: Any = None

@@ -7,6 +7,7 @@ live in ``docket.tasks`` and are imported only when one of these runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -103,7 +104,22 @@ def sleep(
 ) -> None:
     """Add a task that sleeps for DURATION on a worker, holding one of its slots."""
     try:
-        length = parse_duration(seconds, "sleep duration").total_seconds()
+        length = _sleep_seconds(seconds)
     except CLIError as error:
         raise exit_with_error(str(error)) from None
     _add("sleep", docket_name, url, delay, length)
+
+
+def _sleep_seconds(text: str) -> float:
+    """A duration, or any number of seconds pydocket's float argument took (``1e-3``)."""
+    try:
+        return parse_duration(text, "sleep duration").total_seconds()
+    except CLIError as error:
+        invalid = error
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise invalid from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise invalid
+    return seconds

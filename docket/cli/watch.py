@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console, Group, RenderableType
@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from docket.cli.options import DEFAULT_DOCKET, DEFAULT_URL, DocketOption, UrlOption
+from docket.cli.options import DEFAULT_DOCKET, DEFAULT_URL, DocketOption, WatchUrlOption
 from docket.cli.snapshot import format_age, format_when
 from docket.cli.support import CLIError, make_console, open_docket, run
 from docket.clock import Clock, SystemClock
@@ -324,9 +324,9 @@ async def follow(
 
 
 def watch(
-    key: str,
+    key: Annotated[str, typer.Argument(help="The key of the execution to follow.")],
     docket_name: DocketOption = DEFAULT_DOCKET,
-    url: UrlOption = DEFAULT_URL,
+    url: WatchUrlOption = DEFAULT_URL,
 ) -> None:
     """Follow the execution under KEY live until it ends.
 
