@@ -14,7 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import typer
 from redis import exceptions as redis_errors
@@ -23,17 +23,18 @@ from rich.console import Console
 from docket import event_loop
 from docket.docket import Docket
 from docket.engines import SUPPORTED_SCHEMES
-from docket.engines.redis import cluster, sentinel
 from docket.urls import redact_url
 
 __all__ = [
     "CLIError",
+    "InvalidValue",
     "check_url",
     "describe_error",
     "make_console",
     "open_docket",
     "redact_url",
     "run",
+    "scrub",
 ]
 
 logger = logging.getLogger("docket.cli")
@@ -52,61 +53,94 @@ class CLIError(Exception):
         self.exit_code = exit_code
 
 
+class InvalidValue(CLIError, ValueError):
+    """A bad value for an option (or a ``run_worker`` parameter): a ValueError to callers."""
+
+
 def one_line(text: str) -> str:
     """``text`` with its whitespace (newlines included) collapsed to single spaces."""
     return re.sub(r"\s+", " ", text).strip()
 
 
-def check_url(url: str, *, allow_memory: bool) -> str:
-    """Validate a docket URL before connecting; return it unchanged.
+def check_url(url: str, *, allow_memory: bool, label: str = "--url") -> str:
+    """Validate a docket URL's scheme and port before connecting; return it unchanged.
 
     ``memory://`` dockets live inside one process, so only commands that run
     work in this process (``worker``) or may be pointed at one for a demo
-    (``watch``) accept them.
+    (``watch``) accept them.  What only an engine knows (a sentinel URL's
+    service, say) it checks itself when the docket is built (``open_docket``).
+    Errors name the URL as ``label`` (the option, or a parameter).
     """
+    shown = redact_url(url)
     if "://" not in url:
-        raise CLIError(
-            f"invalid --url {redact_url(url)!r}: expected scheme://..., one of "
+        raise InvalidValue(
+            f"invalid {label} {shown!r}: expected scheme://..., one of "
             + ", ".join(s + "://" for s in SUPPORTED_SCHEMES)
         )
     try:
         parts = urlsplit(url)
-        if parts.scheme.lower() == sentinel.SCHEME:
-            sentinel.parse_sentinel_url(url)
-        elif parts.scheme.lower() == cluster.SCHEME:
-            cluster.parse_cluster_url(url)
-        else:
+        # A netloc listing several hosts (sentinels, cluster nodes) has no
+        # single port to parse.
+        if "," not in parts.netloc:
             parts.port  # noqa: B018 - parsing the port is the check
     except ValueError as error:
-        raise CLIError(f"invalid --url {redact_url(url)!r}: {error}") from None
+        raise InvalidValue(f"invalid {label} {shown!r}: {error}") from None
     scheme = parts.scheme.lower()
     if scheme not in SUPPORTED_SCHEMES:
-        raise CLIError(
-            f"invalid --url {redact_url(url)!r}: scheme {scheme!r} is not supported; use one of "
+        raise InvalidValue(
+            f"invalid {label} {shown!r}: scheme {scheme!r} is not supported; use one of "
             + ", ".join(s + "://" for s in SUPPORTED_SCHEMES)
         )
     if scheme == "memory" and not allow_memory:
-        raise CLIError(
+        raise InvalidValue(
             "the memory:// URL scheme is not supported by this command: a memory:// docket "
             "lives inside one process; use redis:// (or rediss://)"
         )
     return url
 
 
+def scrub(text: str, url: str | None) -> str:
+    """``text`` with any password that ``url`` carries replaced by ``***``.
+
+    A last line of defence for messages built by code that did not redact
+    the URL itself: no password reaches the terminal.
+    """
+    if not url:
+        return text
+    secrets: set[str] = set()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        secrets.add(userinfo.partition(":")[2])
+        secrets.add(unquote(userinfo.partition(":")[2]))
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if "password" in name:
+            secrets.add(value)
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def describe_error(error: BaseException, url: str | None = None) -> str:
     """One line saying what went wrong, naming the (redacted) URL for connection trouble."""
     where = redact_url(url) if url else "the docket's server"
+    said = scrub(str(error), url)
     if isinstance(error, redis_errors.AuthenticationError):
-        return one_line(f"cannot authenticate to {where}: {error}")
+        return one_line(f"cannot authenticate to {where}: {said}")
     if isinstance(error, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
-        return one_line(f"cannot reach {where}: {error}")
+        return one_line(f"cannot reach {where}: {said}")
     if isinstance(error, redis_errors.RedisError):
-        return one_line(f"{where} refused a command: {type(error).__name__}: {error}")
+        return one_line(f"{where} refused a command: {type(error).__name__}: {said}")
     if isinstance(error, (ConnectionError, TimeoutError)):
-        return one_line(f"cannot reach {where}: {error}")
-    if isinstance(error, (CLIError, ValueError, TypeError, ImportError, LookupError)):
-        return one_line(str(error) or type(error).__name__)
-    return one_line(f"{type(error).__name__}: {error}")
+        return one_line(f"cannot reach {where}: {said}")
+    if isinstance(
+        error, (CLIError, ValueError, TypeError, ImportError, LookupError, AttributeError)
+    ):
+        return one_line(said or type(error).__name__)
+    return one_line(f"{type(error).__name__}: {said}")
 
 
 def exit_with_error(message: str, exit_code: int = 1) -> typer.Exit:
@@ -127,7 +161,7 @@ def run(work: Callable[[], Coroutine[Any, Any, T]], *, url: str | None = None) -
     except typer.Exit:
         raise
     except CLIError as error:
-        raise exit_with_error(str(error), error.exit_code) from None
+        raise exit_with_error(scrub(str(error), url), error.exit_code) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except Exception as error:
@@ -150,10 +184,21 @@ async def open_docket(
     *,
     tasks: Iterable[Callable[..., Any]] = (),
     allow_memory: bool = False,
+    enable_internal_instrumentation: bool = False,
+    label: str = "--url",
 ) -> AsyncIterator[Docket]:
     """Open docket ``name`` at ``url`` with ``tasks`` registered, or raise one-line errors."""
-    check_url(url, allow_memory=allow_memory)
-    docket = Docket(name=name, url=url)
+    check_url(url, allow_memory=allow_memory, label=label)
+    try:
+        docket = Docket(
+            name=name, url=url, enable_internal_instrumentation=enable_internal_instrumentation
+        )
+    except ValueError as error:
+        # The engine registry refuses what it cannot open, such as a sentinel
+        # URL without a service.
+        raise InvalidValue(
+            f"cannot open docket {name!r} at {redact_url(url)!r}: {scrub(str(error), url)}"
+        ) from None
     for function in tasks:
         docket.register(function)
     async with docket:
