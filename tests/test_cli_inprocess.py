@@ -19,7 +19,7 @@ from typer.testing import CliRunner, Result
 from docket import Docket, __version__
 from docket.cli import app
 from docket.cli import worker as worker_module
-from docket.cli.worker import WorkerSettings
+from docket.cli.serving import WorkerSettings
 from docket.engines.base import Settlement, TaskMessage
 from docket.states import Disposition, ExecutionState
 
@@ -129,6 +129,10 @@ def test_worker_help_documents_every_environment_variable() -> None:
         "DOCKET_WORKER_METRICS_PORT",
         "DOCKET_WORKER_HEALTHCHECK_PORT",
         "DOCKET_WORKER_FALLBACK_TASK",
+        "DOCKET_FALLBACK_TASK",
+        "DOCKET_WORKER_MESSAGE_BATCH",
+        "DOCKET_WORKER_ENABLE_INTERNAL_INSTRUMENTATION",
+        "DOCKET_WORKER_DEPENDENCIES",
     ]:
         assert variable in text
     assert "--no-schedule-automatic-tasks" in text
@@ -169,8 +173,9 @@ def test_worker_runs_the_guides_tasks_on_memory() -> None:
 def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[WorkerSettings] = []
 
-    async def fake_serve(settings: WorkerSettings) -> int:
+    async def fake_serve(settings: WorkerSettings, label: Callable[[str], str]) -> int:
         seen.append(settings)
+        assert label("fallback_task") == "--fallback-task" and label("docket_name") == "--docket"
         return 0
 
     monkeypatch.setattr(worker_module, "serve", fake_serve)
@@ -182,6 +187,7 @@ def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
             "DOCKET_TASKS": "cli_support.tasks:tasks cli_support.helpers:tasks",
             "DOCKET_WORKER_NAME": "env-worker",
             "DOCKET_WORKER_CONCURRENCY": "3",
+            "DOCKET_WORKER_MESSAGE_BATCH": "7",
             "DOCKET_WORKER_PREFETCH": "4",
             "DOCKET_WORKER_MAX_DELIVERIES": "3",
             "DOCKET_WORKER_REDELIVERY_TIMEOUT": "10m",
@@ -189,25 +195,26 @@ def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
             "DOCKET_WORKER_MINIMUM_CHECK_INTERVAL": "0:01",
             "DOCKET_WORKER_SCHEDULING_RESOLUTION": "1.5",
             "DOCKET_WORKER_SCHEDULE_AUTOMATIC_TASKS": "false",
+            "DOCKET_WORKER_ENABLE_INTERNAL_INSTRUMENTATION": "true",
             "DOCKET_WORKER_UNTIL_FINISHED": "true",
             "DOCKET_LOGGING_LEVEL": "debug",
             "DOCKET_LOGGING_FORMAT": "json",
             "DOCKET_WORKER_METRICS_PORT": "9100",
             "DOCKET_WORKER_HEALTHCHECK_PORT": "9101",
             "DOCKET_FALLBACK_TASK": "cli_support.helpers:fallback",
+            "DOCKET_WORKER_DEPENDENCIES": "cli_support.helpers:dependencies",
         },
     )
     assert result.exit_code == 0, result.output
     (settings,) = seen
-    names = [getattr(t, "__name__", "") for t in settings.tasks]
-    assert names[-5:] == ["process_order", "send_notification", "hold", "stepped", "boom"]
-    assert {"trace", "fail", "sleep"} <= set(names)
-    assert (settings.docket, settings.url, settings.name) == (
+    assert list(settings.tasks) == ["cli_support.tasks:tasks", "cli_support.helpers:tasks"]
+    assert (settings.docket_name, settings.url, settings.name) == (
         "env-docket",
         "memory://from-env",
         "env-worker",
     )
     assert settings.concurrency == 3
+    assert settings.message_batch == 7
     assert settings.prefetch == 4
     assert settings.max_deliveries == 3
     assert settings.redelivery_timeout == timedelta(minutes=10)
@@ -215,9 +222,11 @@ def test_worker_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert settings.minimum_check_interval == timedelta(seconds=1)
     assert settings.scheduling_resolution == timedelta(seconds=1.5)
     assert settings.schedule_automatic_tasks is False
+    assert settings.enable_internal_instrumentation is True
     assert settings.until_finished is True
     assert (settings.metrics_port, settings.healthcheck_port) == (9100, 9101)
-    assert settings.fallback_task is not None and settings.fallback_task.__name__ == "fallback"
+    assert settings.fallback_task == "cli_support.helpers:fallback"
+    assert settings.dependencies == "cli_support.helpers:dependencies"
 
 
 def test_worker_runs_unknown_tasks_through_the_fallback() -> None:
@@ -284,6 +293,21 @@ def test_worker_writes_json_logs() -> None:
         (["--redelivery-timeout", "5 parsecs"], ["invalid --redelivery-timeout '5 parsecs'"]),
         (["--scheduling-resolution", "0"], ["must be more than zero"]),
         (["--fallback-task", "cli_support.helpers:not_tasks"], ["must name a function"]),
+        (
+            ["--fallback-task", "no_such_module:fallback"],
+            ["--fallback-task 'no_such_module:fallback'", "cannot import module"],
+        ),
+        (
+            ["--dependencies", "cli_support.helpers:not_tasks"],
+            ["--dependencies 'cli_support.helpers:not_tasks'", "mapping or sequence"],
+        ),
+        (
+            ["--dependencies", "cli_support.helpers:bad_dependencies"],
+            ["--dependencies 'cli_support.helpers:bad_dependencies' contains 42"],
+        ),
+        (["--dependencies", "nowhere"], ["invalid --dependencies 'nowhere'"]),
+        (["--minimum-check-interval", "-1"], ["invalid --minimum-check-interval '-1'"]),
+        (["--reconnection-delay", "0:00"], ["invalid --reconnection-delay '0:00'", "zero"]),
     ],
 )
 def test_worker_errors_are_one_line(args: list[str], needles: list[str]) -> None:

@@ -19,10 +19,17 @@ from docket.cli.health import HealthMonitor, HealthServer
 from docket.cli.loading import import_object, load_function, load_tasks
 from docket.cli.metrics import DepthCollector, OpenTelemetryCollector
 from docket.cli.options import format_duration, parse_duration
+from docket.cli.serving import describe_task
 from docket.cli.strikes import _rule, describe_rule, parse_value
-from docket.cli.support import CLIError, check_url, describe_error, redact_url
+from docket.cli.support import (
+    CLIError,
+    check_url,
+    describe_error,
+    open_docket,
+    redact_url,
+    scrub,
+)
 from docket.cli.watch import LineReporter, LiveReporter, WatchView
-from docket.cli.worker import describe_task
 from docket.engines.base import ExecutionRecord, ProgressChange, ProgressState, StateChange
 from docket.instrumentation import DEPTHS
 from docket.states import ExecutionState
@@ -51,13 +58,30 @@ NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
         ("01:30", 90),
         ("1:02:03", 3723),
         ("0:00:00.5", 0.5),
+        # pydocket's forms, read as Python's int() reads them
+        ("123", 123),
+        ("123s", 123),
+        ("123m", 123 * 60),
+        ("123h", 123 * 3600),
+        ("+5", 5),
+        ("1_000", 1000),
+        ("5 s", 5),
+        ("1:60", 120),
+        ("0:90", 90),
+        ("1:2:60", 3780),
+        ("1:99:00", 3600 + 99 * 60),
+        (" 1 : 30 ", 90),
+        ("00:00", 0),
+        ("00:00:00", 0),
     ],
 )
 def test_durations_parse(text: str, seconds: float) -> None:
     assert parse_duration(text, "--x") == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["5x", "-1", "", "ms", "1:60", "1:2:60", "1:99:00", "1d", "five"])
+@pytest.mark.parametrize(
+    "text", ["5x", "-1", "", "ms", "1d", "five", "1:2:3:4", "-1:30", "1.5:00", "1:", ":5", "1__0"]
+)
 def test_bad_durations_name_the_option(text: str) -> None:
     with pytest.raises(CLIError, match=r"invalid --redelivery-timeout .*250ms, 5s, 10m, 1h"):
         parse_duration(text, "--redelivery-timeout")
@@ -153,12 +177,26 @@ def test_urls_are_checked_before_connecting() -> None:
         check_url("redis://h:abc/0", allow_memory=True)
 
 
-def test_sentinel_urls_are_checked_by_their_own_rules() -> None:
+async def test_sentinel_urls_are_checked_by_the_engine_registry() -> None:
+    """The CLI imports no engine: what only an engine knows is refused when the docket is built."""
     url = "redis+sentinel://:pw@s1:26379,s2:26380/mymaster/0"
     assert check_url(url, allow_memory=False) == url
     with pytest.raises(CLIError, match="must name the service") as raised:
-        check_url("redis+sentinel://:pw@s1:26379,s2", allow_memory=False)
+        async with open_docket("d", "redis+sentinel://:pw@s1:26379,s2"):
+            pass  # pragma: no cover
     assert "pw" not in str(raised.value)
+    with pytest.raises(CLIError, match="cannot open docket 'a{b'") as raised:
+        async with open_docket("a{b", "redis://:pw@h/0"):
+            pass  # pragma: no cover
+    assert "pw" not in str(raised.value)
+
+
+def test_passwords_are_scrubbed_from_any_message() -> None:
+    url = "redis+sentinel://me:hunter22@s1:1/m/0?sentinel_password=sesame&x=1"
+    said = "failed at redis+sentinel://me:hunter22@s1:1/m/0?sentinel_password=sesame"
+    assert scrub(said, url) == "failed at redis+sentinel://me:***@s1:1/m/0?sentinel_password=***"
+    assert scrub("nothing secret", "redis://h/0") == "nothing secret"
+    assert describe_error(ValueError(f"bad {url}"), url).count("***") == 2
 
 
 def test_passwords_are_redacted() -> None:
@@ -190,19 +228,30 @@ def test_task_collections_load_in_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "error"),
+    ("path", "kind", "error"),
     [
-        ("no_such_module:tasks", "cannot import module 'no_such_module'"),
-        ("cli_support.helpers:missing", "module 'cli_support.helpers' has no attribute 'missing'"),
-        ("cli_support.helpers:not_tasks", "must name an iterable of task functions, not int"),
-        ("cli_support.helpers", "expected module:attribute"),
-        ("a:b:c", "expected module:attribute"),
+        ("no_such_module:tasks", ModuleNotFoundError, "cannot import module 'no_such_module'"),
+        (
+            "cli_support.helpers:missing",
+            AttributeError,
+            "module 'cli_support.helpers' has no attribute 'missing'",
+        ),
+        (
+            "cli_support.helpers:not_tasks",
+            TypeError,
+            "must name an iterable of task functions, not int",
+        ),
+        ("cli_support.helpers", ValueError, "expected module:attribute"),
+        ("a:b:c", ValueError, "expected module:attribute"),
     ],
 )
-def test_bad_task_paths_are_one_line_errors(path: str, error: str) -> None:
-    with pytest.raises(CLIError, match=error) as raised:
-        load_tasks([path])
-    assert "\n" not in str(raised.value)
+def test_bad_task_paths_are_one_line_errors(path: str, kind: type[Exception], error: str) -> None:
+    """The exception pydocket raises for each (so library callers can catch it), better said."""
+    with pytest.raises(kind, match=error) as raised:
+        load_tasks([path], "--tasks")
+    message = str(raised.value)
+    assert "\n" not in message and f"--tasks {path!r}" in message
+    assert describe_error(raised.value) == message
 
 
 def test_a_module_that_fails_to_import_is_reported(
@@ -211,11 +260,11 @@ def test_a_module_that_fails_to_import_is_reported(
     (tmp_path / "broken_tasks.py").write_text("import no_such_dependency\n")
     (tmp_path / "raising_tasks.py").write_text("raise RuntimeError('bad config')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(CLIError, match="importing module 'broken_tasks'.*'no_such_dependency'"):
+    with pytest.raises(ImportError, match="importing module 'broken_tasks'.*'no_such_dependency'"):
         import_object("broken_tasks:tasks")
-    with pytest.raises(CLIError, match="RuntimeError: bad config"):
+    with pytest.raises(ImportError, match="RuntimeError: bad config"):
         import_object("raising_tasks:tasks")
-    with pytest.raises(CLIError, match="must name a function"):
+    with pytest.raises(TypeError, match="--fallback-task 'cli_support.helpers:not_tasks' must"):
         load_function("cli_support.helpers:not_tasks", "--fallback-task")
 
 
@@ -386,7 +435,7 @@ async def test_health_needs_a_recent_probe_and_a_claiming_worker() -> None:
             async def unreachable(now: datetime) -> None:
                 raise ConnectionError("server went away")
 
-            docket.engine.counts = unreachable  # type: ignore[method-assign]
+            docket.engine.counts = unreachable  # type: ignore[method-assign,assignment]
             await monitor.probe()
             status, body = _get(server.port)
             assert status == 503
@@ -396,9 +445,9 @@ async def test_health_needs_a_recent_probe_and_a_claiming_worker() -> None:
 
 
 async def test_worker_defaults_come_from_the_library() -> None:
-    from docket.cli.worker import WorkerSettings
+    from docket.cli.serving import WorkerSettings
 
-    settings = WorkerSettings(docket="d", url="memory://d", tasks=[])
+    settings = WorkerSettings(docket_name="d", url="memory://d", tasks=[])
     async with Docket("defaults", "memory://defaults") as docket:
         worker = Worker(docket)
     assert settings.concurrency == worker.concurrency

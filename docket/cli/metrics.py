@@ -182,7 +182,8 @@ class MetricsServer:
         self.source = install_metrics()
         started: Any = start_http_server(port, registry=REGISTRY)
         self._server = started[0] if isinstance(started, tuple) else None
-        self.port = port
+        # Port 0 asks for a free port: report the one given.
+        self.port = int(self._server.server_address[1]) if self._server is not None else port
 
     def stop(self) -> None:
         if self._server is not None:
@@ -197,5 +198,5 @@ def start_metrics_server(port: int) -> MetricsServer:
         server = MetricsServer(port)
     except OSError as error:
         raise CLIError(f"cannot serve metrics on port {port}: {error.strerror or error}") from None
-    logger.info("Serving metrics (%s) on port %d", server.source, port)
+    logger.info("Serving metrics (%s) on port %d", server.source, server.port)
     return server

@@ -1,17 +1,21 @@
-"""Tasks the CLI tests run in real worker processes.
+"""Tasks (and worker dependencies) the CLI tests run in real worker processes.
 
 Tasks wait on files rather than on time, so a test decides exactly when a
 running task may finish: ``hold`` waits for its release file, ``stepped``
-reports progress one step per file.
+reports progress one step per file.  ``report`` prints the settings its
+worker runs with, so a test can see that an option reached the Worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from docket import Progress
-from docket.execution import ExecutionProgress
+from docket import CurrentDocket, CurrentWorker, Depends, Docket, Progress, Worker
 
 
 async def _wait_for(path: Path) -> None:
@@ -26,7 +30,7 @@ async def hold(release: str) -> str:
     return release
 
 
-async def stepped(directory: str, steps: int, progress: ExecutionProgress = Progress()) -> None:
+async def stepped(directory: str, steps: int, progress: Progress = Progress()) -> None:
     """Report ``steps`` steps of progress; step ``i`` waits for the file ``step-i``."""
     await progress.set_total(steps)
     for step in range(1, steps + 1):
@@ -55,3 +59,46 @@ class Opaque:
 
     def __init__(self, value: int) -> None:
         self.value = value
+
+
+@asynccontextmanager
+async def _around_every_task() -> AsyncIterator[str]:
+    print("dependency entered", flush=True)
+    yield "around"
+    print("dependency exited", flush=True)
+
+
+dependencies = [Depends(_around_every_task)]
+"""Worker dependencies named by ``--dependencies cli_support.helpers:dependencies``."""
+
+named_dependencies = {"around": Depends(_around_every_task)}
+
+bad_dependencies = [Depends(_around_every_task), 42]
+
+
+async def report(
+    worker: Worker = CurrentWorker(), docket: Docket = CurrentDocket()
+) -> dict[str, Any]:
+    """Print (and return) the settings the worker and its docket run with, as one JSON line."""
+    settings: dict[str, Any] = {
+        "docket": docket.name,
+        "docket_instrumentation": docket.enable_internal_instrumentation,
+        "name": worker.name,
+        "concurrency": worker.concurrency,
+        "message_batch": worker.message_batch,
+        "prefetch": worker.prefetch,
+        "max_deliveries": worker.max_deliveries,
+        "redelivery_timeout": worker.redelivery_timeout.total_seconds(),
+        "reconnection_delay": worker.reconnection_delay.total_seconds(),
+        "minimum_check_interval": worker.minimum_check_interval.total_seconds(),
+        "scheduling_resolution": worker.scheduling_resolution.total_seconds(),
+        "schedule_automatic_tasks": worker.schedule_automatic_tasks,
+        "worker_instrumentation": worker.enable_internal_instrumentation,
+        "fallback_task": getattr(worker.fallback_task, "__name__", None),
+        "dependencies": sorted(worker.dependencies),
+    }
+    print("settings " + json.dumps(settings, sort_keys=True), flush=True)
+    return settings
+
+
+settings_tasks = [report]
