@@ -255,6 +255,11 @@ def test_an_empty_worker_name_means_the_default() -> None:
 
 
 def test_free_ports_for_health_and_metrics() -> None:
+    # A metrics port installs a global MeterProvider, once per process; the
+    # telemetry tests' in-memory one must be the one installed.
+    from conformance.test_telemetry import install_telemetry
+
+    install_telemetry()
     _, result = run_report("--healthcheck-port", "0", "--metrics-port", "0")
     assert "Answering health checks on port " in result.stderr
     assert "port 0" not in result.stderr
