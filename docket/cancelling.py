@@ -8,7 +8,7 @@ holds but has not started is skipped when its turn comes.
 
 A slot runs one delivery after another in a single task, so cancelling the
 task is only safe while the body of the named delivery is what that task is
-awaiting: ``body`` marks exactly that span, and a notice for any other
+awaiting: ``begin`` and ``end`` mark exactly that span, and a notice for any other
 moment only marks the delivery to skip.  A cancellation that asyncio counts
 against the task is taken back (``uncancel``) once handled, so a stop
 request that arrives alongside still stops the worker.
@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -74,31 +73,29 @@ class RunCancellations:
         running = self._bodies.get(delivery)
         return None if running is None else running[1:]
 
-    @contextmanager
-    def body(self, delivery: str, key: str, generation: int) -> Iterator[None]:
-        """Mark the span in which ``delivery``'s body runs in the current task.
-
-        A ``CancelledError`` that a notice for this delivery caused, with
-        nothing else asking the task to stop, leaves as ``RunCancelled``;
-        any other cancellation passes through as it is.
-        """
+    def begin(self, delivery: str, key: str, generation: int) -> None:
+        """Mark the start of the span in which ``delivery``'s body runs in the current task."""
         task = asyncio.current_task()
         assert task is not None
         self._bodies[delivery] = (task, key, generation)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if delivery in self._interrupting:
-                self._interrupting.discard(delivery)
-                if _uncancel(task) == 0:
-                    raise RunCancelled(delivery) from None
-            raise
-        finally:
-            del self._bodies[delivery]
-            if delivery in self._interrupting:
-                # The body swallowed the cancellation, or ended before it landed.
-                self._interrupting.discard(delivery)
-                _uncancel(task)
+
+    def interrupted(self, delivery: str) -> bool:
+        """Called with a ``CancelledError`` from the body in hand: True if a notice for
+        ``delivery`` caused it and nothing else asks the task to stop (then the
+        run is recorded cancelled and the slot carries on); False: re-raise it."""
+        if delivery not in self._interrupting:
+            return False
+        self._interrupting.discard(delivery)
+        task, _, _ = self._bodies[delivery]
+        return _uncancel(task) == 0
+
+    def end(self, delivery: str) -> None:
+        """Mark the end of ``delivery``'s body span (however it ended)."""
+        task, _, _ = self._bodies.pop(delivery)
+        if delivery in self._interrupting:
+            # The body swallowed the cancellation, or ended before it landed.
+            self._interrupting.discard(delivery)
+            _uncancel(task)
 
     def clear(self) -> None:
         """Forget skipped deliveries (the worker is stopping; its holdings go back)."""

@@ -268,8 +268,9 @@ class Docket:
         name, resolved = self._resolve(function)
 
         def schedule(*args: Any, **kwargs: Any) -> Awaitable[Execution]:
-            call = self._scheduler.call(name, resolved, args, kwargs, when, key)
-            return self._scheduler.schedule(call, replace=False)
+            now = self.clock.now()
+            call = self._scheduler.call(name, resolved, args, kwargs, when, key, now)
+            return self._scheduler.schedule(call, replace=False, now=now)
 
         return schedule
 
@@ -289,8 +290,9 @@ class Docket:
         name, resolved = self._resolve(function)
 
         def schedule(*args: Any, **kwargs: Any) -> Awaitable[Execution]:
-            call = self._scheduler.call(name, resolved, args, kwargs, when, key)
-            return self._scheduler.schedule(call, replace=True)
+            now = self.clock.now()
+            call = self._scheduler.call(name, resolved, args, kwargs, when, key, now)
+            return self._scheduler.schedule(call, replace=True, now=now)
 
         return schedule
 

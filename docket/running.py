@@ -11,6 +11,7 @@ dependency scope.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import sys
@@ -256,8 +257,10 @@ class RunPath:
         clock = self.docket.clock
         started = clock.monotonic()
         handlers: list[Dependency[Any]] = []
+        cancellations = self.cancellations
+        cancellations.begin(claim.delivery, execution.key, execution.generation)
         try:
-            with self.cancellations.body(claim.delivery, execution.key, execution.generation):
+            try:
                 if self.worker.dependencies or has_dependencies(target):
                     async with resolved_dependencies(self.worker, execution) as dependencies:
                         handlers = _check_resolved(dependencies)
@@ -273,6 +276,12 @@ class RunPath:
                     result = target(*args, **kwargs)
                     if inspect.isawaitable(result):
                         result = await result
+            except asyncio.CancelledError:
+                if cancellations.interrupted(claim.delivery):
+                    raise RunCancelled(claim.delivery) from None
+                raise
+            finally:
+                cancellations.end(claim.delivery)
         except RunCancelled:
             mark_ok(span)
             logger.info(

@@ -84,20 +84,32 @@ class Scheduler:
         kwargs: dict[str, Any],
         when: datetime | None,
         key: str | None,
+        now: datetime | None = None,
     ) -> TaskCall:
-        """Check a call's arguments and fix its key and due time now."""
+        """Check a call's arguments and fix its key and due time (``now`` unless ``when``)."""
         check_arguments(name, function, args, kwargs)
+        if when is not None:
+            when = utc(when)
+        elif now is not None:
+            when = now
+        else:
+            when = self.docket.clock.now()
         return TaskCall(
             function=function,
             args=args,
             kwargs=kwargs,
             key=key if key is not None else str(uuid.uuid4()),
-            when=truncate_to_ms(utc(when) if when is not None else self.docket.clock.now()),
+            when=truncate_to_ms(when),
             function_name=name,
         )
 
-    async def schedule(self, call: TaskCall, *, replace: bool) -> Execution:
-        """Store one call (``add`` or ``replace``); a strike refuses it before anything is stored."""
+    async def schedule(
+        self, call: TaskCall, *, replace: bool, now: datetime | None = None
+    ) -> Execution:
+        """Store one call (``add`` or ``replace``); a strike refuses it before anything is stored.
+
+        ``now`` is the docket clock's, when the caller has just read it.
+        """
         docket = self.docket
         name = _name(call)
         TASKS_ADDED.add(1, {"docket.name": docket.name, "docket.task": name})
@@ -106,13 +118,15 @@ class Scheduler:
             docket.name,
             {"docket.task": name, "docket.key": call.key, "docket.when": call.when},
         ) as span:
-            if self._struck(call):
+            if self._struck(call, name):
                 span.set_attribute("docket.disposition", Disposition.STRUCK.value)
                 return self._execution(call, Disposition.STRUCK)
-            message = self._message(call)
-            outcome = await docket.engine.schedule(message, docket.clock.now(), replace=replace)
+            message = self._message(call, name)
+            outcome = await docket.engine.schedule(
+                message, now if now is not None else docket.clock.now(), replace=replace
+            )
             span.set_attribute("docket.disposition", outcome.disposition.value)
-        return self._reported(call, message, outcome)
+        return self._reported(call, name, message, outcome)
 
     async def schedule_many(
         self, calls: Iterable[TaskCall], *, replace: bool, chunk_size: int | None
@@ -135,10 +149,10 @@ class Scheduler:
         ):
             for index, call in enumerate(batch):
                 TASKS_ADDED.add(1, {"docket.name": docket.name, "docket.task": _name(call)})
-                if self._struck(call):
+                if self._struck(call, _name(call)):
                     results[index] = self._execution(call, Disposition.STRUCK)
                 else:
-                    pending.append((index, call, self._message(call)))
+                    pending.append((index, call, self._message(call, _name(call))))
             size = chunk_size or max(1, len(pending))
             for start in range(0, len(pending), size):
                 chunk = pending[start : start + size]
@@ -146,11 +160,13 @@ class Scheduler:
                     [message for _, _, message in chunk], docket.clock.now(), replace=replace
                 )
                 for (index, call, message), outcome in zip(chunk, outcomes, strict=True):
-                    results[index] = self._reported(call, message, outcome)
+                    results[index] = self._reported(call, _name(call), message, outcome)
         return [execution for execution in results if execution is not None]
 
-    def _struck(self, call: TaskCall) -> bool:
-        docket, name = self.docket, _name(call)
+    def _struck(self, call: TaskCall, name: str) -> bool:
+        docket = self.docket
+        if not docket.strike_list.rules.rules:
+            return False  # the common case, asked of every call
         if not docket.is_stricken(name, call.function, call.args, call.kwargs):
             return False
         logger.warning("%r is stricken, skipping schedule of %r", name, call.key)
@@ -160,8 +176,7 @@ class Scheduler:
         return True
 
     @staticmethod
-    def _message(call: TaskCall) -> TaskMessage:
-        name = _name(call)
+    def _message(call: TaskCall, name: str) -> TaskMessage:
         return TaskMessage(
             key=call.key,
             function_name=name,
@@ -171,7 +186,11 @@ class Scheduler:
         )
 
     def _reported(
-        self, call: TaskCall, message: TaskMessage, outcome: ScheduleResult | Exception
+        self,
+        call: TaskCall,
+        name: str,
+        message: TaskMessage,
+        outcome: ScheduleResult | Exception,
     ) -> Execution:
         """The Execution reporting one stored call's outcome."""
         docket = self.docket
@@ -182,15 +201,24 @@ class Scheduler:
             execution = self._execution(call, Disposition.FAILED)
             execution.schedule_exception = outcome
             return execution
-        if outcome.disposition is Disposition.SCHEDULED:
-            TASKS_SCHEDULED.add(1, {"docket.name": docket.name, "docket.task": _name(call)})
-        if outcome.disposition is Disposition.ALREADY_SCHEDULED:
-            return Execution.from_record(docket, outcome.record, disposition=outcome.disposition)
-        execution = self._execution(call, outcome.disposition)
-        execution.generation = outcome.record.generation
-        execution.state = outcome.record.state
-        execution.headers = message.headers
-        return execution
+        disposition = outcome.disposition
+        if disposition is Disposition.ALREADY_SCHEDULED:
+            return Execution.from_record(docket, outcome.record, disposition=disposition)
+        if disposition is Disposition.SCHEDULED:
+            TASKS_SCHEDULED.add(1, {"docket.name": docket.name, "docket.task": name})
+        return Execution(
+            docket,
+            call.function,
+            call.args,
+            call.kwargs,
+            call.key,
+            call.when,
+            function_name=name,
+            generation=outcome.record.generation,
+            state=outcome.record.state,
+            disposition=disposition,
+            headers=message.headers,
+        )
 
     def _execution(self, call: TaskCall, disposition: Disposition) -> Execution:
         return Execution(
@@ -223,17 +251,18 @@ def check_arguments(
         bound = signature.bind_partial(*args, **kwargs)
     except TypeError as error:
         raise TypeError(f"arguments do not fit task {name!r}{signature}: {error}") from None
-    # Parameters the worker injects (Annotated dependencies may have no
-    # default) are not the caller's to supply.
-    injected = injected_parameters(function)
     missing = [
         parameter.name
         for parameter in signature.parameters.values()
         if parameter.default is parameter.empty
         and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
         and parameter.name not in bound.arguments
-        and parameter.name not in injected
     ]
+    if missing:
+        # Parameters the worker injects (an Annotated provider may have no
+        # default) are not the caller's to supply.
+        injected = injected_parameters(function)
+        missing = [name for name in missing if name not in injected]
     if missing:
         raise TypeError(
             f"arguments do not fit task {name!r}{signature}: "

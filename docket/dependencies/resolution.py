@@ -16,6 +16,7 @@ with all of them at once.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -70,8 +71,22 @@ def declared_dependencies(function: Callable[..., Any]) -> list[Dependency[Any]]
 
 
 def has_dependencies(function: Callable[..., Any]) -> bool:
-    """Whether ``function`` declares any dependency (the worker's fast path skips resolution)."""
+    """Whether ``function`` declares any dependency (the worker's fast path skips resolution).
+
+    Asked for every run, so remembered per function (uncalled-for's own
+    caches are weak and cost a lookup each).
+    """
+    try:
+        return _has_dependencies(function)
+    except TypeError:  # an unhashable callable cannot be remembered
+        return _declares_any(function)
+
+
+def _declares_any(function: Callable[..., Any]) -> bool:
     return bool(get_dependency_parameters(function) or get_annotation_dependencies(function))
+
+
+_has_dependencies = functools.lru_cache(maxsize=4096)(_declares_any)
 
 
 def injected_parameters(function: Callable[..., Any]) -> set[str]:

@@ -8,7 +8,7 @@ would have refused (or a worker could not read back).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 
 from docket.engines.base import TaskMessage
 
@@ -33,17 +33,24 @@ def check_message(message: TaskMessage) -> None:
             f"got {type(message.payload).__name__}"
         )
     when = message.when
-    if not isinstance(when, datetime) or when.tzinfo is None or when.utcoffset() is None:
+    zone = when.tzinfo if isinstance(when, datetime) else None
+    # Most messages are in UTC: skip asking the zone for its offset then.
+    if zone is None or (zone is not timezone.utc and when.utcoffset() is None):
         raise ValueError(
             f"the message for key {key!r} needs a timezone-aware datetime when, got {when!r}"
         )
     attempt = message.attempt
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
-        raise ValueError(
-            f"the message for key {key!r} needs an attempt of 1 or more, got {attempt!r}"
-        )
+    if type(attempt) is not int or attempt < 1:
+        if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+            raise ValueError(
+                f"the message for key {key!r} needs an attempt of 1 or more, got {attempt!r}"
+            )
     headers = message.headers
-    if not isinstance(headers, Mapping) or not all(
+    if type(headers) is not dict and not isinstance(headers, Mapping):
+        raise ValueError(
+            f"the message for key {key!r} needs headers mapping strings to strings, got {headers!r}"
+        )
+    if headers and not all(
         isinstance(name, str) and isinstance(value, str) for name, value in headers.items()
     ):
         raise ValueError(
