@@ -63,7 +63,7 @@ from docket.serialization import (
 from docket.states import ExecutionState
 
 if sys.version_info < (3, 11):
-    from exceptiongroup import ExceptionGroup
+    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span

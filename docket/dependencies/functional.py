@@ -38,13 +38,14 @@ __all__ = [
 
 R = TypeVar("R")
 
-DependencyFunction = DependencyFactory
+DependencyFunction = DependencyFactory  # type: ignore[type-arg]  # pydocket's generic alias
 """What ``Depends`` and ``Shared`` accept: a function returning a value, an
 awaitable, or a sync or async context manager."""
 
 # Re-exported so that docket and uncalled-for share one cache: fastmcp clears
 # ``docket.dependencies._parameter_cache`` after rewriting a signature.
-_parameter_cache = _parameter_cache
+_parameter_cache = _parameter_cache  # noqa: PLW0127
+__all__ += ["_parameter_cache"]
 
 
 class _Depends(_UncalledForDepends[R]):

@@ -47,7 +47,7 @@ def check_positive_duration(name: str, value: object) -> timedelta:
     return value
 
 
-class Gated(Dependency):
+class Gated(Dependency[Any]):
     """A dependency that lets runs through an engine-kept gate.
 
     The declared object is shared by every run; ``for_parameter`` and

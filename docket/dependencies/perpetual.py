@@ -36,7 +36,7 @@ def _aware(when: datetime, parameter: str) -> datetime:
     return when
 
 
-class Perpetual(CompletionHandler):
+class Perpetual(CompletionHandler["Perpetual"]):
     """Run the task again after every run, on success and on final failure.
 
     The next run is due ``every`` after this run *started*

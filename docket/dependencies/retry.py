@@ -20,7 +20,7 @@ class ForcedRetry(Exception):
     """Raised by ``Retry.after``/``Retry.at`` to end this attempt and retry."""
 
 
-class Retry(FailureHandler):
+class Retry(FailureHandler["Retry"]):
     """Run a failing task again, up to ``attempts`` runs in total.
 
     ``attempts=None`` retries forever.  ``delay`` is the wait before each

@@ -30,7 +30,7 @@ __all__ = ["Timeout"]
 _RESOLUTION = 1e-6
 
 
-class Timeout(Runtime):
+class Timeout(Runtime["Timeout"]):
     """Fail a run that takes longer than ``base`` (per attempt, not per task).
 
     The body runs in a child task.  When the deadline passes, the child is
