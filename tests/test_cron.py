@@ -12,10 +12,10 @@ import pytest
 
 from docket import Cron, Docket, ExecutionState, Perpetual, VirtualClock, Worker
 from docket.automatic import seed_automatic_tasks
+from docket.dependencies import validate_dependencies
 from docket.dependencies.base import TaskOutcome
 from docket.dependencies.context import current_execution
 from docket.dependencies.cron import KEYWORDS
-from docket.dependencies import validate_dependencies
 from docket.execution import Execution
 from tests.virtual_time import drive, memory_docket
 
@@ -138,7 +138,9 @@ def test_a_fixed_time_repeated_by_fall_back_runs_once() -> None:
     # Asked from inside the repeated hour (01:15 EST, after the 01:30 EDT run),
     # the next run is tomorrow, never the earlier first occurrence.
     assert cron.next_time(after=utc(2024, 11, 3, 6, 15)) == utc(2024, 11, 4, 6, 30)
-    assert Cron("30 2 * * *", tz=NEW_YORK).next_time(after=utc(2024, 11, 3, 0)) == utc(2024, 11, 3, 7, 30)
+    assert Cron("30 2 * * *", tz=NEW_YORK).next_time(after=utc(2024, 11, 3, 0)) == utc(
+        2024, 11, 3, 7, 30
+    )
 
 
 def test_an_hourly_schedule_follows_elapsed_time_across_both_transitions() -> None:
