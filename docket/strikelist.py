@@ -34,7 +34,7 @@ from docket.strike_rules import (
     call_arguments,
     rule_id,
 )
-from docket.waiting import cancel_and_wait
+from docket.waiting import cancel_and_wait, until_set
 
 if TYPE_CHECKING:
     from docket.execution import Execution
@@ -128,11 +128,7 @@ class StrikeList:
         self._follower = asyncio.create_task(
             self._follow(self._engine, self._loaded), name=f"docket:{self.name}:strikes"
         )
-        waiting = asyncio.ensure_future(self._loaded.wait())
-        try:
-            await asyncio.wait([waiting, self._follower], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            await cancel_and_wait(waiting)
+        await until_set(self._loaded, self._follower)
         if self._follower.done():
             self._follower.result()
         self._connected = True

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from docket.clock import Clock
 
-__all__ = ["cancel_and_wait", "first_of", "until_deadline"]
+__all__ = ["cancel_and_wait", "first_of", "until_deadline", "until_set"]
 
 T = TypeVar("T")
 
@@ -72,3 +72,15 @@ async def until_deadline(
     if task.cancelled():
         raise TimeoutError(f"deadline {deadline.isoformat()} passed")
     return task.result()
+
+
+async def until_set(event: asyncio.Event, task: asyncio.Future[Any]) -> None:
+    """Wait for ``event``, or for ``task`` (which would set it) to end first.
+
+    The task itself is left running; its outcome is the caller's to read.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait(waiter)

@@ -45,7 +45,7 @@ from docket.run_context import in_context
 from docket.running import RunPath, TaskFunction
 from docket.serialization import duration_seconds
 from docket.states import ExecutionState
-from docket.waiting import cancel_and_wait, first_of
+from docket.waiting import cancel_and_wait, first_of, until_set
 
 __all__ = ["Worker", "default_worker_name"]
 
@@ -303,7 +303,7 @@ class Worker:
                 ),
             ]
             # A cancel sent once this worker claims must reach it.
-            await _until_set(subscribed, notices)
+            await until_set(subscribed, notices)
             if self.schedule_automatic_tasks:
                 try:
                     await seed_automatic_tasks(self.docket)
@@ -819,12 +819,3 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"Worker(docket={self.docket.name!r}, name={self.name!r}, concurrency={self.concurrency})"
-
-
-async def _until_set(event: asyncio.Event, task: asyncio.Task[None]) -> None:
-    """Wait for ``event``, or for ``task`` (which would set it) to end first."""
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        await cancel_and_wait(waiter)

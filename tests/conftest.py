@@ -7,11 +7,15 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from docket.engines import open_engine
 from docket.engines.base import Engine
+
+if TYPE_CHECKING:
+    from conformance.redis_server import RedisCluster
 
 # ``conformance`` lives beside ``tests`` at the repository root, which is not
 # on sys.path when pytest is started as a script rather than ``python -m``.
@@ -75,3 +79,20 @@ async def engine_factory(request: pytest.FixtureRequest) -> AsyncIterator[Engine
 async def engine(engine_factory: EngineFactory) -> Engine:
     """One opened engine on the current target."""
     return await engine_factory()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisCluster]:
+    """A throwaway three-master Redis Cluster for the tests of one module."""
+    from conformance.conftest import redis_unavailable
+    from conformance.redis_server import RedisUnavailable, start_cluster
+
+    try:
+        started = start_cluster(3)
+    except RedisUnavailable as error:
+        redis_unavailable(str(error))
+        raise  # unreachable
+    try:
+        yield started
+    finally:
+        started.stop()

@@ -19,7 +19,6 @@ from conformance.redis_server import (
     RedisCluster,
     RedisServer,
     RedisUnavailable,
-    start_cluster,
     start_redis_server,
     start_sentinel,
 )
@@ -53,19 +52,6 @@ def sentinel_url() -> Iterator[tuple[str, int]]:
     finally:
         for server in reversed(servers):
             server.stop()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisCluster]:
-    try:
-        started = start_cluster(3)
-    except RedisUnavailable as error:
-        redis_unavailable(str(error))
-        raise  # unreachable
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 async def cancel_running_and_batch(engine: RedisEngine) -> None:

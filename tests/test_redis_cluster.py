@@ -10,35 +10,20 @@ against a cluster (``DOCKET_TEST_REDIS_URL=redis+cluster://...``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
-import pytest
 import redis
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from conformance.conftest import redis_unavailable
-from conformance.redis_server import RedisCluster, RedisUnavailable, start_cluster
+from conformance.redis_server import RedisCluster
 from docket import Docket, Worker
 
 WAIT = timedelta(seconds=20)
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[RedisCluster]:
-    try:
-        started = start_cluster(3)
-    except RedisUnavailable as error:
-        redis_unavailable(str(error))
-        raise  # unreachable
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def owner_port(cluster: RedisCluster, name: str) -> int:
