@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from docket.engines import discard_storage
+
 if TYPE_CHECKING:
     from docket import Clock, Docket
 
@@ -96,40 +98,7 @@ async def discard(docket: Docket) -> None:
     key under the docket's hash tag ``{name}:``.  Failures are logged, not
     raised, so cleanup never hides a test's own outcome.
     """
-    scheme = _scheme(docket.url)
     try:
-        if scheme == "memory":
-            _discard_memory(docket)
-        elif scheme != "memory":
-            await _discard_redis(docket)
+        await discard_storage(docket.url, docket.name)
     except Exception:
         logger.warning("Could not delete the storage of %r", docket, exc_info=True)
-
-
-def _discard_memory(docket: Docket) -> None:
-    # The twin keeps one store per (url, name) for the life of the process
-    # and offers no public way to drop one.
-    from docket.engines import memory
-
-    memory._STORES.pop((docket.url, docket.name), None)
-
-
-async def _discard_redis(docket: Docket) -> None:
-    from docket.engines.redis.connections import connect
-    from docket.engines.redis.keys import DocketKeys
-
-    keys = DocketKeys(docket.name)
-    prefix = keys.prefix
-    pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
-    clients = connect(docket.url, keys.stream)
-    try:
-        batch: list[bytes] = []
-        async for key in clients.commands.scan_iter(match=pattern, count=500):
-            batch.append(key)
-            if len(batch) >= 500:
-                await clients.commands.delete(*batch)
-                batch = []
-        if batch:
-            await clients.commands.delete(*batch)
-    finally:
-        await clients.close()

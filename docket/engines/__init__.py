@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from docket.engines.base import ENGINE_OPERATIONS, Engine
 from docket.urls import redact_url
 
-__all__ = ["ENGINE_OPERATIONS", "Engine", "open_engine", "SUPPORTED_SCHEMES"]
+__all__ = ["ENGINE_OPERATIONS", "Engine", "SUPPORTED_SCHEMES", "discard_storage", "open_engine"]
 
 SUPPORTED_SCHEMES = (
     "memory",
@@ -26,6 +26,25 @@ SUPPORTED_SCHEMES = (
     "redis+cluster",
     "fakeredis",
 )
+
+
+async def discard_storage(url: str, name: str, *, credential_provider: Any | None = None) -> None:
+    """Delete everything stored for docket ``name`` at ``url`` (for throwaway test dockets).
+
+    Only for a name no one else uses: on Redis it deletes every key under the
+    docket's hash tag; on ``memory://`` it forgets the docket's store.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "memory":
+        from docket.engines.memory import discard_store
+
+        discard_store(url, name)
+    elif scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster", "fakeredis"):
+        from docket.engines.redis.discard import discard_keys
+
+        await discard_keys(url, name, credential_provider)
+    else:
+        raise ValueError(f"url scheme {scheme!r} is not supported (in {redact_url(url)!r})")
 
 
 def open_engine(url: str, name: str, *, credential_provider: Any | None = None) -> Engine:

@@ -16,7 +16,6 @@ own keys, on fakeredis).
 from __future__ import annotations
 
 from docket.engines.memory.engine import MemoryEngine
-from docket.engines.memory.store import _STORES as _STORES
-from docket.engines.memory.store import DEAD_LETTER_LIMIT
+from docket.engines.memory.store import DEAD_LETTER_LIMIT, discard_store
 
-__all__ = ["DEAD_LETTER_LIMIT", "MemoryEngine"]
+__all__ = ["DEAD_LETTER_LIMIT", "MemoryEngine", "discard_store"]

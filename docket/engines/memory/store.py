@@ -238,6 +238,11 @@ class Store:
 _STORES: dict[tuple[str, str], Store] = {}
 
 
+def discard_store(url: str, name: str) -> None:
+    """Forget the store of docket ``name`` at ``url`` (the next engine opened starts empty)."""
+    _STORES.pop((url, name), None)
+
+
 def store_for(url: str, name: str) -> Store:
     """The process-wide store of docket ``name`` at ``url``."""
     store = _STORES.get((url, name))
