@@ -352,3 +352,13 @@ async def test_worker_run_opens_its_own_docket_and_runs_until_finished(target: T
         await execution.sync()
         assert execution.state is ExecutionState.COMPLETED
         assert execution.worker == "run-worker"
+
+
+async def test_an_empty_worker_name_means_the_default_name(target: Target) -> None:
+    """``Worker(name="")`` is named ``hostname#pid``, as pydocket names it; a name that
+    is not a string is refused, naming it."""
+    async with target.docket() as docket:
+        assert Worker(docket, name="").name == Worker(docket).name
+        assert Worker(docket, name="").name.rpartition("#")[2].isdigit()
+        with pytest.raises(TypeError, match="name.*42"):
+            Worker(docket, name=42)  # type: ignore[arg-type]

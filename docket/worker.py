@@ -114,8 +114,8 @@ class Worker:
     ) -> None:
         if not isinstance(docket, Docket):
             raise TypeError(f"docket must be a Docket, got {docket!r}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string or None, got {name!r}")
         if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
             raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
         if fallback_task is not None and not callable(fallback_task):
