@@ -27,6 +27,7 @@ import functools
 import importlib
 import inspect
 import json
+import sys
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -306,10 +307,35 @@ def test_name_exists(entry_id: str) -> None:
         pytest.fail(str(missing))
 
 
+# Objects that are uncalled-for's own.  Python 3.10 gets uncalled-for 0.5
+# (0.6 needs 3.11), whose cache is a dict and whose CallArgument has no
+# ``default``; pydocket on 3.10 has exactly the same.  There they must be the
+# very objects uncalled-for uses; on 3.11 and later they are checked in full.
+SHARED_WITH_UNCALLED_FOR = {
+    "docket.dependencies._parameter_cache": ("uncalled_for.introspection", "_parameter_cache"),
+    "docket.dependencies.CallArgument": ("uncalled_for", "CallArgument"),
+}
+
+
+def uncalled_fors_own(entry_id: str) -> bool:
+    """On Python 3.10, whether ``entry_id`` is (a member of) uncalled-for's own object,
+    checked by identity instead of by shape."""
+    if sys.version_info >= (3, 11):
+        return False
+    for name, (module, attribute) in SHARED_WITH_UNCALLED_FOR.items():
+        if entry_id == name or entry_id.startswith(name + "."):
+            ours = resolve(CONTRACT[name]).value
+            assert ours is getattr(importlib.import_module(module), attribute)
+            return True
+    return False
+
+
 @pytest.mark.parametrize("entry_id", cases("test_kind", KIND_IDS))
 def test_kind(entry_id: str) -> None:
     entry = CONTRACT[entry_id]
     found = resolve_or_skip(entry_id, entry)
+    if uncalled_fors_own(entry_id):
+        return
     problem = kind_problem(entry, found.description)
     assert problem is None, problem
 
@@ -318,6 +344,8 @@ def test_kind(entry_id: str) -> None:
 def test_signature(entry_id: str) -> None:
     entry = CONTRACT[entry_id]
     found = resolve_or_skip(entry_id, entry)
+    if uncalled_fors_own(entry_id):
+        return
     if not surface.has_signature(found.description):
         pytest.fail(f"ours is a {describe(found.description)}, which takes no arguments")
     is_member = found.description["kind"] == "method"
