@@ -143,14 +143,14 @@ def test_memory_user_data_lives_as_long_as_the_store() -> None:
             await r.set(first.user_key("x"), b"kept")
         async with MemoryEngine.for_url(url, name).redis() as r:
             kept = await r.get(first.user_key("x"))
-        memory._STORES.pop((url, name))
+        memory.discard_store(url, name)
         async with MemoryEngine.for_url(url, name).redis() as r:
             gone = await r.get(first.user_key("x"))
         return kept, gone
 
     # Each run has an event loop of its own; the data outlives the first.
     assert asyncio.run(write_then_read()) == (b"kept", None)
-    memory._STORES.pop((url, name), None)
+    memory.discard_store(url, name)
 
 
 async def test_redis_client_needs_an_open_engine_and_hides_the_password() -> None:
