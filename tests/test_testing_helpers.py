@@ -158,8 +158,8 @@ def test_docket_location() -> None:
 async def test_open_docket_leaves_no_memory_store_behind() -> None:
     async with open_docket() as docket:
         await docket.add(job)()
-        assert (docket.url, docket.name) in memory._STORES
-    assert (docket.url, docket.name) not in memory._STORES
+        assert memory.has_store(docket.url, docket.name)
+    assert not memory.has_store(docket.url, docket.name)
 
 
 async def test_open_docket_deletes_every_redis_key() -> None:

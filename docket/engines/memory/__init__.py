@@ -16,6 +16,6 @@ own keys, on fakeredis).
 from __future__ import annotations
 
 from docket.engines.memory.engine import MemoryEngine
-from docket.engines.memory.store import DEAD_LETTER_LIMIT, discard_store
+from docket.engines.memory.store import DEAD_LETTER_LIMIT, discard_store, has_store
 
-__all__ = ["DEAD_LETTER_LIMIT", "MemoryEngine", "discard_store"]
+__all__ = ["DEAD_LETTER_LIMIT", "MemoryEngine", "discard_store", "has_store"]

@@ -238,6 +238,11 @@ class Store:
 _STORES: dict[tuple[str, str], Store] = {}
 
 
+def has_store(url: str, name: str) -> bool:
+    """Whether the process holds a store for docket ``name`` at ``url``."""
+    return (url, name) in _STORES
+
+
 def discard_store(url: str, name: str) -> None:
     """Forget the store of docket ``name`` at ``url`` (the next engine opened starts empty)."""
     _STORES.pop((url, name), None)
