@@ -86,14 +86,13 @@ async def run_due(
             runaway = True
             runner.stop()
 
-    runner._observers.append(observe)
     try:
-        await runner._run_until_idle()
+        with runner.observe(observe):
+            await runner.run_until_idle()
     finally:
-        runner._observers.remove(observe)
-        if runaway and runner._entered:
+        if runaway and runner.entered:
             # We stopped it only to end this call; the caller's worker lives on.
-            runner._stopping.clear()
+            runner.resume()
     if runaway:
         raise RunawayWork(_runaway_message(docket, runs, max_runs))
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from docket.batching import SettlementBatcher
 from docket.clock import VirtualClock
 from docket.engines import open_engine
 from docket.engines.base import Claim, Engine, Settlement, TaskMessage
 from docket.states import ExecutionState
+from docket.worker.batching import SettlementBatcher
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 TTL = timedelta(minutes=15)

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from docket import Cron, Docket, ExecutionState, Perpetual, VirtualClock, Worker
-from docket.automatic import seed_automatic_tasks
 from docket.dependencies import validate_dependencies
 from docket.dependencies.base import TaskOutcome
 from docket.dependencies.context import current_execution
 from docket.dependencies.cron import KEYWORDS
 from docket.execution import Execution
+from docket.worker.automatic import seed_automatic_tasks
 from tests.virtual_time import drive, memory_docket
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from docket.run_context import in_context
+from docket.worker.run_context import in_context
 
 value: ContextVar[str] = ContextVar("value", default="outer")
 

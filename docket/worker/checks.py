@@ -1,0 +1,48 @@
+"""The checks of ``Worker``'s arguments: each refusal names the parameter and the value."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from docket.serialization import duration_seconds
+
+__all__ = ["default_worker_name", "flag", "optional_count", "positive_duration", "positive_int"]
+
+
+def default_worker_name() -> str:
+    """``hostname#pid``, unique per process on a host."""
+    return f"{socket.gethostname()}#{os.getpid()}"
+
+
+def positive_duration(value: timedelta, parameter: str) -> timedelta:
+    """``value`` as a timedelta if it is a positive duration."""
+    if duration_seconds(value, parameter) <= 0:
+        raise ValueError(f"{parameter} must be positive, got {value!r}")
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+def positive_int(value: Any, parameter: str) -> int:
+    """``value`` if it is an integer of at least 1 (a bool is not)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{parameter} must be a positive integer, got {value!r}")
+    return value
+
+
+def optional_count(value: Any, parameter: str, *, least: int) -> int | None:
+    """``value`` if it is None or an integer of at least ``least`` (a bool is not)."""
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or value < least
+    ):
+        kind = "positive" if least == 1 else "non-negative"
+        raise ValueError(f"{parameter} must be None or a {kind} integer, got {value!r}")
+    return value
+
+
+def flag(value: Any, parameter: str) -> bool:
+    """``value`` if it is a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{parameter} must be a bool, got {value!r}")
+    return value

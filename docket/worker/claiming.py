@@ -1,0 +1,227 @@
+"""The claim loop: how a worker takes due work from storage into its slots.
+
+It hands out at most ``concurrency`` runs at once (plus what prefetch may
+hold).  When it has nothing to claim it waits for whichever comes first: new
+work (the engine's wake-up), a freed slot or a written outcome, or the next
+due time or lease expiry on the docket's clock; it never polls on a fixed
+interval.  While it runs it is the one writer of outcomes: the settler's
+pending batch goes in the round trip of its next claim
+(``settle_and_claim``), so a busy worker spends about one round trip per batch
+of runs.  Claimed work it will not start is handed back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from docket.clock import Clock
+from docket.engines.base import Claim, Engine
+from docket.instrumentation import internal_operations
+from docket.waiting import first_of
+from docket.worker.settling import Settler
+from docket.worker.slots import Slots
+
+__all__ = ["ClaimLoop"]
+
+logger = logging.getLogger("docket.worker")
+
+
+class ClaimLoop:
+    """Claims work for one worker's slots until it is stopped or has nothing left."""
+
+    def __init__(
+        self,
+        worker: str,
+        engine: Engine,
+        clock: Clock,
+        slots: Slots,
+        settler: Settler,
+        stopping: asyncio.Event,
+        *,
+        message_batch: int,
+        redelivery_timeout: timedelta,
+        reconnection_delay: timedelta,
+        minimum_check_interval: timedelta,
+        internal_instrumentation: bool,
+    ) -> None:
+        self.worker = worker
+        self.engine = engine
+        self.clock = clock
+        self.slots = slots
+        self.settler = settler
+        self.stopping = stopping
+        self.message_batch = message_batch
+        self.redelivery_timeout = redelivery_timeout
+        self.reconnection_delay = reconnection_delay
+        self.minimum_check_interval = minimum_check_interval
+        self.internal_instrumentation = internal_instrumentation
+        self._loops = 0
+
+    def idle(self) -> bool:
+        """Nothing runs here, nothing is held, and every outcome is written."""
+        return self.slots.empty and not self.settler.unsettled
+
+    async def run(self, until_finished: bool, until_idle: bool = False) -> None:
+        """Claim and start runs until stopped, or until idle, or until no work is left.
+
+        ``until_finished``: until no future, queued or running work remains
+        anywhere; ``until_idle``: until none is due now and none runs here.
+        """
+        # While this loop runs it is the one writer of outcomes: it writes
+        # them in its claims' round trips, so no flusher races it into a
+        # round trip of its own.
+        self._loops += 1
+        self.settler.batcher.autoflush = False
+        try:
+            # Runs start in the context this loop was called in, not in the
+            # quiet one its own storage traffic goes through.
+            self.slots.run_context = contextvars.copy_context()
+            with internal_operations(self.internal_instrumentation):
+                await self._claim_until_done(until_finished, until_idle)
+        finally:
+            self._loops -= 1
+            if not self._loops:
+                self.settler.batcher.autoflush = True
+
+    async def _claim_until_done(self, until_finished: bool, until_idle: bool) -> None:
+        engine, clock, slots, stopping = self.engine, self.clock, self.slots, self.stopping
+        batcher = self.settler.batcher
+        while not stopping.is_set():
+            # Held work takes free slots before anything new is claimed for them.
+            slots.start_held()
+            room = min(slots.free + slots.held.room(), self.message_batch)
+            # Outcomes waiting here go in this claim's round trip; only those
+            # a flusher is writing and that have not yet landed count against
+            # the bound.
+            writing = len(self.settler.unsettled) - len(batcher)
+            if len(slots.occupied) + writing >= 2 * slots.concurrency:
+                # Outcomes are not being written (storage is slow or away):
+                # stop claiming rather than pile up unsettled work.
+                room = 0
+            if room <= 0:
+                if batcher:
+                    await batcher.flush()
+                    continue
+                slots.freed.clear()
+                # stop() sets freed too, so this wait needs no race.
+                await slots.freed.wait()
+                continue
+            if slots.fresh_starts:
+                # Let the runs this loop just started reach their first await
+                # before the round trip's send, which can hold the loop.
+                slots.fresh_starts = False
+                await asyncio.sleep(0)
+                if stopping.is_set():
+                    break
+            now = clock.now()
+            runs_ended = slots.runs_ended
+            settling = batcher.take()
+            lease_until = now + self.redelivery_timeout
+            try:
+                if settling:
+                    try:
+                        applied, batch = await engine.settle_and_claim(
+                            [settlement for settlement, _ in settling],
+                            self.worker,
+                            room,
+                            now,
+                            lease_until,
+                        )
+                    except asyncio.CancelledError:
+                        # Perhaps never sent: the batcher writes them when the
+                        # worker drains (a second write of a settlement that did
+                        # land is stale, and only acknowledges).
+                        batcher.resubmit(settling)
+                        raise
+                    except Exception as error:
+                        batcher.report(settling, [None] * len(settling), error)
+                        raise
+                    batcher.report(settling, applied, None)
+                    # These outcomes landed before the claim looked: their
+                    # callbacks' counts are not news to it.
+                    runs_ended += len(settling)
+                else:
+                    batch = await engine.claim(self.worker, room, now, lease_until)
+            except Exception:
+                logger.exception(
+                    "Worker %r could not claim work; retrying in %s",
+                    self.worker,
+                    self.reconnection_delay,
+                )
+                await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
+                continue
+            if stopping.is_set():
+                # Asked to stop while claiming: start nothing new.
+                await self.hand_back(batch.claims)
+                break
+            for claim in batch.claims:
+                if claim.delivery in slots.running or claim.delivery in self.settler.unsettled:
+                    # Our own run's lease lapsed (say a virtual clock jumped
+                    # past it) and we reclaimed it: the reclaim renewed the
+                    # lease, and the run is still going, so do not start it twice.
+                    continue
+                if slots.free > 0 and not slots.held:
+                    slots.start(claim)
+                else:
+                    slots.hold(claim)
+            slots.start_held()
+            if (
+                # A full claim: more may be waiting.  A short one took all
+                # there was, and wait_for_work wakes for anything added since.
+                len(batch.claims) >= room
+                # A run ended while the claim was in flight: its outcome (a
+                # retry or next run, due now) may have landed after it looked,
+                # or waits here to be written.
+                or slots.runs_ended != runs_ended
+                or batcher
+            ):
+                continue
+            if until_idle:
+                if self.idle():
+                    break
+                slots.freed.clear()
+                await self._wait_for(slots.freed.wait(), engine.wait_for_work(batch.cursor))
+                continue
+            if until_finished and self.idle():
+                counts = await engine.counts(now)
+                if counts.total == 0:
+                    break
+            slots.freed.clear()
+            waits = [engine.wait_for_work(batch.cursor), slots.freed.wait()]
+            # Leases taken by other workers after this claim are not in
+            # next_wake; looking again once per redelivery_timeout bounds how
+            # long a dead worker's work can wait to be reclaimed.
+            backstop = clock.now() + self.redelivery_timeout
+            wake = backstop if batch.next_wake is None else min(batch.next_wake, backstop)
+            waits.append(clock.sleep_until(wake))
+            if until_finished and self.idle():
+                # Work running on other workers ends without waking us.
+                waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))
+            await self._wait_for(*waits)
+        # What is held would wait for a run this loop no longer starts.
+        await self.hand_back(slots.held.take_all())
+
+    async def _wait_for(self, *waits: Any) -> None:
+        await first_of(self.stopping.wait(), *waits)
+
+    async def hand_back(self, claims: Sequence[Claim]) -> None:
+        """Return claimed, never started deliveries to the queue for any worker."""
+        if not claims:
+            return
+        try:
+            await self.engine.release(
+                self.worker, [claim.delivery for claim in claims], self.clock.now()
+            )
+        except Exception:
+            logger.warning(
+                "Worker %r could not hand back %d held deliveries; they return when "
+                "their leases expire",
+                self.worker,
+                len(claims),
+                exc_info=True,
+            )

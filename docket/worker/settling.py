@@ -1,0 +1,107 @@
+"""The settler: the one writer of a worker's outcomes.
+
+A slot hands each run's ``Outcome`` here and moves on at once; the outcome is
+written with the next batch (``batching.py``), which while the claim loop
+runs rides in its next claim's round trip.  Until it is written the delivery
+is *unsettled*: its lease is still renewed and the worker does not count
+itself idle.  Deliveries that cannot run are set aside as dead letters here
+too.  Observers (``docket_testing`` among them) hear of every outcome that
+took effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from docket.docket import Docket
+from docket.engines.base import Claim, Settlement
+from docket.execution import Execution
+from docket.states import ExecutionState
+from docket.worker.batching import SettlementBatcher
+from docket.worker.outcomes import Outcome, log_context
+
+__all__ = ["SettlementObserver", "Settler"]
+
+logger = logging.getLogger("docket.worker")
+
+SettlementObserver = Callable[[Execution, ExecutionState, "BaseException | None"], None]
+"""Called with each execution this worker settles, the state it settled in
+(QUEUED for a reschedule) and the exception the run raised."""
+
+
+class Settler:
+    """Writes the outcomes of one worker's runs, and tells ``on_written`` when each lands."""
+
+    def __init__(self, docket: Docket, worker: str, on_written: Callable[[], None]) -> None:
+        self.docket = docket
+        self.worker = worker
+        self.batcher = SettlementBatcher(docket.engine, docket.clock)
+        self.unsettled: set[str] = set()
+        """Deliveries whose run is over but whose outcome is not yet written."""
+        self.observers: list[SettlementObserver] = []
+        self._on_written = on_written
+
+    def settle(self, claim: Claim, outcome: Outcome) -> None:
+        """Hand a run's outcome to the batcher; it is written with the next batch."""
+        delivery = claim.delivery
+        execution = outcome.execution
+        self.unsettled.add(delivery)
+        settlement = Settlement(
+            delivery=delivery,
+            key=execution.key,
+            generation=execution.generation,
+            state=outcome.state,
+            completed_at=self.docket.clock.now(),
+            ttl=self.docket.execution_ttl,
+            result=outcome.result,
+            error=outcome.error,
+            reschedule=outcome.reschedule,
+            wait_for=outcome.wait_for,
+            started_at=(
+                execution.started_at
+                if claim.record is not None and execution.started_at != claim.record.started_at
+                else None
+            ),
+        )
+
+        def written(applied: bool | None, failure: BaseException | None) -> None:
+            self.unsettled.discard(delivery)
+            # The outcome (a retry, a perpetual's next run) is in storage now:
+            # a claim in flight may have looked before it landed.
+            self._on_written()
+            if failure is not None:
+                logger.error(
+                    "Could not record the outcome of %s; it will be redelivered after its lease",
+                    execution.call_repr(),
+                    exc_info=failure,
+                    extra=log_context(execution, self.worker),
+                )
+            elif not applied and not outcome.cancelled:
+                logger.info(
+                    "↬ %s (superseded)",
+                    execution.call_repr(),
+                    extra=log_context(execution, self.worker),
+                )
+            else:
+                for observer in self.observers:
+                    observer(execution, outcome.state, outcome.exception)
+
+        self.batcher.submit(settlement, written)
+
+    async def set_aside(self, claim: Claim, reason: str) -> None:
+        """Keep a delivery that cannot run as a dead letter (its execution ends FAILED)."""
+        record = claim.record
+        try:
+            await self.docket.engine.set_aside(
+                claim.delivery,
+                reason,
+                self.docket.clock.now(),
+                self.docket.execution_ttl,
+                key=record.key if record else None,
+                generation=record.generation if record else None,
+            )
+        except Exception:
+            logger.exception(
+                "Could not set aside delivery %s; its lease will expire", claim.delivery
+            )

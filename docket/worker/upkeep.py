@@ -1,0 +1,144 @@
+"""Upkeep: what a worker keeps doing beside its runs, for as long as it is entered.
+
+Heartbeats (so ``docket.workers()`` lists it), lease renewal (so its running,
+held and unsettled deliveries are not reclaimed, and a cancellation whose
+notice was lost is caught), hold expiry (a held delivery that waited past its
+limit goes back to the queue), and cancellation notices (``Docket.cancel``
+reaching one of its runs).  Each loop reads the worker's slots and settler and
+writes only heartbeats, leases and hand-backs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+
+from docket.docket import Docket
+from docket.engines.base import Cancellation, Claim
+from docket.instrumentation import DEPTHS
+from docket.states import ExecutionState
+from docket.worker.cancelling import RunCancellations
+from docket.worker.settling import Settler
+from docket.worker.slots import Slots
+
+__all__ = ["Upkeep"]
+
+logger = logging.getLogger("docket.worker")
+
+
+class Upkeep:
+    """The background loops of one worker."""
+
+    def __init__(
+        self,
+        docket: Docket,
+        worker: str,
+        slots: Slots,
+        settler: Settler,
+        cancellations: RunCancellations,
+        hand_back: Callable[[Sequence[Claim]], Awaitable[None]],
+        redelivery_timeout: timedelta,
+    ) -> None:
+        self.docket = docket
+        self.worker = worker
+        self.slots = slots
+        self.settler = settler
+        self.cancellations = cancellations
+        self.hand_back = hand_back
+        self.redelivery_timeout = redelivery_timeout
+
+    def on_cancellation(self, notice: Cancellation) -> None:
+        """``Docket.cancel`` ended a delivery this worker holds: interrupt or skip its run."""
+        held = (
+            notice.delivery in self.slots.running or notice.delivery in self.slots.held.deliveries()
+        )
+        self.cancellations.request(notice.delivery, notice.generation, held)
+
+    async def heartbeats(self) -> None:
+        """Say this worker is alive (and which tasks it knows) every heartbeat interval."""
+        docket = self.docket
+        interval = docket.heartbeat_interval.total_seconds()
+        dead_after = docket.heartbeat_interval * docket.missed_heartbeats
+        while True:
+            try:
+                now = docket.clock.now()
+                await docket.engine.heartbeat(self.worker, frozenset(docket.tasks), now, dead_after)
+                counts = await docket.engine.counts(now)
+                DEPTHS[(docket.name, self.worker)] = (counts.queued, counts.future)
+            except Exception:
+                logger.warning("Worker %r could not send its heartbeat", self.worker, exc_info=True)
+            await docket.clock.sleep(interval)
+
+    async def lease_renewals(self) -> None:
+        """Renew the leases of every delivery this worker holds, four times per lease."""
+        docket, slots, settler = self.docket, self.slots, self.settler
+        period = self.redelivery_timeout.total_seconds() / 4
+        while True:
+            await docket.clock.sleep(period)
+            if slots.empty and not settler.unsettled:
+                continue
+            deliveries = [
+                *slots.running,
+                *settler.unsettled.difference(slots.running),
+                *slots.held.deliveries(),
+            ]
+            now = docket.clock.now()
+            try:
+                lost = await docket.engine.renew(
+                    self.worker, deliveries, now + self.redelivery_timeout
+                )
+            except Exception:
+                logger.warning("Worker %r could not renew its leases", self.worker, exc_info=True)
+                continue
+            cancelled = await self._interrupt_cancelled(set(lost))
+            for delivery in set(lost) - cancelled:
+                logger.warning(
+                    "Worker %r lost the lease on delivery %s; another worker may run it too",
+                    self.worker,
+                    delivery,
+                )
+
+    async def _interrupt_cancelled(self, lost: set[str]) -> set[str]:
+        """Interrupt runs whose lease was lost because their work was cancelled; return those.
+
+        The backstop for a cancellation notice that pub/sub dropped; a lease
+        lost any other way (another worker reclaimed it) leaves the run be.
+        """
+        docket = self.docket
+        cancelled: set[str] = set()
+        for delivery in lost:
+            running = self.cancellations.running(delivery)
+            if running is None:
+                continue
+            key, generation = running
+            try:
+                record = await docket.engine.get_record(key, docket.clock.now())
+            except Exception:
+                logger.warning("Worker %r could not read %r", self.worker, key, exc_info=True)
+                continue
+            if (
+                record is not None
+                and record.generation == generation
+                and record.state is ExecutionState.CANCELLED
+            ):
+                cancelled.add(delivery)
+                self.cancellations.request(delivery, generation, held=False)
+        return cancelled
+
+    async def hold_expiry(self) -> None:
+        """Hand back deliveries held longer than their limit (``scheduling_resolution``)."""
+        clock, slots = self.docket.clock, self.slots
+        while True:
+            expiry = slots.held.next_expiry()
+            if expiry is None:
+                slots.holding.clear()
+                await slots.holding.wait()
+                continue
+            delay = expiry - clock.monotonic()
+            if delay > 0:
+                await clock.sleep(delay)
+                continue
+            await self.hand_back(slots.held.expired(clock.monotonic()))
+            # Room to claim may have changed; let the claim loop look again.
+            slots.freed.set()
