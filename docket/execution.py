@@ -23,10 +23,10 @@ from docket.annotations import call_repr
 from docket.engines.base import ExecutionRecord
 from docket.errors import ExecutionCancelled, ExecutionExpired, ExecutionFailed
 from docket.execution_progress import ExecutionProgress, ProgressEvent, StateEvent
+from docket.racing import until_deadline
 from docket.results import fetch_result
 from docket.serialization import decode_call, decode_value
 from docket.states import Disposition, ExecutionState
-from docket.waiting import until_deadline
 
 if TYPE_CHECKING:
     from docket.docket import Docket

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from docket.engines.base import Event, ExecutionRecord, ProgressChange, StateChange
 from docket.execution_progress import ProgressEvent, StateEvent, iso
+from docket.racing import first_of
 from docket.states import Disposition, ExecutionState
-from docket.waiting import first_of
 
 if TYPE_CHECKING:
     from docket.execution import Execution

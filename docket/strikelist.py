@@ -22,6 +22,7 @@ from typing_extensions import Self
 from docket.clock import Clock, SystemClock
 from docket.engines import open_engine
 from docket.engines.base import Engine
+from docket.racing import cancel_and_wait, until_set
 from docket.serialization import decode_value, encode_value
 from docket.strike_rules import (
     LiteralOperator,
@@ -34,7 +35,6 @@ from docket.strike_rules import (
     call_arguments,
     rule_id,
 )
-from docket.waiting import cancel_and_wait, until_set
 
 if TYPE_CHECKING:
     from docket.execution import Execution

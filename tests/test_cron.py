@@ -16,7 +16,7 @@ from docket.dependencies.base import TaskOutcome
 from docket.dependencies.context import current_execution
 from docket.dependencies.cron import KEYWORDS
 from docket.execution import Execution
-from docket.worker.automatic import seed_automatic_tasks
+from docket.worker.seeding import seed_automatic_tasks
 from tests.virtual_time import drive, memory_docket
 
 T = TypeVar("T")

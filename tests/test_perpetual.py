@@ -28,7 +28,7 @@ from docket.dependencies.base import TaskOutcome
 from docket.dependencies.context import current_execution
 from docket.execution import Execution
 from docket.states import Disposition
-from docket.worker.automatic import automatic_perpetual, reseed_forever, seed_automatic_tasks
+from docket.worker.seeding import automatic_perpetual, reseed_forever, seed_automatic_tasks
 from tests.virtual_time import START, drive, memory_docket, settle
 
 T = TypeVar("T")
@@ -395,7 +395,7 @@ async def test_reseeding_logs_errors_and_carries_on(
         rounds.append(clock.now())
         raise ConnectionError("storage is down")
 
-    monkeypatch.setattr("docket.worker.automatic.seed_automatic_tasks", flaky_seed)
+    monkeypatch.setattr("docket.worker.seeding.seed_automatic_tasks", flaky_seed)
     with pytest.raises(ValueError, match="interval"):
         await reseed_forever(docket, interval=timedelta(0))
     with caplog.at_level(logging.ERROR, logger="docket.automatic"):

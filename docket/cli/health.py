@@ -25,7 +25,7 @@ from typing import Any
 from docket.cli.support import CLIError
 from docket.clock import Clock, SystemClock
 from docket.docket import Docket
-from docket.waiting import until_deadline
+from docket.racing import until_deadline
 
 __all__ = ["HealthMonitor", "HealthServer", "start_health_server"]
 

@@ -22,7 +22,7 @@ from docket.dependencies.base import AdmissionBlocked
 from docket.dependencies.context import current_worker
 from docket.dependencies.gates import Gated, check_scope
 from docket.engines.base import SlotWait
-from docket.waiting import cancel_and_wait
+from docket.racing import cancel_and_wait
 
 if TYPE_CHECKING:
     from docket.docket import Docket

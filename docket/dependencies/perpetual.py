@@ -52,7 +52,7 @@ class Perpetual(CompletionHandler["Perpetual"]):
     automatic task comes back at the next reseed.  A failure that ``Retry`` retries is not a
     completion: the retry runs first, and the chain continues after it.  With
     ``automatic=True`` a worker seeds the task under the key ``fn.__name__``
-    (see ``docket.worker.automatic``); such a task must not require arguments.
+    (see ``docket.worker.seeding``); such a task must not require arguments.
     """
 
     single = True

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.base import Runtime
 from docket.dependencies.context import current_execution
+from docket.racing import cancel_and_wait
 from docket.serialization import duration_seconds
-from docket.waiting import cancel_and_wait
 
 if TYPE_CHECKING:
     from docket.clock import Clock

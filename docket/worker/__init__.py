@@ -9,7 +9,7 @@
   ``cancelling`` owning what ``Docket.cancel`` may interrupt;
 * ``settling``: the one writer of outcomes, in batches (``batching``);
 * ``upkeep``: heartbeats, lease renewal, hold expiry, cancellation notices;
-* ``automatic``: seeding automatic perpetual tasks;
+* ``seeding``: seeding automatic perpetual tasks;
 * ``outcomes``: the values a run hands on; ``checks``: argument checks;
   ``run_context``: a context per run inside a slot's task; ``entry``: ``Worker.run``.
 

@@ -22,7 +22,7 @@ from typing import Any
 from docket.clock import Clock
 from docket.engines.base import Claim, Engine
 from docket.instrumentation import internal_operations
-from docket.waiting import first_of
+from docket.racing import first_of
 from docket.worker.settling import Settler
 from docket.worker.slots import Slots
 

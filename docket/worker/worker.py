@@ -29,8 +29,7 @@ from docket.dependencies.resolution import (
 )
 from docket.docket import Docket
 from docket.instrumentation import DEPTHS, internal_operations
-from docket.waiting import cancel_and_wait, until_set
-from docket.worker.automatic import reseed_forever, seed_automatic_tasks
+from docket.racing import cancel_and_wait, until_set
 from docket.worker.cancelling import follow_notices
 from docket.worker.checks import (
     default_worker_name,
@@ -43,6 +42,7 @@ from docket.worker.claiming import ClaimLoop
 from docket.worker.entry import run_worker_entry
 from docket.worker.prefetch import HeldDeliveries
 from docket.worker.running import DeliveryRunner, TaskFunction
+from docket.worker.seeding import reseed_forever, seed_automatic_tasks
 from docket.worker.settling import SettlementObserver, Settler
 from docket.worker.slots import Slots
 from docket.worker.upkeep import Upkeep

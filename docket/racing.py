@@ -1,7 +1,10 @@
-"""Waiting for the first of several things, with deadlines on a docket clock.
+"""Racing awaitables, and cancelling the losers cleanly.
 
-asyncio's own timeouts run on the event loop's timer; docket's deadlines must
-run on its ``Clock`` so that a ``VirtualClock`` controls them too.
+``first_of`` returns when the first of several awaitables ends,
+``until_deadline`` races work against a deadline on a docket ``Clock`` (not
+the event loop's timer, so a ``VirtualClock`` controls it too), ``until_set``
+races an event against the task that would set it, and ``cancel_and_wait``
+stops helpers without re-raising their own cancellation.
 """
 
 from __future__ import annotations
