@@ -330,3 +330,20 @@ async def test_execution_fields_after_add(target: Target) -> None:
         immediate = await docket.add(job)(2, b="three")
         assert immediate.state is ExecutionState.QUEUED
         assert immediate.when <= target.now()
+
+
+async def test_register_collection_registers_every_task_of_a_module_attribute(
+    target: Target,
+) -> None:
+    """``register_collection("module:attribute")`` registers each task in that iterable;
+    a malformed path or a missing attribute is refused, naming it."""
+    async with target.docket() as docket:
+        docket.tasks.clear()  # the built-ins are registered on every docket
+        docket.register_collection("docket.tasks:standard_tasks")
+        assert set(docket.tasks) == {"trace", "fail", "sleep"}
+        execution = await docket.add("trace")("registered")
+        assert execution.function_name == "trace"
+        with pytest.raises(ValueError, match="collection_path.*'no-colon'"):
+            docket.register_collection("no-colon")
+        with pytest.raises(ValueError, match="no attribute 'missing'"):
+            docket.register_collection("docket.tasks:missing")
