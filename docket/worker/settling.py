@@ -4,7 +4,11 @@ A slot hands each run's ``Outcome`` here and moves on at once; the outcome is
 written with the next batch (``batching.py``), which while the claim loop
 runs rides in its next claim's round trip.  Until it is written the delivery
 is *unsettled*: its lease is still renewed and the worker does not count
-itself idle.  Deliveries that cannot run are set aside as dead letters here
+itself idle.  An outcome that could not be written (storage restarting,
+loading, unreachable) is kept and written again for as long as its lease
+could still be held, one ``lease`` since the first failure: settlements are
+fenced by generation, so a late write is safe, and a second run of the work
+needs a lease that really expired.  Deliveries that cannot run are set aside as dead letters here
 too.  Observers (``docket_testing`` among them) hear of every outcome that
 took effect.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from docket.docket import Docket
 from docket.engines.base import Claim, Settlement
@@ -33,9 +38,16 @@ SettlementObserver = Callable[[Execution, ExecutionState, "BaseException | None"
 class Settler:
     """Writes the outcomes of one worker's runs, and tells ``on_written`` when each lands."""
 
-    def __init__(self, docket: Docket, worker: str, on_written: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        docket: Docket,
+        worker: str,
+        on_written: Callable[[], None],
+        lease: timedelta,
+    ) -> None:
         self.docket = docket
         self.worker = worker
+        self.lease = lease
         self.batcher = SettlementBatcher(docket.engine, docket.clock)
         self.unsettled: set[str] = set()
         """Deliveries whose run is over but whose outcome is not yet written."""
@@ -65,14 +77,32 @@ class Settler:
             ),
         )
 
+        first_failure: float | None = None
+
         def written(applied: bool | None, failure: BaseException | None) -> None:
+            nonlocal first_failure
+            if failure is not None:
+                now = self.docket.clock.monotonic()
+                if first_failure is None:
+                    first_failure = now
+                    logger.warning(
+                        "Could not record the outcome of %s yet (%s: %s); retrying while "
+                        "its lease lasts",
+                        execution.call_repr(),
+                        type(failure).__name__,
+                        failure,
+                        extra=log_context(execution, self.worker),
+                    )
+                if now - first_failure < self.lease.total_seconds():
+                    self.batcher.submit(settlement, written)
+                    return
             self.unsettled.discard(delivery)
             # The outcome (a retry, a perpetual's next run) is in storage now:
             # a claim in flight may have looked before it landed.
             self._on_written()
             if failure is not None:
                 logger.error(
-                    "Could not record the outcome of %s; it will be redelivered after its lease",
+                    "Could not record the outcome of %s within its lease; it will be redelivered",
                     execution.call_repr(),
                     exc_info=failure,
                     extra=log_context(execution, self.worker),

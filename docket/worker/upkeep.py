@@ -92,12 +92,28 @@ class Upkeep:
                 logger.warning("Worker %r could not renew its leases", self.worker, exc_info=True)
                 continue
             cancelled = await self._interrupt_cancelled(set(lost))
-            for delivery in set(lost) - cancelled:
+            for delivery in self._really_lost(set(lost) - cancelled):
                 logger.warning(
                     "Worker %r lost the lease on delivery %s; another worker may run it too",
                     self.worker,
                     delivery,
                 )
+
+    def _really_lost(self, lost: set[str]) -> set[str]:
+        """The deliveries among ``lost`` that this worker still holds and is not settling.
+
+        A delivery whose outcome was written (or is being written) while the
+        renewal was in flight is acknowledged, not lost: no other worker can
+        run it, so it is no cause for alarm.
+        """
+        slots, settler = self.slots, self.settler
+        held = set(slots.held.deliveries())
+        return {
+            delivery
+            for delivery in lost
+            if (delivery in slots.running or delivery in held or delivery in settler.unsettled)
+            and not settler.batcher.writing(delivery)
+        }
 
     async def _interrupt_cancelled(self, lost: set[str]) -> set[str]:
         """Interrupt runs whose lease was lost because their work was cancelled; return those.

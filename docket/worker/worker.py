@@ -135,7 +135,7 @@ class Worker:
 
         self._runner = DeliveryRunner(self)
         held = HeldDeliveries(prefetch, concurrency, self.scheduling_resolution.total_seconds())
-        self._settler = Settler(docket, self.name, self._note_written)
+        self._settler = Settler(docket, self.name, self._note_written, self.redelivery_timeout)
         self._slots = Slots(
             concurrency, held, docket.clock, self._runner.run, self._settler, self._stopping
         )
