@@ -76,9 +76,7 @@ class Listener:
 
     def progress(self) -> list[tuple[int | None, int, str | None]]:
         return [
-            (e["current"], e["total"], e["message"])
-            for e in self.events
-            if e["type"] == "progress"
+            (e["current"], e["total"], e["message"]) for e in self.events if e["type"] == "progress"
         ]
 
 
