@@ -13,6 +13,7 @@ outcome.  A run's body is the only part a ``Docket.cancel`` may interrupt
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import sys
@@ -272,9 +273,7 @@ class DeliveryRunner:
                             target, execution, args, {**kwargs, **arguments}, handlers
                         )
                 else:
-                    result = target(*args, **kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
+                    result = await _call(target, args, kwargs)
             except asyncio.CancelledError:
                 if cancellations.interrupted(claim.delivery):
                     raise RunCancelled(claim.delivery) from None
@@ -342,7 +341,36 @@ async def invoke(
 
 
 async def _call(function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    result = function(*args, **kwargs)
+    """Await an async task's body; run a sync one in a thread.
+
+    A sync body runs in a thread (with a copy of the run's context), so the
+    event loop goes on renewing this worker's leases, hearing of
+    cancellations and running other slots however long the body blocks.
+    A ``Timeout`` on it ends the run when it expires; the thread itself
+    cannot be stopped and finishes on its own, its result discarded.
+    """
+    if _is_async(function):
+        return await function(*args, **kwargs)
+    result = await asyncio.to_thread(function, *args, **kwargs)
     if inspect.isawaitable(result):
+        # A sync callable that returns an awaitable (a callable object with an
+        # async __call__, say): that awaitable belongs on the loop.
         result = await result
     return result
+
+
+def _coroutine_function(function: TaskFunction) -> bool:
+    # A callable object counts by its __call__ (its own attribute, not the type's check).
+    call = type(function).__call__ if not inspect.isroutine(function) else None
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+
+
+_remembered = functools.lru_cache(maxsize=4096)(_coroutine_function)
+
+
+def _is_async(function: TaskFunction) -> bool:
+    """Whether calling ``function`` gives a coroutine (remembered per function)."""
+    try:
+        return _remembered(function)
+    except TypeError:  # an unhashable callable cannot be remembered
+        return _coroutine_function(function)
