@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import pytest
 from cli_support.harness import SUPPORT, CLIProcess, docket_cli, docket_command, poll
-from cli_support.helpers import Opaque, boom, hold, stepped
+from cli_support.helpers import Opaque, boom, hold, stepped, stubborn
 
 from docket import Docket, __version__
 from docket.states import Disposition, ExecutionState
@@ -199,7 +199,35 @@ def test_a_second_signal_exits_at_once(lib: Lib, tmp_path: Path) -> None:
     finally:
         worker.stop()
     assert "abandoning running work" in worker.errors
-    assert lib.state(held) is RUNNING  # left for redelivery when its lease expires
+    assert lib.state(held) is QUEUED  # handed back: any worker may take it at once
+
+
+def test_a_second_signal_exits_even_past_a_task_that_ignores_cancellation(
+    lib: Lib, tmp_path: Path
+) -> None:
+    """The second signal exits at once although the task swallows its cancellation,
+    and hands its work back: another worker runs it without waiting out the lease."""
+    marker = str(tmp_path / "first-run")
+    worker = start_worker(
+        lib, "--tasks", "cli_support.helpers:tasks", "--redelivery-timeout", "10m"
+    )
+    try:
+        key = lib.add(stubborn, marker)
+        lib.wait_for(key, RUNNING)
+        worker.send(signal.SIGTERM)
+        worker.wait_for_line("Received SIGTERM", stream="err")
+        worker.send(signal.SIGTERM)
+        assert worker.wait() == 128 + signal.SIGTERM
+    finally:
+        worker.stop()
+    assert "ignored cancellation" in worker.errors
+    assert lib.state(key) is QUEUED
+    second = start_worker(lib, "--tasks", "cli_support.helpers:tasks", "--until-finished")
+    try:
+        assert second.wait() == 0
+    finally:
+        second.stop()
+    assert lib.state(key) is COMPLETED
 
 
 # -- watch ---------------------------------------------------------------------------

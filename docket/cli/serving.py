@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -228,6 +229,15 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
             cancelling = getattr(task, "cancelling", None)  # Python 3.11+
             while cancelling is not None and cancelling():
                 task.uncancel()  # type: ignore[attr-defined,unused-ignore]
+            stragglers = [run for run in shutdown.worker.abandoned if not run.done()]
+            if stragglers:
+                # A task that ignores its cancellation would keep the event
+                # loop (and so the process) alive; its work is handed back.
+                logger.warning(
+                    "%d abandoned task(s) ignored cancellation; exiting now", len(stragglers)
+                )
+                logging.shutdown()
+                os._exit(128 + shutdown.forced_by)
             return 128 + shutdown.forced_by
         raise
 

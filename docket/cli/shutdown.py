@@ -2,9 +2,10 @@
 
 * the first SIGTERM or SIGINT stops claiming, lets running work finish, and
   the worker returns normally (``docket worker`` exits 0);
-* a second one cancels running work and makes the worker return at once
-  (``docket worker`` exits 128 + the signal number); its leases expire and
-  another worker picks the work up;
+* a second one cancels running work, hands its deliveries back to the queue
+  (another worker takes them at once, not when their leases expire) and makes
+  the worker return at once (``docket worker`` exits 128 + the signal
+  number), even past a task that ignores its cancellation;
 * a third (if cancellation itself hangs) ends the process on the spot.
 
 Handlers are installed only where the event loop supports them (the main

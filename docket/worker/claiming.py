@@ -211,17 +211,19 @@ class ClaimLoop:
 
     async def hand_back(self, claims: Sequence[Claim]) -> None:
         """Return claimed, never started deliveries to the queue for any worker."""
-        if not claims:
+        await self.release([claim.delivery for claim in claims])
+
+    async def release(self, deliveries: Sequence[str]) -> None:
+        """Return deliveries this worker holds to the queue, for any worker to take at once."""
+        if not deliveries:
             return
         try:
-            await self.engine.release(
-                self.worker, [claim.delivery for claim in claims], self.clock.now()
-            )
+            await self.engine.release(self.worker, deliveries, self.clock.now())
         except Exception:
             logger.warning(
-                "Worker %r could not hand back %d held deliveries; they return when "
+                "Worker %r could not hand back %d deliveries; they return when "
                 "their leases expire",
                 self.worker,
-                len(claims),
+                len(deliveries),
                 exc_info=True,
             )

@@ -11,6 +11,7 @@ running work finish and its outcomes reach storage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -132,6 +133,9 @@ class Worker:
         self._stopping = asyncio.Event()
         self._entered = 0
         self._background: list[asyncio.Task[None]] = []
+        self.abandoned: list[asyncio.Task[None]] = []
+        """Runs a second stop request abandoned; one still not done ignored its cancellation."""
+        self._abandoned_deliveries: list[str] = []
 
         self._runner = DeliveryRunner(self)
         held = HeldDeliveries(prefetch, concurrency, self.scheduling_resolution.total_seconds())
@@ -264,11 +268,11 @@ class Worker:
         try:
             if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 # Cancelled from outside: do not wait on running work, which
-                # could take forever; its leases expire and it is redelivered.
-                for task in self._slots.running.values():
-                    task.cancel()
+                # could take forever; it is handed back for another worker.
+                self._abandon_running()
             await self._drain()
         finally:
+            await self._hand_back_abandoned()
             await cancel_and_wait(*self._background)
             self._background = []
             self._runner.cancellations.clear()
@@ -291,11 +295,31 @@ class Worker:
                 await asyncio.wait(list(running.values()))
             await self._settler.batcher.drain()
         except asyncio.CancelledError:
-            # A second stop request: abandon running work; its leases expire
-            # and another worker picks it up.
-            for task in running.values():
-                task.cancel()
+            # A second stop request: abandon running work.
+            self._abandon_running()
             raise
+
+    def _abandon_running(self) -> None:
+        """Cancel every run still going; ``__aexit__`` hands their deliveries back."""
+        self._abandoned_deliveries = list(self._slots.running)
+        self.abandoned = list(self._slots.running.values())
+        for task in self.abandoned:
+            task.cancel()
+
+    async def _hand_back_abandoned(self) -> None:
+        """Give abandoned runs' deliveries back to the queue, so another worker takes
+        them at once rather than when their leases expire."""
+        deliveries, self._abandoned_deliveries = self._abandoned_deliveries, []
+        if not deliveries:
+            return
+        # Abandoned runs wrote no outcome; one that did finish has already
+        # acknowledged its delivery, and handing that back changes nothing.
+        handing_back = asyncio.ensure_future(self._claims.release(deliveries))
+        while not handing_back.done():
+            # The caller may go on cancelling (it is abandoning work): the
+            # hand-back, one round trip, is let finish all the same.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([handing_back])
 
     # -- public run methods -----------------------------------------------
 

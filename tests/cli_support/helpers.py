@@ -39,6 +39,19 @@ async def stepped(directory: str, steps: int, progress: Progress = Progress()) -
         await progress.set_message(f"finished step {step}")
 
 
+async def stubborn(marker: str) -> str:
+    """On its first run, ignore every cancellation; on any later run, finish at once."""
+    first = Path(marker)
+    if first.exists():
+        return "second run"
+    first.touch()
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue
+
+
 async def boom(message: str) -> None:
     """Always fail."""
     raise RuntimeError(message)
@@ -49,7 +62,7 @@ async def fallback(*args: object, **kwargs: object) -> None:
     print(f"fallback ran with {args!r} {kwargs!r}", flush=True)
 
 
-tasks = [hold, stepped, boom]
+tasks = [hold, stepped, boom, stubborn]
 
 not_tasks = 42
 
