@@ -3,7 +3,8 @@
 Every time-based decision in docket (due-ness, leases, retry delays, record
 expiry, timeouts) asks a ``Clock``.  ``SystemClock`` is the production default;
 ``VirtualClock`` only moves when told to, which lets a test of "remind them in
-30 days" run in milliseconds on either engine.
+30 days" run in milliseconds on either engine.  Converting and rounding time
+values (UTC, whole milliseconds, durations) is ``timeutil.py``'s job.
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "VirtualClock", "utc"]
+from docket.timeutil import truncate_to_ms, utc
 
-
-def utc(when: datetime) -> datetime:
-    """Return ``when`` converted to UTC; it must already be timezone-aware."""
-    return when.astimezone(timezone.utc)
+__all__ = ["Clock", "SystemClock", "VirtualClock"]
 
 
 @runtime_checkable
@@ -79,8 +77,7 @@ class VirtualClock:
 
     def __init__(self, start: datetime | None = None) -> None:
         if start is None:
-            wall = datetime.now(timezone.utc)
-            start = wall.replace(microsecond=(wall.microsecond // 1000) * 1000)
+            start = truncate_to_ms(datetime.now(timezone.utc))
         elif start.tzinfo is None:
             raise ValueError(f"start must be timezone-aware, got {start!r}")
         self._now = utc(start)

@@ -26,12 +26,10 @@ from docket.instrumentation import (
 from docket.registry import collection, lookup, names_for, own_name
 from docket.results import set_up
 from docket.scheduling import Scheduler, check_key, check_when
-from docket.serialization import (
-    duration_seconds,
-)
 from docket.snapshots import DocketSnapshot, RunningExecution, take_snapshot
 from docket.strike_rules import LiteralOperator, Operator, Restore, Strike, StrikeRule
 from docket.strikelist import StrikeList
+from docket.timeutil import duration_seconds
 
 __all__ = [
     "Docket",

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from docket.clock import utc
 from docket.dependencies.resolution import injected_parameters
 from docket.engines.base import ScheduleResult, TaskMessage
 from docket.execution import Execution, TaskCall
@@ -29,8 +28,9 @@ from docket.instrumentation import (
     producer_span,
     trace_headers,
 )
-from docket.serialization import encode_call, truncate_to_ms
+from docket.serialization import encode_call
 from docket.states import Disposition
+from docket.timeutil import truncate_to_ms, utc
 
 if TYPE_CHECKING:
     from docket.docket import Docket

@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
+# Time helpers live in docket/timeutil.py.  This re-export goes away once
+# docket/worker/ imports them from docket.timeutil.
+from docket.timeutil import duration_seconds, truncate_to_ms
+
 __all__ = [
     "decode_call",
     "decode_value",
+    "duration_seconds",
     "encode_call",
     "encode_exception",
     "encode_value",
     "truncate_to_ms",
 ]
-
-
-def truncate_to_ms(when: datetime) -> datetime:
-    """Drop sub-millisecond precision, which storage does not keep."""
-    return when.replace(microsecond=(when.microsecond // 1000) * 1000)
 
 
 def _argument_names(function: Callable[..., Any] | None, args: tuple[Any, ...]) -> list[str]:
@@ -102,16 +101,3 @@ def encode_exception(error: BaseException) -> bytes | None:
         return bytes(cloudpickle.dumps(error))
     except Exception:
         return None
-
-
-def duration_seconds(value: timedelta | float | int, parameter: str) -> float:
-    """Seconds in ``value``; a ValueError names ``parameter`` if negative or not a duration."""
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise TypeError(f"{parameter} must be a timedelta or seconds, got {value!r}")
-    if seconds < 0:
-        raise ValueError(f"{parameter} must not be negative, got {value!r}")
-    return seconds

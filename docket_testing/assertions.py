@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from docket import Docket, Execution
-from docket.serialization import truncate_to_ms
 from docket.testing import (
     TaskRef,
     _criteria,
@@ -15,6 +14,7 @@ from docket.testing import (
     describe_scheduled,
     matching_executions,
 )
+from docket.timeutil import truncate_to_ms
 
 __all__ = ["assert_no_tasks", "assert_not_scheduled", "assert_scheduled"]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from docket.engines.base import ProgressState
-from docket.engines.redis.codec import from_ms, parse_record
+from docket.engines.redis.codec import parse_record
 from docket.states import ExecutionState
+from docket.timeutil import from_epoch_ms
 
 
 def stored(**changes: bytes | None) -> dict[bytes, bytes]:
@@ -35,7 +36,7 @@ def test_a_record_reads_back_with_its_defaults() -> None:
         "send_email",
         b"\x80\x05binary",
     )
-    assert record.when == from_ms(1764120000123)
+    assert record.when == from_epoch_ms(1764120000123)
     assert (record.attempt, record.generation) == (2, 42)
     assert record.headers == {} and record.state is ExecutionState.RUNNING
     assert record.worker is record.started_at is record.completed_at is None
@@ -61,9 +62,9 @@ def test_every_optional_field_reads_back() -> None:
     )
     assert record.headers == {"traceparent": "00-abc-def-01"}
     assert record.state is ExecutionState.FAILED and record.worker == "w-1"
-    assert record.started_at == from_ms(1764120000200)
-    assert record.completed_at == from_ms(1764120000300)
-    assert record.expires_at == from_ms(1764120900300)
+    assert record.started_at == from_epoch_ms(1764120000200)
+    assert record.completed_at == from_epoch_ms(1764120000300)
+    assert record.expires_at == from_epoch_ms(1764120900300)
     assert (record.error, record.result) == ("ValueError: no", b"\x80\x05result")
     assert record.progress == ProgressState(current=3, total=10, message="½ done")
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.base import CompletionHandler, TaskOutcome
 from docket.dependencies.context import current_execution
-from docket.serialization import duration_seconds
+from docket.timeutil import duration_seconds
 
 if TYPE_CHECKING:
     from docket.clock import Clock

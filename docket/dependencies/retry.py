@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from docket.dependencies.base import FailureHandler, TaskOutcome
 from docket.dependencies.context import current_execution
-from docket.serialization import duration_seconds
+from docket.timeutil import duration_seconds
 
 if TYPE_CHECKING:
     from docket.execution import Execution

@@ -37,10 +37,11 @@ from docket.engines.base import (
 )
 from docket.engines.memory import gates, queries, working
 from docket.engines.memory.listeners import Subscription, Watch, announce
-from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store, evolve, ms, store_for
+from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store, evolve, store_for
 from docket.engines.memory.user_data import user_client
 from docket.engines.messages import check_message
 from docket.states import Disposition, ExecutionState
+from docket.timeutil import utc_ms
 from docket.urls import redact_url
 
 __all__ = ["MemoryEngine"]
@@ -143,7 +144,7 @@ class MemoryEngine:
     ) -> ClaimBatch:
         """Promote due work, reclaim expired leases, then claim queued work in due order."""
         now = self._s.tick(now)
-        return working.claim(self._s, worker, count, now, ms(lease_until), promote_limit)
+        return working.claim(self._s, worker, count, now, utc_ms(lease_until), promote_limit)
 
     async def wait_for_work(self, cursor: str | None) -> None:
         """Return at once if work is queued, else when work is queued or scheduled."""
@@ -164,7 +165,7 @@ class MemoryEngine:
         self, worker: str, deliveries: Sequence[str], lease_until: datetime
     ) -> set[str]:
         """Extend the leases ``worker`` still holds; return the deliveries it lost."""
-        return working.renew(self._s, worker, deliveries, ms(lease_until))
+        return working.renew(self._s, worker, deliveries, utc_ms(lease_until))
 
     async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
         """Acknowledge each delivery and, unless stale, end or reschedule its record."""
@@ -225,7 +226,7 @@ class MemoryEngine:
         self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
     ) -> datetime | None:
         """Let ``holder`` through unless ``limit`` others went through in the last ``window``."""
-        return gates.admit(self._s, gate, holder, ms(now), window, limit)
+        return gates.admit(self._s, gate, holder, utc_ms(now), window, limit)
 
     async def withdraw(self, gate: str, holder: str) -> None:
         """Stop counting ``holder`` at ``gate``."""
@@ -236,7 +237,7 @@ class MemoryEngine:
     ) -> bool:
         """Take a slot at ``gate`` for ``holder`` until ``lease_until``, if one is free."""
         now = self._s.tick(now)
-        return gates.acquire_slot(self._s, gate, holder, now, limit, ms(lease_until))
+        return gates.acquire_slot(self._s, gate, holder, now, limit, utc_ms(lease_until))
 
     async def release_slot(self, gate: str, holder: str, now: datetime, limit: int) -> None:
         """Free ``holder``'s slot at ``gate`` and wake the first run parked there."""
@@ -244,7 +245,7 @@ class MemoryEngine:
 
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
         """Run the gate's first holder once calls have been quiet for ``settle``."""
-        return gates.debounce(self._s, gate, holder, ms(now), settle)
+        return gates.debounce(self._s, gate, holder, utc_ms(now), settle)
 
     # --- workers and strikes -------------------------------------------------
 
@@ -252,7 +253,7 @@ class MemoryEngine:
         self, worker: str, tasks: frozenset[str], now: datetime, dead_after: timedelta
     ) -> None:
         """Note ``worker`` alive at ``now``; forget workers silent since ``now - dead_after``."""
-        now = ms(now)
+        now = utc_ms(now)
         workers = self._s.workers
         workers[worker] = WorkerInfo(worker, now, frozenset(tasks))
         for name in [n for n, info in workers.items() if info.last_seen < now - dead_after]:

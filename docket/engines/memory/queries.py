@@ -15,7 +15,8 @@ from docket.engines.base import (
     StorageSnapshot,
     WorkerInfo,
 )
-from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store, ms
+from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store
+from docket.timeutil import utc_ms
 
 __all__ = ["counts", "dead_letters", "get_record", "snapshot", "workers"]
 
@@ -23,7 +24,7 @@ __all__ = ["counts", "dead_letters", "get_record", "snapshot", "workers"]
 def get_record(store: Store, key: str, now: datetime) -> ExecutionRecord | None:
     """The record under ``key`` unless it has expired by ``now``."""
     record = store.records.get(key)
-    if record is None or (record.expires_at is not None and record.expires_at <= ms(now)):
+    if record is None or (record.expires_at is not None and record.expires_at <= utc_ms(now)):
         return None
     return record
 
@@ -55,7 +56,7 @@ def snapshot(store: Store, limit: int) -> StorageSnapshot:
 
 def workers(store: Store, now: datetime, dead_after: timedelta) -> list[WorkerInfo]:
     """Workers seen within ``dead_after`` of ``now``, by name."""
-    cutoff = ms(now) - dead_after
+    cutoff = utc_ms(now) - dead_after
     return sorted(
         (info for info in store.workers.values() if info.last_seen >= cutoff),
         key=lambda info: info.name,

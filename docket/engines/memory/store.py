@@ -19,7 +19,7 @@ import heapq
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from docket.engines.base import (
@@ -32,6 +32,7 @@ from docket.engines.base import (
     WorkerInfo,
 )
 from docket.states import ExecutionState
+from docket.timeutil import utc_ms
 
 __all__ = [
     "DEAD_LETTER_LIMIT",
@@ -41,7 +42,6 @@ __all__ = [
     "Delivery",
     "Store",
     "evolve",
-    "ms",
     "store_for",
 ]
 
@@ -55,16 +55,6 @@ RUNNING = ExecutionState.RUNNING
 # (when or expires_at, generation, key); generations are unique per store, so
 # comparisons never fall through to the key.
 Entry = tuple[datetime, int, str]
-
-
-def ms(when: datetime) -> datetime:
-    """``when`` in UTC, truncated to whole milliseconds as Redis stores it."""
-    if when.tzinfo is not timezone.utc:
-        when = when.astimezone(timezone.utc)
-    micros = when.microsecond
-    if micros % 1000:
-        when = when.replace(microsecond=micros - micros % 1000)
-    return when
 
 
 def evolve(record: ExecutionRecord, **changes: Any) -> ExecutionRecord:
@@ -122,7 +112,7 @@ class Store:
 
     def store_new(self, message: TaskMessage, now: datetime) -> ExecutionRecord:
         """Store ``message`` as a new record under a new generation, queued if due."""
-        when = ms(message.when)
+        when = utc_ms(message.when)
         record = self.put(
             ExecutionRecord(
                 key=message.key,
@@ -155,7 +145,7 @@ class Store:
         result: bytes | None = None,
     ) -> None:
         """End ``record`` in ``state``, kept until ``completed_at + ttl`` (a zero ttl forgets it)."""
-        expires_at = ms(completed_at + ttl)
+        expires_at = utc_ms(completed_at + ttl)
         ended = evolve(
             record,
             state=state,
@@ -188,7 +178,7 @@ class Store:
         """``now`` to the millisecond, after forgetting the records expired by then."""
         # Reads already hide expired records; dropping them here, on writes,
         # only bounds memory.
-        now = ms(now)
+        now = utc_ms(now)
         expiries, records = self.expiries, self.records
         while expiries and expiries[0][0] <= now:
             _, generation, key = heapq.heappop(expiries)

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from docket.engines.base import Claim, ClaimBatch, DeadLetter, Settlement
 from docket.engines.memory import gates
-from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Delivery, Store, evolve, ms
+from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Delivery, Store, evolve
 from docket.states import ExecutionState
+from docket.timeutil import utc_ms
 
 __all__ = ["check_settlements", "claim", "release", "renew", "set_aside", "settle"]
 
@@ -120,11 +121,11 @@ def settle(store: Store, settlements: Sequence[Settlement], now: datetime) -> li
             gates.reschedule(store, settlement.reschedule, settlement.wait_for, now)
         else:
             if settlement.started_at is not None:
-                record = evolve(record, started_at=ms(settlement.started_at))
+                record = evolve(record, started_at=utc_ms(settlement.started_at))
             store.end(
                 record,
                 settlement.state,
-                ms(settlement.completed_at),
+                utc_ms(settlement.completed_at),
                 settlement.ttl,
                 error=settlement.error,
                 result=settlement.result,

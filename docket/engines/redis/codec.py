@@ -1,15 +1,15 @@
 """Conversions between docket's records and what the Redis engine stores.
 
 Times are stored as integer milliseconds since the Unix epoch (UTC) and read
-back as aware UTC datetimes, so a millisecond-aligned input compares equal
-after a round trip.  Strings are UTF-8; payloads and results are raw bytes.
+back as aware UTC datetimes (``docket/timeutil.py`` converts them), so a
+millisecond-aligned input compares equal after a round trip.  Strings are UTF-8; payloads and results are raw bytes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import cast
 
 from docket.engines.base import (
@@ -24,6 +24,7 @@ from docket.engines.base import (
 )
 from docket.engines.redis.keys import DocketKeys
 from docket.states import ExecutionState
+from docket.timeutil import epoch_ms, from_epoch_ms
 
 __all__ = [
     "Arg",
@@ -32,9 +33,7 @@ __all__ = [
     "encode_cursor",
     "settlement_args",
     "decode_fields",
-    "duration_ms",
     "ends",
-    "from_ms",
     "gc_after",
     "pairs",
     "parse_cancellation",
@@ -42,12 +41,7 @@ __all__ = [
     "parse_event",
     "parse_progress",
     "parse_record",
-    "to_ms",
-    "to_ms_ceiling",
 ]
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
 
 GC_MARGIN_MS = 60_000
 """The least time a record outlives its ``expires_at`` in Redis.
@@ -64,31 +58,12 @@ Arg = str | bytes | int
 """One script argument."""
 
 
-def to_ms(when: datetime) -> int:
-    """``when`` as whole milliseconds since the epoch, rounded down."""
-    if when.tzinfo is None:
-        raise ValueError(f"datetimes must be timezone-aware, got {when!r}")
-    return (when - EPOCH) // _MS
-
-
-def to_ms_ceiling(when: datetime) -> int:
-    """``when`` as whole milliseconds since the epoch, rounded up."""
-    if when.tzinfo is None:
-        raise ValueError(f"datetimes must be timezone-aware, got {when!r}")
-    return -((EPOCH - when) // _MS)
-
-
-def from_ms(ms: int) -> datetime:
-    """The aware UTC datetime ``ms`` milliseconds after the epoch."""
-    return EPOCH + timedelta(milliseconds=ms)
-
-
 def ends(completed_at: datetime, ttl: timedelta) -> tuple[int, int, int]:
     """``(completed_at, expires_at, gc delay)`` in ms for a record ending now.
 
     A gc delay of 0 means the record is forgotten at once (ttl of zero or less).
     """
-    done, expires = to_ms(completed_at), to_ms(completed_at + ttl)
+    done, expires = epoch_ms(completed_at), epoch_ms(completed_at + ttl)
     if expires <= done:
         return done, expires, 0
     return done, expires, gc_after(expires - done)
@@ -101,11 +76,6 @@ def gc_after(life_ms: int) -> int:
     own need not agree; decisions are made against stored times, not by it.
     """
     return life_ms + max(GC_MARGIN_MS, life_ms // 4)
-
-
-def duration_ms(duration: timedelta) -> int:
-    """``duration`` in whole milliseconds, rounded down."""
-    return duration // _MS
 
 
 def pairs(flat: Sequence[bytes]) -> Fields:
@@ -141,7 +111,7 @@ def _optional_text(fields: Fields, name: bytes) -> str | None:
 
 def _optional_time(fields: Fields, name: bytes) -> datetime | None:
     value = fields.get(name)
-    return None if value is None else EPOCH + timedelta(milliseconds=int(value))
+    return None if value is None else from_epoch_ms(int(value))
 
 
 def _headers(raw: bytes) -> dict[str, str]:
@@ -175,7 +145,7 @@ def parse_record(fields: Fields) -> ExecutionRecord:
             key=_required(fields, b"key").decode(),
             function_name=_required(fields, b"function").decode(),
             payload=payload,
-            when=EPOCH + timedelta(milliseconds=int(_required(fields, b"when"))),
+            when=from_epoch_ms(int(_required(fields, b"when"))),
             attempt=int(_required(fields, b"attempt")),
             headers=headers,
             generation=int(_required(fields, b"generation")),
@@ -303,7 +273,7 @@ def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
         b"" if settlement.result is None else settlement.result,
         "0" if settlement.error is None else "1",
         "" if settlement.error is None else settlement.error,
-        "" if settlement.started_at is None else to_ms(settlement.started_at),
+        "" if settlement.started_at is None else epoch_ms(settlement.started_at),
     ]
     if retry is None:
         if settlement.wait_for is not None:
@@ -316,7 +286,7 @@ def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
         "1",
         retry.function_name,
         retry.payload,
-        to_ms(retry.when),
+        epoch_ms(retry.when),
         retry.attempt,
         headers,
         "" if wait_for is None else keys.slots(wait_for.gate),

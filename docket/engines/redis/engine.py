@@ -47,22 +47,19 @@ from docket.engines.base import (
 from docket.engines.redis import cluster, queries, sentinel
 from docket.engines.redis.codec import (
     Arg,
-    duration_ms,
     encode_cursor,
     ends,
-    from_ms,
     gc_after,
     parse_cancellation,
     parse_claim,
     parse_event,
     parse_progress,
     settlement_args,
-    to_ms,
-    to_ms_ceiling,
 )
 from docket.engines.redis.keys import GROUP, DocketKeys
 from docket.engines.redis.scheduling import ScheduleCall, schedule_call
 from docket.engines.redis.session import Session
+from docket.timeutil import duration_ms, epoch_ms, epoch_ms_ceiling, from_epoch_ms
 from docket.urls import redact_url
 
 __all__ = ["DEAD_LETTER_LIMIT", "PROMOTE_LIMIT", "RedisEngine"]
@@ -196,8 +193,8 @@ class RedisEngine:
                 GROUP,
                 worker,
                 max(0, count),
-                to_ms(now),
-                to_ms(lease_until),
+                epoch_ms(now),
+                epoch_ms(lease_until),
                 max(0, promote_limit),
                 k.runs_prefix,
                 k.events_prefix,
@@ -227,14 +224,14 @@ class RedisEngine:
         claim_args: list[Arg] = [
             worker,
             max(0, count),
-            to_ms(lease_until),
+            epoch_ms(lease_until),
             PROMOTE_LIMIT,
             k.runs_prefix,
         ]
         settled, claimed = await self._session.run(
             "settle_and_claim",
             keys,
-            [GROUP, to_ms(now), k.events_prefix, *claim_args, *settle_args],
+            [GROUP, epoch_ms(now), k.events_prefix, *claim_args, *settle_args],
         )
         applied = self._settled(settled)
         return applied, self._claimed(claimed, version)
@@ -246,7 +243,7 @@ class RedisEngine:
         wakes = [int(score) for score in (first_future, first_lease) if score]
         return ClaimBatch(
             claims=[parse_claim(claim) for claim in claims],
-            next_wake=from_ms(min(wakes)) if wakes else None,
+            next_wake=from_epoch_ms(min(wakes)) if wakes else None,
             cursor=encode_cursor(wake_id.decode(), version, bool(left)),
         )
 
@@ -267,7 +264,7 @@ class RedisEngine:
         lost = await self._session.run(
             "renew",
             [k.leases, k.holders, k.stream],
-            [worker, to_ms(lease_until), k.runs_prefix, *deliveries],
+            [worker, epoch_ms(lease_until), k.runs_prefix, *deliveries],
         )
         return {delivery.decode() for delivery in lost}
 
@@ -277,7 +274,7 @@ class RedisEngine:
             return []
         keys, args = self._settle_keys_and_args(settlements)
         reply = await self._session.run(
-            "settle", keys, [GROUP, to_ms(now), self.keys.events_prefix, *args]
+            "settle", keys, [GROUP, epoch_ms(now), self.keys.events_prefix, *args]
         )
         return self._settled(reply)
 
@@ -374,13 +371,13 @@ class RedisEngine:
         self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
     ) -> datetime | None:
         """Let ``holder`` through unless ``limit`` others went through in the last ``window``."""
-        now_ms, window_ms = to_ms(now), duration_ms(window)
+        now_ms, window_ms = epoch_ms(now), duration_ms(window)
         reply = await self._session.run(
             "admit",
             [self.keys.gate(gate)],
             [holder, now_ms, now_ms - window_ms, limit, gc_after(window_ms)],
         )
-        return None if not reply else from_ms(int(reply)) + window
+        return None if not reply else from_epoch_ms(int(reply)) + window
 
     async def withdraw(self, gate: str, holder: str) -> None:
         """Stop counting ``holder`` at ``gate``."""
@@ -390,7 +387,7 @@ class RedisEngine:
         self, gate: str, holder: str, now: datetime, limit: int, lease_until: datetime
     ) -> bool:
         """Take a slot at ``gate`` for ``holder`` until ``lease_until``, if one is free."""
-        now_ms, until_ms = to_ms(now), to_ms(lease_until)
+        now_ms, until_ms = epoch_ms(now), epoch_ms(lease_until)
         reply = await self._session.run(
             "acquire_slot",
             [self.keys.slots(gate)],
@@ -404,14 +401,14 @@ class RedisEngine:
         woke = await self._session.run(
             "release_slot",
             [k.slots(gate), k.parked(gate), k.future, k.queue, k.wake],
-            [holder, to_ms(now), limit, k.runs_prefix, k.events_prefix],
+            [holder, epoch_ms(now), limit, k.runs_prefix, k.events_prefix],
         )
         if woke:
             self._session.signal.notify()
 
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
         """Run the gate's first holder once calls have been quiet for ``settle``."""
-        now_ms, settle_ms = to_ms(now), duration_ms(settle)
+        now_ms, settle_ms = epoch_ms(now), duration_ms(settle)
         reply = await self._session.run(
             "debounce",
             [self.keys.debounce(gate)],
@@ -425,7 +422,7 @@ class RedisEngine:
         )
         verdict = reply[0].decode()
         if verdict == "wait":
-            return Debounced("wait", from_ms(int(reply[1])) + settle)
+            return Debounced("wait", from_epoch_ms(int(reply[1])) + settle)
         return Debounced("run" if verdict == "run" else "drop")
 
     # --- workers and strikes -------------------------------------------------
@@ -435,9 +432,9 @@ class RedisEngine:
     ) -> None:
         """Note ``worker`` alive at ``now``; forget workers silent since ``now - dead_after``."""
         k = self.keys
-        seen = to_ms(now)
+        seen = epoch_ms(now)
         info = _compact({"last_seen": seen, "tasks": sorted(tasks)})
-        cutoff = to_ms_ceiling(from_ms(seen) - dead_after)
+        cutoff = epoch_ms_ceiling(from_epoch_ms(seen) - dead_after)
         await self._session.run(
             "heartbeat", [k.workers, k.workers_seen, k.stream], [worker, seen, info, cutoff, GROUP]
         )

@@ -17,15 +17,9 @@ from docket.engines.base import (
     StorageSnapshot,
     WorkerInfo,
 )
-from docket.engines.redis.codec import (
-    decode_fields,
-    from_ms,
-    pairs,
-    parse_record,
-    to_ms,
-    to_ms_ceiling,
-)
+from docket.engines.redis.codec import decode_fields, pairs, parse_record
 from docket.engines.redis.keys import DocketKeys
+from docket.timeutil import epoch_ms, epoch_ms_ceiling, from_epoch_ms
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -43,7 +37,7 @@ async def get_record(
     if not fields:
         return None
     record = parse_record(fields)
-    if record.expires_at is not None and to_ms(record.expires_at) <= to_ms(now):
+    if record.expires_at is not None and epoch_ms(record.expires_at) <= epoch_ms(now):
         return None
     return record
 
@@ -75,7 +69,7 @@ def _worker(name: bytes, info: bytes) -> WorkerInfo:
     data = json.loads(info)
     return WorkerInfo(
         name=name.decode(),
-        last_seen=from_ms(int(data["last_seen"])),
+        last_seen=from_epoch_ms(int(data["last_seen"])),
         tasks=frozenset(str(task) for task in data["tasks"]),
     )
 
@@ -97,7 +91,7 @@ async def workers(
     client: Redis, keys: DocketKeys, now: datetime, dead_after: timedelta
 ) -> list[WorkerInfo]:
     """Workers seen within ``dead_after`` of ``now``, by name."""
-    cutoff = from_ms(to_ms_ceiling(from_ms(to_ms(now)) - dead_after))
+    cutoff = from_epoch_ms(epoch_ms_ceiling(from_epoch_ms(epoch_ms(now)) - dead_after))
     stored = cast("dict[bytes, bytes]", await client.hgetall(keys.workers))
     seen = (_worker(name, info) for name, info in stored.items())
     return sorted((w for w in seen if w.last_seen >= cutoff), key=lambda w: w.name)
@@ -125,7 +119,7 @@ async def dead_letters(client: Redis, keys: DocketKeys, limit: int) -> list[Dead
                 key=key or None,
                 function_name=function or None,
                 reason=stored[b"reason"].decode("utf-8", "backslashreplace"),
-                set_aside_at=from_ms(int(stored[b"set_aside_at"])),
+                set_aside_at=from_epoch_ms(int(stored[b"set_aside_at"])),
                 fields=decode_fields(fields),
             )
         )

@@ -15,9 +15,10 @@ from typing import Any
 
 from docket.engines.base import ExecutionRecord, ScheduleResult, TaskMessage
 from docket.engines.messages import check_message
-from docket.engines.redis.codec import Arg, from_ms, pairs, parse_record, to_ms
+from docket.engines.redis.codec import Arg, pairs, parse_record
 from docket.engines.redis.keys import DocketKeys
 from docket.states import Disposition, ExecutionState
+from docket.timeutil import epoch_ms, from_epoch_ms
 
 __all__ = ["ScheduleCall", "schedule_call"]
 
@@ -41,7 +42,7 @@ class ScheduleCall:
             key=message.key,
             function_name=message.function_name,
             payload=message.payload,
-            when=from_ms(self.when_ms),
+            when=from_epoch_ms(self.when_ms),
             attempt=message.attempt,
             headers=dict(message.headers),
             generation=int(reply[1]),
@@ -56,7 +57,7 @@ def schedule_call(
     """The schedule script's keys and arguments for ``message``; ValueError if it is malformed."""
     check_message(message)
     k = keys
-    when_ms = to_ms(message.when)
+    when_ms = epoch_ms(message.when)
     return ScheduleCall(
         message,
         when_ms,
@@ -68,7 +69,7 @@ def schedule_call(
             when_ms,
             message.attempt,
             json.dumps(dict(message.headers), separators=(",", ":")),
-            to_ms(now),
+            epoch_ms(now),
             "1" if replace else "0",
             k.events_prefix,
         ],
