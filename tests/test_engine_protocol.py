@@ -8,6 +8,7 @@ import pytest
 
 from docket.engines.base import ENGINE_OPERATIONS, Engine
 from docket.engines.memory import MemoryEngine
+from docket.engines.protocols import OPERATION_GROUPS
 from docket.engines.redis import RedisEngine
 
 
@@ -31,3 +32,15 @@ def test_engine_operations_match_the_protocol_signatures(engine_class: type) -> 
         assert inspect.iscoroutinefunction(
             getattr(engine_class, name)
         ) == inspect.iscoroutinefunction(getattr(Engine, name)), name
+
+
+def test_the_engine_lists_every_operation_of_its_groups_once() -> None:
+    declared = {
+        name
+        for name in dir(Engine)
+        if not name.startswith("_") and callable(getattr(Engine, name, None))
+    }
+    assert sorted(ENGINE_OPERATIONS) == sorted(declared)
+    assert len(set(ENGINE_OPERATIONS)) == len(ENGINE_OPERATIONS)
+    for group in OPERATION_GROUPS:
+        assert group in Engine.__mro__

@@ -1,8 +1,8 @@
 """The values that cross the engine seam: messages, records, claims, settlements, events.
 
 Plain frozen dataclasses with no behaviour beyond a derived property; the
-operations that take and return them are the ``Engine`` protocol in
-``base.py``, which re-exports every name here.
+operations that take and return them are the ``Engine`` protocol (``base.py``,
+grouped in ``protocols/``), and ``base.py`` re-exports every name here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ __all__ = [
     "Cancellation",
     "Claim",
     "ClaimBatch",
-    "DEBOUNCE_MEMORY",
     "DeadLetter",
     "Debounced",
     "Event",
@@ -252,10 +251,6 @@ class DeadLetter:
     reason: str
     set_aside_at: datetime
     fields: Mapping[str, str]
-
-
-DEBOUNCE_MEMORY = 10
-"""A debounce gate quiet for this many times its settle period is forgotten."""
 
 
 @dataclass(frozen=True)
