@@ -7,6 +7,10 @@ __all__ = [
     "ExecutionCancelled",
     "ExecutionExpired",
     "ExecutionFailed",
+    "InvalidURL",
+    "StorageError",
+    "StorageRefused",
+    "StorageUnavailable",
     "UnknownTaskError",
 ]
 
@@ -36,3 +40,38 @@ class UnknownTaskError(KeyError, DocketError):
     def __str__(self) -> str:
         # KeyError quotes its argument; a sentence reads better unquoted.
         return str(self.args[0]) if self.args else ""
+
+
+class InvalidURL(DocketError, ValueError):
+    """A docket URL no engine can open, refused before connecting.
+
+    ``url`` is the URL with its passwords hidden, ``reason`` what is wrong
+    with it and ``label`` the name it was given as (``url``, ``--url``).
+    """
+
+    def __init__(self, url: str, reason: str, *, label: str = "url") -> None:
+        super().__init__(f"invalid {label} {url!r}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.label = label
+
+
+class StorageError(DocketError):
+    """The docket's storage failed an operation.
+
+    The message names the URL with its passwords hidden (``url``, or None
+    when it is not known); the engine's own exception is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class StorageUnavailable(StorageError):
+    """The docket's storage cannot be reached: the connection failed, timed out
+    or was refused its credentials."""
+
+
+class StorageRefused(StorageError):
+    """The docket's storage answered a command with an error."""

@@ -1,10 +1,10 @@
-"""Showing docket URLs in messages without their passwords."""
+"""Showing docket URLs, and messages that may quote them, without their passwords."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["redact_url"]
+__all__ = ["redact_url", "scrub"]
 
 
 def redact_url(url: str) -> str:
@@ -27,3 +27,29 @@ def redact_url(url: str) -> str:
         masked = [(name, "***" if "password" in name else value) for name, value in query]
         parts = parts._replace(query=urlencode(masked, safe="*"))
     return urlunsplit(parts)
+
+
+def scrub(text: str, url: str | None) -> str:
+    """``text`` with any password that ``url`` carries replaced by ``***``.
+
+    A last line of defence for messages built by code that did not redact
+    the URL itself (a client library quoting it): no password reaches a
+    person.
+    """
+    if not url:
+        return text
+    secrets: set[str] = set()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        secrets.add(userinfo.partition(":")[2])
+        secrets.add(unquote(userinfo.partition(":")[2]))
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if "password" in name:
+            secrets.add(value)
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -6,6 +6,8 @@ by a ``VirtualClock``, and ``discard``s it on the way out.  ``Docket.clear()``
 alone is not enough: it cancels pending work but keeps records (for
 ``execution_ttl``), heartbeats, strikes and, on Redis, the stream itself, so
 a suite that opens thousands of dockets would leave all of that behind.
+Where a test docket lives and how its storage is deleted, the engine registry
+(``docket.engines``) says.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from docket.engines import discard_storage
+from docket.engines import discard_storage, per_test_url, scheme_list
+from docket.errors import InvalidURL
 
 if TYPE_CHECKING:
     from docket import Clock, Docket
 
 __all__ = [
-    "SUPPORTED_SCHEMES",
     "discard",
     "docket_location",
     "open_docket",
@@ -32,17 +33,10 @@ __all__ = [
 
 logger = logging.getLogger("docket_testing.dockets")
 
-SUPPORTED_SCHEMES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "fakeredis")
-"""URL schemes a test docket can live on."""
-
 
 def unique_docket_name() -> str:
     """A docket name no other test uses (so tests sharing one Redis never meet)."""
     return f"docket-test-{uuid.uuid4().hex[:16]}"
-
-
-def _scheme(url: str) -> str:
-    return urlsplit(url).scheme.lower() if isinstance(url, str) and "://" in url else ""
 
 
 def docket_location(base_url: str, name: str) -> str:
@@ -50,15 +44,15 @@ def docket_location(base_url: str, name: str) -> str:
 
     A bare ``memory://`` becomes ``memory://NAME``, the docket's own store;
     any other URL is used as it is (the unique name keeps dockets apart).
+    A URL no engine opens is a ValueError naming it, passwords hidden.
     """
-    if _scheme(base_url) not in SUPPORTED_SCHEMES:
+    try:
+        return per_test_url(base_url, name)
+    except InvalidURL as error:
         raise ValueError(
-            f"a test docket URL must start with one of "
-            f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}; got {base_url!r}"
-        )
-    if base_url.rstrip("/").lower() == "memory:":
-        return f"memory://{name}"
-    return base_url
+            f"a test docket URL must start with one of {scheme_list()}; "
+            f"got {error.url!r} ({error.reason})"
+        ) from None
 
 
 @asynccontextmanager

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import pytest
 
-from docket_testing.dockets import SUPPORTED_SCHEMES
+from docket.engines import check_url, scheme_list
+from docket.errors import InvalidURL
 
 if TYPE_CHECKING:
     from docket import Docket, VirtualClock, Worker
@@ -83,18 +83,15 @@ def configured_url(config: pytest.Config) -> str:
     return DEFAULT_URL
 
 
-def _check_url(url: str) -> None:
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
-    if scheme not in SUPPORTED_SCHEMES:
-        raise pytest.UsageError(
-            f"--docket-url / docket_url must be one of "
-            f"{', '.join(s + '://...' for s in SUPPORTED_SCHEMES)}; got {url!r}"
-        )
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    """Reject a malformed ``--docket-url`` before any test runs."""
-    _check_url(configured_url(config))
+    """Reject a ``--docket-url`` no engine opens before any test runs."""
+    try:
+        check_url(configured_url(config))
+    except InvalidURL as error:
+        raise pytest.UsageError(
+            f"--docket-url / docket_url must be one of {scheme_list()}; "
+            f"got {error.url!r} ({error.reason})"
+        ) from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -4,6 +4,8 @@ A command raises ``CLIError`` (or lets a library or connection error escape);
 ``run`` turns any of them into one ``error: ...`` line on stderr and a
 non-zero exit, never a traceback.  ``open_docket`` is the one way commands
 connect, so URL checks and task registration behave the same everywhere.
+What a URL may be and what an engine's errors mean, the engine registry
+(``docket.engines``) says; no command imports an engine.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import typer
-from redis import exceptions as redis_errors
 from rich.console import Console
 
 from docket import event_loop
 from docket.docket import Docket
-from docket.engines import SUPPORTED_SCHEMES
-from docket.urls import redact_url
+from docket.engines import SCHEMES, scheme_list, scheme_of, storage_error
+from docket.engines import check_url as check_engine_url
+from docket.errors import InvalidURL, StorageError
+from docket.urls import redact_url, scrub
 
 __all__ = [
     "CLIError",
@@ -63,78 +65,39 @@ def one_line(text: str) -> str:
 
 
 def check_url(url: str, *, allow_memory: bool, label: str = "--url") -> str:
-    """Validate a docket URL's scheme and port before connecting; return it unchanged.
+    """Validate a docket URL before connecting; return it unchanged.
 
-    ``memory://`` dockets live inside one process, so only commands that run
-    work in this process (``worker``) or may be pointed at one for a demo
-    (``watch``) accept them.  What only an engine knows (a sentinel URL's
-    service, say) it checks itself when the docket is built (``open_docket``).
-    Errors name the URL as ``label`` (the option, or a parameter).
+    The engine registry checks everything it can without connecting (see
+    ``docket.engines.check_url``).  A docket with no server (``memory://``)
+    lives inside one process, so only commands that run work in this
+    process (``worker``) or may be pointed at one for a demo (``watch``)
+    accept one.  Errors name the URL as ``label`` (the option, or a
+    parameter).
     """
-    shown = redact_url(url)
-    if "://" not in url:
-        raise InvalidValue(
-            f"invalid {label} {shown!r}: expected scheme://..., one of "
-            + ", ".join(s + "://" for s in SUPPORTED_SCHEMES)
-        )
     try:
-        parts = urlsplit(url)
-        # A netloc listing several hosts (sentinels, cluster nodes) has no
-        # single port to parse.
-        if "," not in parts.netloc:
-            parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as error:
-        raise InvalidValue(f"invalid {label} {shown!r}: {error}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SUPPORTED_SCHEMES:
+        check_engine_url(url, label=label)
+    except InvalidURL as error:
+        raise InvalidValue(str(error)) from None
+    scheme = scheme_of(url)
+    if scheme is not None and not scheme.server and not allow_memory:
+        shared = scheme_list(s for s in SCHEMES if not s.in_process)
         raise InvalidValue(
-            f"invalid {label} {shown!r}: scheme {scheme!r} is not supported; use one of "
-            + ", ".join(s + "://" for s in SUPPORTED_SCHEMES)
-        )
-    if scheme == "memory" and not allow_memory:
-        raise InvalidValue(
-            "the memory:// URL scheme is not supported by this command: a memory:// docket "
-            "lives inside one process; use redis:// (or rediss://)"
+            f"the {scheme.name}:// URL scheme is not supported by this command: "
+            f"a {scheme.name}:// docket lives inside one process; use one of {shared}"
         )
     return url
 
 
-def scrub(text: str, url: str | None) -> str:
-    """``text`` with any password that ``url`` carries replaced by ``***``.
-
-    A last line of defence for messages built by code that did not redact
-    the URL itself: no password reaches the terminal.
-    """
-    if not url:
-        return text
-    secrets: set[str] = set()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return text
-    userinfo, at, _ = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        secrets.add(userinfo.partition(":")[2])
-        secrets.add(unquote(userinfo.partition(":")[2]))
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if "password" in name:
-            secrets.add(value)
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
 def describe_error(error: BaseException, url: str | None = None) -> str:
     """One line saying what went wrong, naming the (redacted) URL for connection trouble."""
-    where = redact_url(url) if url else "the docket's server"
     said = scrub(str(error), url)
-    if isinstance(error, redis_errors.AuthenticationError):
-        return one_line(f"cannot authenticate to {where}: {said}")
-    if isinstance(error, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
-        return one_line(f"cannot reach {where}: {said}")
-    if isinstance(error, redis_errors.RedisError):
-        return one_line(f"{where} refused a command: {type(error).__name__}: {said}")
+    translated = storage_error(error, url)
+    if translated is not None:
+        return one_line(str(translated))
+    if isinstance(error, StorageError):
+        return one_line(said)
     if isinstance(error, (ConnectionError, TimeoutError)):
+        where = redact_url(url) if url else "the docket's server"
         return one_line(f"cannot reach {where}: {said}")
     if isinstance(
         error, (CLIError, ValueError, TypeError, ImportError, LookupError, AttributeError)
@@ -194,8 +157,8 @@ async def open_docket(
             name=name, url=url, enable_internal_instrumentation=enable_internal_instrumentation
         )
     except ValueError as error:
-        # The engine registry refuses what it cannot open, such as a sentinel
-        # URL without a service.
+        # The URL was checked above; what is left is the Docket's own
+        # refusal, such as a name with braces.
         raise InvalidValue(
             f"cannot open docket {name!r} at {redact_url(url)!r}: {scrub(str(error), url)}"
         ) from None

@@ -29,10 +29,9 @@ from redis.asyncio.connection import Connection
 from redis.crc import key_slot
 
 from docket.engines.redis.multihost import parse_multihost_url
+from docket.engines.schemes import REDIS_CLUSTER
 
-__all__ = ["SCHEME", "ClusterTarget", "cluster_pools", "find_slot_owner", "parse_cluster_url"]
-
-SCHEME = "redis+cluster"
+__all__ = ["ClusterTarget", "cluster_pools", "find_slot_owner", "parse_cluster_url"]
 
 DEFAULT_PORT = 6379
 
@@ -61,7 +60,7 @@ def parse_cluster_url(url: str) -> ClusterTarget:
     """Parse ``url``; ValueError naming the URL (password hidden) and what is wrong."""
     parsed = parse_multihost_url(
         url,
-        scheme=SCHEME,
+        scheme=REDIS_CLUSTER.name,
         default_port=DEFAULT_PORT,
         what="cluster nodes",
         float_options=_QUERY_FLOATS,

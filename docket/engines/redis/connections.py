@@ -32,13 +32,20 @@ import sys
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from docket.engines.redis import cluster, sentinel
 from docket.engines.redis.packing import packing_connection_class
+from docket.engines.schemes import (
+    FAKEREDIS,
+    REDIS,
+    REDIS_CLUSTER,
+    REDIS_SENTINEL,
+    REDISS,
+    scheme_of,
+)
 from docket.urls import redact_url
 
 if sys.version_info >= (3, 11):
@@ -46,7 +53,7 @@ if sys.version_info >= (3, 11):
 else:  # redis-py itself depends on async-timeout below Python 3.11.3
     from async_timeout import timeout as _deadline  # type: ignore[import-not-found]
 
-__all__ = ["COMMAND_CONNECTIONS", "Clients", "connect", "ensure_group"]
+__all__ = ["COMMAND_CONNECTIONS", "Clients", "check_url", "connect", "ensure_group"]
 
 COMMAND_CONNECTIONS = 50
 """Connections in the command pool; callers queue beyond this."""
@@ -96,6 +103,25 @@ def _fake_server(url: str) -> Any:
     return server
 
 
+def check_url(url: str) -> None:
+    """ValueError for a URL ``connect`` would refuse, found without connecting.
+
+    A sentinel or cluster URL must parse (``sentinel.py``, ``cluster.py``);
+    a scheme of another engine is refused, naming the URL redacted.
+    """
+    scheme = scheme_of(url)
+    if scheme is REDIS_SENTINEL:
+        sentinel.parse_sentinel_url(url)
+    elif scheme is REDIS_CLUSTER:
+        cluster.parse_cluster_url(url)
+    elif scheme is None or scheme.engine != "redis":
+        raise _cannot_open(url)
+
+
+def _cannot_open(url: str) -> ValueError:
+    return ValueError(f"the Redis engine cannot open {redact_url(url)!r}")
+
+
 def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients:
     """The clients for ``url`` (they connect lazily, on first use).
 
@@ -104,8 +130,8 @@ def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients
     authenticates every connection to the data nodes in place of the URL's
     credentials.
     """
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "fakeredis":
+    scheme = scheme_of(url)
+    if scheme is FAKEREDIS:
         server = _fake_server(url)
         import fakeredis
 
@@ -121,7 +147,7 @@ def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients
         return Clients(commands, blocking, blocking_reads=False)
     command_pool: ConnectionPool
     blocking_pool: ConnectionPool
-    if scheme == sentinel.SCHEME:
+    if scheme is REDIS_SENTINEL:
         target = sentinel.parse_sentinel_url(url)
         command_pool, blocking_pool = sentinel.sentinel_pools(
             target,
@@ -130,7 +156,7 @@ def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients
             connect_timeout=CONNECT_TIMEOUT,
         )
         command_timeout = target.options.get("socket_timeout", COMMAND_TIMEOUT)
-    elif scheme == cluster.SCHEME:
+    elif scheme is REDIS_CLUSTER:
         cluster_target = cluster.parse_cluster_url(url)
         command_pool, blocking_pool = cluster.cluster_pools(
             cluster_target,
@@ -140,14 +166,14 @@ def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients
             connect_timeout=CONNECT_TIMEOUT,
         )
         command_timeout = cluster_target.options.get("socket_timeout", COMMAND_TIMEOUT)
-    elif scheme in ("redis", "rediss"):
+    elif scheme is REDIS or scheme is REDISS:
         command_pool = BlockingConnectionPool.from_url(
             url, max_connections=COMMAND_CONNECTIONS, timeout=None
         )
         blocking_pool = ConnectionPool.from_url(url, max_connections=BLOCKING_CONNECTIONS)
         command_timeout = command_pool.connection_kwargs.get("socket_timeout", COMMAND_TIMEOUT)
     else:
-        raise ValueError(f"the Redis engine cannot open {redact_url(url)!r}")
+        raise _cannot_open(url)
     for pool in (command_pool, blocking_pool):
         # Query parameters of the URL override keyword arguments, so these are
         # set after parsing.  Scripts return bytes (payloads are binary).

@@ -44,7 +44,7 @@ from docket.engines.base import (
     TaskMessage,
     WorkerInfo,
 )
-from docket.engines.redis import cluster, queries, sentinel
+from docket.engines.redis import queries
 from docket.engines.redis.codec import (
     Arg,
     encode_cursor,
@@ -56,6 +56,7 @@ from docket.engines.redis.codec import (
     parse_progress,
     settlement_args,
 )
+from docket.engines.redis.connections import check_url
 from docket.engines.redis.keys import GROUP, DocketKeys
 from docket.engines.redis.scheduling import ScheduleCall, schedule_call
 from docket.engines.redis.session import Session
@@ -91,14 +92,8 @@ class RedisEngine:
         """The engine of docket ``name`` at a ``redis://``, ``rediss://``,
         ``redis+sentinel://``, ``redis+cluster://`` or ``fakeredis://NAME`` URL
         (not connected until ``open``).  A malformed sentinel or cluster URL is
-        refused here."""
-        scheme = url.partition("://")[0].lower()
-        if scheme not in ("redis", "rediss", sentinel.SCHEME, cluster.SCHEME, "fakeredis"):
-            raise ValueError(f"the Redis engine cannot open {redact_url(url)!r}")
-        if scheme == sentinel.SCHEME:
-            sentinel.parse_sentinel_url(url)
-        if scheme == cluster.SCHEME:
-            cluster.parse_cluster_url(url)
+        refused here (see ``connections.check_url``)."""
+        check_url(url)
         return cls(url, name, credential_provider=credential_provider)
 
     def __repr__(self) -> str:

@@ -22,10 +22,9 @@ from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from docket.engines.redis.multihost import parse_multihost_url
+from docket.engines.schemes import REDIS_SENTINEL
 
-__all__ = ["SCHEME", "SentinelTarget", "parse_sentinel_url", "sentinel_pools"]
-
-SCHEME = "redis+sentinel"
+__all__ = ["SentinelTarget", "parse_sentinel_url", "sentinel_pools"]
 
 DEFAULT_SENTINEL_PORT = 26379
 
@@ -49,7 +48,7 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     """Parse ``url``; ValueError naming the URL (password hidden) and what is wrong."""
     parsed = parse_multihost_url(
         url,
-        scheme=SCHEME,
+        scheme=REDIS_SENTINEL.name,
         default_port=DEFAULT_SENTINEL_PORT,
         what="sentinels",
         float_options=_QUERY_FLOATS,
