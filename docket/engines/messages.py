@@ -1,8 +1,9 @@
-"""What every engine checks of a ``TaskMessage`` before it stores one.
+"""What every engine checks of a ``TaskMessage`` or ``Settlement`` before it stores one.
 
-Both engines refuse the same malformed messages with the same ValueError, at
-the call that received them, instead of storing something another engine
-would have refused (or a worker could not read back).
+Both engines refuse the same malformed messages and settlements with the
+same ValueError, at the call that received them, instead of storing
+something another engine would have refused (or a worker could not read
+back).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from docket.engines.base import TaskMessage
+from docket.engines.records import Settlement, TaskMessage
 
-__all__ = ["check_message"]
+__all__ = ["check_message", "check_settlement"]
 
 
 def check_message(message: TaskMessage) -> None:
@@ -55,4 +56,23 @@ def check_message(message: TaskMessage) -> None:
     ):
         raise ValueError(
             f"the message for key {key!r} needs headers mapping strings to strings, got {headers!r}"
+        )
+
+
+def check_settlement(settlement: Settlement) -> None:
+    """ValueError for a settlement that neither ends nor reschedules its own key.
+
+    A settlement without ``reschedule`` must end in a terminal state, and
+    only a rescheduling one may wait for a slot (``wait_for``); one that
+    reschedules must reschedule its own key.
+    """
+    retry = settlement.reschedule
+    if retry is None:
+        if not settlement.state.is_terminal:
+            raise ValueError(f"a settlement must end in a terminal state, got {settlement.state}")
+        if settlement.wait_for is not None:
+            raise ValueError("a settlement can only wait for a slot when it reschedules")
+    elif retry.key != settlement.key:
+        raise ValueError(
+            f"a settlement may only reschedule its own key {settlement.key!r}, got {retry.key!r}"
         )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from docket.engines.base import (
+from docket.engines.records import (
     Cancellation,
     Claim,
     Event,
@@ -41,6 +41,7 @@ __all__ = [
     "parse_event",
     "parse_progress",
     "parse_record",
+    "parse_strike_change",
 ]
 
 GC_MARGIN_MS = 60_000
@@ -239,6 +240,12 @@ def parse_event(data: bytes) -> Event:
     )
 
 
+def parse_strike_change(data: bytes) -> None:
+    """A strike change as ``lua/strikes.lua`` publishes it: watchers only need to know
+    one happened (they read the rules again), so nothing is kept."""
+    return None
+
+
 def parse_cancellation(data: bytes) -> Cancellation:
     """A notice as ``lua/cancel.lua`` publishes it (cjson-encoded; numbers as strings)."""
     notice = json.loads(data)
@@ -252,14 +259,11 @@ def parse_cancellation(data: bytes) -> Cancellation:
 
 
 def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
-    """The 21 script arguments of one settlement (see ``lua/settling.lua``)."""
+    """The 21 script arguments of one settlement (see ``lua/settling.lua``).
+
+    ``settlement`` has passed ``messages.check_settlement``.
+    """
     retry = settlement.reschedule
-    if retry is None and not settlement.state.is_terminal:
-        raise ValueError(f"a settlement must end in a terminal state, got {settlement.state}")
-    if retry is not None and retry.key != settlement.key:
-        raise ValueError(
-            f"a settlement may only reschedule its own key {settlement.key!r}, got {retry.key!r}"
-        )
     completed_at, expires_at, gc_ms = ends(settlement.completed_at, settlement.ttl)
     args: list[Arg] = [
         settlement.delivery,
@@ -276,8 +280,6 @@ def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
         "" if settlement.started_at is None else epoch_ms(settlement.started_at),
     ]
     if retry is None:
-        if settlement.wait_for is not None:
-            raise ValueError("a settlement can only wait for a slot when it reschedules")
         return [*args, "0", "", b"", 0, 0, "", "", "", 0]
     headers = json.dumps(dict(retry.headers), separators=(",", ":"))
     wait_for = settlement.wait_for

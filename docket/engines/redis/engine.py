@@ -16,19 +16,26 @@ Every transition is one Lua script (``lua/``), called by hash: ``schedule``,
 ``cancel``, ``claim`` and ``clear`` take one round trip each; ``settle`` and
 ``renew`` one per batch, and ``schedule_many`` pipelines one schedule per
 message in one round trip.  Times always come from the caller's ``now``.
+
+This module says which step serves each operation; the steps live beside
+their memory twins, in modules of the same names: ``scheduling`` (schedule,
+cancel, clear), ``working`` (claims, leases, settlements, dead letters,
+progress), ``gates`` (flow control), ``queries`` (reads), ``listeners``
+(events over pub/sub) and ``user_data``.  Heartbeats and strike rules are
+short enough to stay here, as they do in ``memory/engine.py``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from docket.engines import layout
-from docket.engines.base import (
-    DEBOUNCE_MEMORY,
+from docket.engines.protocols import PROMOTE_LIMIT
+from docket.engines.records import (
     Cancellation,
     ClaimBatch,
     DeadLetter,
@@ -44,36 +51,16 @@ from docket.engines.base import (
     TaskMessage,
     WorkerInfo,
 )
-from docket.engines.redis import queries
-from docket.engines.redis.codec import (
-    Arg,
-    encode_cursor,
-    ends,
-    gc_after,
-    parse_cancellation,
-    parse_claim,
-    parse_event,
-    parse_progress,
-    settlement_args,
-)
+from docket.engines.redis import gates, queries, scheduling, working
+from docket.engines.redis.codec import parse_cancellation, parse_event, parse_strike_change
 from docket.engines.redis.connections import check_url
 from docket.engines.redis.keys import GROUP, DocketKeys
-from docket.engines.redis.scheduling import ScheduleCall, schedule_call
 from docket.engines.redis.session import Session
-from docket.timeutil import duration_ms, epoch_ms, epoch_ms_ceiling, from_epoch_ms
+from docket.engines.redis.user_data import user_client
+from docket.timeutil import epoch_ms, epoch_ms_ceiling, from_epoch_ms
 from docket.urls import redact_url
 
-__all__ = ["DEAD_LETTER_LIMIT", "PROMOTE_LIMIT", "RedisEngine"]
-
-DEAD_LETTER_LIMIT = 10_000
-"""About how many dead letters are kept (the stream is trimmed approximately)."""
-
-PROMOTE_LIMIT = 1000
-"""How many due future records one claim promotes to the queue, at most."""
-
-
-def _compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+__all__ = ["RedisEngine"]
 
 
 class RedisEngine:
@@ -107,65 +94,29 @@ class RedisEngine:
         """Stop the blocking read and release every connection; data stays."""
         await self._session.close()
 
-    # --- producing -----------------------------------------------------------
+    # --- producing (scheduling.py) ---------------------------------------------
 
     async def schedule(
         self, message: TaskMessage, now: datetime, *, replace: bool
     ) -> ScheduleResult:
         """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
-        call = schedule_call(self.keys, message, now, replace)
-        result, woke = call.result(await self._session.run("schedule", call.keys, call.args))
-        if woke:
-            self._session.signal.notify()
-        return result
+        return await scheduling.schedule(self._session, message, now, replace)
 
     async def schedule_many(
         self, messages: Sequence[TaskMessage], now: datetime, *, replace: bool
     ) -> list[ScheduleResult | Exception]:
         """``schedule`` each message, pipelined in one round trip; errors come back in place."""
-        results: dict[int, ScheduleResult | Exception] = {}
-        calls: list[tuple[int, ScheduleCall]] = []
-        for index, message in enumerate(messages):
-            try:
-                calls.append((index, schedule_call(self.keys, message, now, replace)))
-            except (ValueError, TypeError) as error:
-                results[index] = error
-        if calls:
-            replies = await self._session.run_many(
-                "schedule", [(call.keys, call.args) for _, call in calls]
-            )
-            woke = False
-            for (index, call), reply in zip(calls, replies, strict=True):
-                if isinstance(reply, Exception):
-                    results[index] = reply
-                    continue
-                results[index], woken = call.result(reply)
-                woke = woke or woken
-            if woke:
-                self._session.signal.notify()
-        return [results[index] for index in range(len(messages))]
+        return await scheduling.schedule_many(self._session, messages, now, replace)
 
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
         """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
-        k = self.keys
-        reply = await self._session.run(
-            "cancel",
-            [k.record(key), k.queue, k.future, k.stream, k.holders],
-            [key, *ends(now, ttl), k.events_prefix, k.cancellation_channel],
-        )
-        return bool(reply)
+        return await scheduling.cancel(self._session, key, now, ttl)
 
     async def clear(self, now: datetime, ttl: timedelta) -> int:
         """Cancel every SCHEDULED and QUEUED execution; return how many."""
-        k = self.keys
-        reply = await self._session.run(
-            "clear",
-            [k.queue, k.future, k.stream],
-            [k.runs_prefix, k.events_prefix, *ends(now, ttl)],
-        )
-        return int(reply)
+        return await scheduling.clear(self._session, now, ttl)
 
-    # --- working -------------------------------------------------------------
+    # --- working (working.py) --------------------------------------------------
 
     async def claim(
         self,
@@ -177,25 +128,7 @@ class RedisEngine:
         promote_limit: int = PROMOTE_LIMIT,
     ) -> ClaimBatch:
         """Promote due work, reclaim expired leases, then claim queued work in due order."""
-        # Read before the round trip: a notification during it changes the
-        # version, and the wait that follows returns at once.
-        version = self._session.signal.version
-        k = self.keys
-        reply = await self._session.run(
-            "claim",
-            [k.stream, k.queue, k.future, k.leases, k.holders, k.wake],
-            [
-                GROUP,
-                worker,
-                max(0, count),
-                epoch_ms(now),
-                epoch_ms(lease_until),
-                max(0, promote_limit),
-                k.runs_prefix,
-                k.events_prefix,
-            ],
-        )
-        return self._claimed(reply, version)
+        return await working.claim(self._session, worker, count, now, lease_until, promote_limit)
 
     async def settle_and_claim(
         self,
@@ -205,41 +138,9 @@ class RedisEngine:
         now: datetime,
         lease_until: datetime,
     ) -> tuple[list[bool], ClaimBatch]:
-        """``settle`` then ``claim``, in one script and one round trip (see ``Engine``).
-
-        If the script fails, nothing it claimed reaches the caller: a failing
-        settle stops it before its claim, and a claim that fails part way
-        leaves what it took to be reclaimed when the leases expire.
-        """
-        if not settlements:
-            return [], await self.claim(worker, count, now, lease_until)
-        version = self._session.signal.version
-        k = self.keys
-        keys, settle_args = self._settle_keys_and_args(settlements)
-        claim_args: list[Arg] = [
-            worker,
-            max(0, count),
-            epoch_ms(lease_until),
-            PROMOTE_LIMIT,
-            k.runs_prefix,
-        ]
-        settled, claimed = await self._session.run(
-            "settle_and_claim",
-            keys,
-            [GROUP, epoch_ms(now), k.events_prefix, *claim_args, *settle_args],
-        )
-        applied = self._settled(settled)
-        return applied, self._claimed(claimed, version)
-
-    def _claimed(self, reply: Any, version: int) -> ClaimBatch:
-        claims, wake_id, left, first_future, first_lease, woke = reply
-        if woke:
-            self._session.signal.notify()
-        wakes = [int(score) for score in (first_future, first_lease) if score]
-        return ClaimBatch(
-            claims=[parse_claim(claim) for claim in claims],
-            next_wake=from_epoch_ms(min(wakes)) if wakes else None,
-            cursor=encode_cursor(wake_id.decode(), version, bool(left)),
+        """``settle`` then ``claim``, in one script and one round trip (see ``Engine``)."""
+        return await working.settle_and_claim(
+            self._session, settlements, worker, count, now, lease_until
         )
 
     async def wait_for_work(self, cursor: str | None) -> None:
@@ -253,57 +154,15 @@ class RedisEngine:
         self, worker: str, deliveries: Sequence[str], lease_until: datetime
     ) -> set[str]:
         """Extend the leases ``worker`` still holds; return the deliveries it lost."""
-        if not deliveries:
-            return set()
-        k = self.keys
-        lost = await self._session.run(
-            "renew",
-            [k.leases, k.holders, k.stream],
-            [worker, epoch_ms(lease_until), k.runs_prefix, *deliveries],
-        )
-        return {delivery.decode() for delivery in lost}
+        return await working.renew(self._session, worker, deliveries, lease_until)
 
     async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
         """Acknowledge each delivery and, unless stale, end or reschedule its record."""
-        if not settlements:
-            return []
-        keys, args = self._settle_keys_and_args(settlements)
-        reply = await self._session.run(
-            "settle", keys, [GROUP, epoch_ms(now), self.keys.events_prefix, *args]
-        )
-        return self._settled(reply)
-
-    def _settle_keys_and_args(
-        self, settlements: Sequence[Settlement]
-    ) -> tuple[list[str], list[Arg]]:
-        """The keys of a settle (see ``lua/settling.lua``) and each settlement's values."""
-        k = self.keys
-        keys = [k.stream, k.queue, k.future, k.leases, k.holders, k.generation, k.wake]
-        args: list[Arg] = []
-        for settlement in settlements:
-            keys.append(k.record(settlement.key))
-            args.extend(settlement_args(settlement, k))
-        return keys, args
-
-    def _settled(self, reply: Any) -> list[bool]:
-        if reply[-1]:
-            self._session.signal.notify()
-        return [bool(applied) for applied in reply[:-1]]
+        return await working.settle(self._session, settlements, now)
 
     async def release(self, worker: str, deliveries: Sequence[str], now: datetime) -> int:
         """Return unstarted deliveries of ``worker`` to the queue (see ``Engine``)."""
-        if not deliveries:
-            return 0
-        k = self.keys
-        released = await self._session.run(
-            "release",
-            [k.stream, k.queue, k.leases, k.holders, k.wake],
-            [GROUP, worker, k.runs_prefix, k.events_prefix, *deliveries],
-        )
-        if released:
-            # Workers in this process wait on the signal, not on the wake stream.
-            self._session.signal.notify()
-        return int(released)
+        return await working.release(self._session, worker, deliveries)
 
     async def set_aside(
         self,
@@ -315,188 +174,112 @@ class RedisEngine:
         key: str | None = None,
         generation: int | None = None,
     ) -> None:
-        """Acknowledge ``delivery``, keep it as a dead letter, and fail its record.
-
-        Without ``key``, the record named by the delivery's stream entry is
-        failed when it is still that delivery's execution: a record the worker
-        could not read would otherwise keep its key live forever.
-        """
-        k = self.keys
-        keys = [k.stream, k.leases, k.holders, k.dead]
-        if key is not None:
-            keys.append(k.record(key))
-        await self._session.run(
-            "set_aside",
-            keys,
-            [
-                GROUP,
-                k.runs_prefix,
-                k.events_prefix,
-                delivery,
-                reason,
-                *ends(now, ttl),
-                "" if key is None else key,
-                "" if generation is None else generation,
-                DEAD_LETTER_LIMIT,
-            ],
-        )
+        """Acknowledge ``delivery``, keep it as a dead letter, and fail its record."""
+        await working.set_aside(self._session, delivery, reason, now, ttl, key, generation)
 
     async def report_progress(
         self, key: str, generation: int, update: ProgressUpdate
     ) -> ProgressState | None:
         """Change a running execution's progress and publish it; None if not running."""
-        reply = await self._session.run(
-            "progress",
-            [self.keys.record(key)],
-            [
-                key,
-                generation,
-                "" if update.total is None else update.total,
-                update.increment,
-                "0" if update.message is None else "1",
-                "" if update.message is None else update.message,
-                self.keys.events_prefix,
-            ],
-        )
-        return None if reply is None else parse_progress(*reply)
+        return await working.report_progress(self._session, key, generation, update)
 
-    # --- flow control --------------------------------------------------------
+    # --- flow control (gates.py) -----------------------------------------------
 
     async def admit(
         self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
     ) -> datetime | None:
         """Let ``holder`` through unless ``limit`` others went through in the last ``window``."""
-        now_ms, window_ms = epoch_ms(now), duration_ms(window)
-        reply = await self._session.run(
-            "admit",
-            [self.keys.gate(gate)],
-            [holder, now_ms, now_ms - window_ms, limit, gc_after(window_ms)],
-        )
-        return None if not reply else from_epoch_ms(int(reply)) + window
+        return await gates.admit(self._session, gate, holder, now, window, limit)
 
     async def withdraw(self, gate: str, holder: str) -> None:
         """Stop counting ``holder`` at ``gate``."""
-        await self._session.read(lambda client: client.zrem(self.keys.gate(gate), holder))
+        await gates.withdraw(self._session, gate, holder)
 
     async def acquire_slot(
         self, gate: str, holder: str, now: datetime, limit: int, lease_until: datetime
     ) -> bool:
         """Take a slot at ``gate`` for ``holder`` until ``lease_until``, if one is free."""
-        now_ms, until_ms = epoch_ms(now), epoch_ms(lease_until)
-        reply = await self._session.run(
-            "acquire_slot",
-            [self.keys.slots(gate)],
-            [holder, now_ms, limit, until_ms, gc_after(max(until_ms - now_ms, 0))],
-        )
-        return bool(reply)
+        return await gates.acquire_slot(self._session, gate, holder, now, limit, lease_until)
 
     async def release_slot(self, gate: str, holder: str, now: datetime, limit: int) -> None:
         """Free ``holder``'s slot at ``gate`` and wake the first run parked there."""
-        k = self.keys
-        woke = await self._session.run(
-            "release_slot",
-            [k.slots(gate), k.parked(gate), k.future, k.queue, k.wake],
-            [holder, epoch_ms(now), limit, k.runs_prefix, k.events_prefix],
-        )
-        if woke:
-            self._session.signal.notify()
+        await gates.release_slot(self._session, gate, holder, now, limit)
 
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
         """Run the gate's first holder once calls have been quiet for ``settle``."""
-        now_ms, settle_ms = epoch_ms(now), duration_ms(settle)
-        reply = await self._session.run(
-            "debounce",
-            [self.keys.debounce(gate)],
-            [
-                holder,
-                now_ms,
-                now_ms - settle_ms,
-                now_ms - settle_ms * DEBOUNCE_MEMORY,
-                gc_after(settle_ms * DEBOUNCE_MEMORY),
-            ],
-        )
-        verdict = reply[0].decode()
-        if verdict == "wait":
-            return Debounced("wait", from_epoch_ms(int(reply[1])) + settle)
-        return Debounced("run" if verdict == "run" else "drop")
+        return await gates.debounce(self._session, gate, holder, now, settle)
 
-    # --- workers and strikes -------------------------------------------------
+    # --- workers and strikes ---------------------------------------------------
 
     async def heartbeat(
         self, worker: str, tasks: frozenset[str], now: datetime, dead_after: timedelta
     ) -> None:
         """Note ``worker`` alive at ``now``; forget workers silent since ``now - dead_after``."""
-        k = self.keys
+        keys = self.keys
         seen = epoch_ms(now)
-        info = _compact({"last_seen": seen, "tasks": sorted(tasks)})
+        info = json.dumps({"last_seen": seen, "tasks": sorted(tasks)}, separators=(",", ":"))
         cutoff = epoch_ms_ceiling(from_epoch_ms(seen) - dead_after)
         await self._session.run(
-            "heartbeat", [k.workers, k.workers_seen, k.stream], [worker, seen, info, cutoff, GROUP]
+            "heartbeat",
+            [keys.workers, keys.workers_seen, keys.stream],
+            [worker, seen, info, cutoff, GROUP],
         )
 
     async def retire(self, worker: str) -> None:
         """Forget ``worker`` at once."""
-        k = self.keys
-        await self._session.run("retire", [k.workers, k.workers_seen, k.stream], [worker, GROUP])
+        keys = self.keys
+        await self._session.run(
+            "retire", [keys.workers, keys.workers_seen, keys.stream], [worker, GROUP]
+        )
+
+    async def workers(self, now: datetime, dead_after: timedelta) -> list[WorkerInfo]:
+        """Workers seen within ``dead_after`` of ``now``, by name."""
+        return await queries.workers(self._session, now, dead_after)
 
     async def update_strikes(self, rule_id: str, rule: bytes | None) -> None:
         """Set (or, with ``rule`` None, remove) one strike rule and notify the watchers."""
-        k = self.keys
-        present = rule is not None
+        keys = self.keys
         await self._session.run(
             "strikes",
-            [k.strikes],
-            [rule_id, "1" if present else "0", rule or b"", k.strike_channel],
+            [keys.strikes],
+            [rule_id, "0" if rule is None else "1", rule or b"", keys.strike_channel],
         )
 
     async def strikes(self) -> dict[str, bytes]:
         """Every strike rule in force, by rule id."""
-        stored = await self._session.read(lambda client: client.hgetall(self.keys.strikes))
-        return {
-            rule_id.decode(): rule for rule_id, rule in cast(dict[bytes, bytes], stored).items()
-        }
+        return await queries.strikes(self._session)
 
     def watch_strikes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
         """Be told of every change to the strike rules from the moment this is entered."""
-        return self._session.subscribe(self.keys.strike_channel, _nothing)
+        return self._session.subscribe(self.keys.strike_channel, parse_strike_change)
 
     def watch_cancellations(self) -> AbstractAsyncContextManager[AsyncIterator[Cancellation]]:
         """Be told each time ``cancel`` ends running work, from the moment this is entered."""
         return self._session.subscribe(self.keys.cancellation_channel, parse_cancellation)
 
-    # --- reading -------------------------------------------------------------
+    # --- reading (queries.py, listeners.py) ------------------------------------
 
     async def get_record(self, key: str, now: datetime) -> ExecutionRecord | None:
         """The record under ``key`` unless it has expired by ``now``."""
-        return await self._session.read(lambda c: queries.get_record(c, self.keys, key, now))
+        return await queries.get_record(self._session, key, now)
 
     async def counts(self, now: datetime) -> QueueCounts:
         """How many records are SCHEDULED, QUEUED and RUNNING."""
-        return await self._session.read(lambda c: queries.counts(c, self.keys))
+        return await queries.counts(self._session)
 
     async def snapshot(self, now: datetime, limit: int = 10_000) -> StorageSnapshot:
         """Unfinished records (future and queued by due order, running by start) and workers."""
-        k = self.keys
-        reply = await self._session.run(
-            "snapshot",
-            [k.future, k.queue, k.leases, k.stream, k.workers],
-            [k.runs_prefix, max(0, limit)],
-        )
-        return queries.parse_snapshot(reply)
-
-    async def workers(self, now: datetime, dead_after: timedelta) -> list[WorkerInfo]:
-        """Workers seen within ``dead_after`` of ``now``, by name."""
-        return await self._session.read(lambda c: queries.workers(c, self.keys, now, dead_after))
+        return await queries.snapshot(self._session, limit)
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The last ``limit`` dead letters, oldest first."""
-        return await self._session.read(lambda c: queries.dead_letters(c, self.keys, limit))
+        return await queries.dead_letters(self._session, limit)
 
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Listen to ``key``'s state and progress events from the moment the context is entered."""
         return self._session.subscribe(self.keys.channel(key), parse_event)
 
-    # --- user data -----------------------------------------------------------
+    # --- user data (user_data.py) ----------------------------------------------
 
     def user_key(self, suffix: str) -> str:
         """``{name}:suffix``, refused when it names one of the docket's own keys."""
@@ -504,16 +287,4 @@ class RedisEngine:
 
     def redis(self) -> AbstractAsyncContextManager[Any]:
         """A client on this engine's connections to its server (the master, the slot owner)."""
-        return self._user_client()
-
-    @asynccontextmanager
-    async def _user_client(self) -> AsyncIterator[Any]:
-        client = self._session.user_client()
-        try:
-            yield client
-        finally:
-            await client.aclose()
-
-
-def _nothing(data: bytes) -> None:
-    return None
+        return user_client(self._session)

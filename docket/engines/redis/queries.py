@@ -1,5 +1,6 @@
-"""Read-only queries of the Redis engine: records, counts, workers, dead letters.
+"""Read-only queries of a Redis docket: records, counts, snapshots, workers, dead letters, strikes.
 
+The twin of ``memory/queries.py``; none of these change what is stored.
 Each is one round trip and bounded by its ``limit`` where it lists things.
 """
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from docket.engines.base import (
+from docket.engines.records import (
     DeadLetter,
     ExecutionRecord,
     QueueCounts,
@@ -18,42 +19,47 @@ from docket.engines.base import (
     WorkerInfo,
 )
 from docket.engines.redis.codec import decode_fields, pairs, parse_record
-from docket.engines.redis.keys import DocketKeys
+from docket.engines.redis.session import Session
+from docket.engines.rules import due_order, has_expired, start_order, worker_order
 from docket.timeutil import epoch_ms, epoch_ms_ceiling, from_epoch_ms
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["counts", "dead_letters", "get_record", "parse_snapshot", "workers"]
+__all__ = ["counts", "dead_letters", "get_record", "snapshot", "strikes", "workers"]
 
 _FIELD = b"field:"
 
 
-async def get_record(
-    client: Redis, keys: DocketKeys, key: str, now: datetime
-) -> ExecutionRecord | None:
+async def get_record(session: Session, key: str, now: datetime) -> ExecutionRecord | None:
     """The record under ``key`` unless it has expired by ``now``."""
-    fields = cast("dict[bytes, bytes]", await client.hgetall(keys.record(key)))
+    record_key = session.keys.record(key)
+    fields = cast(
+        "dict[bytes, bytes]", await session.read(lambda client: client.hgetall(record_key))
+    )
     if not fields:
         return None
     record = parse_record(fields)
-    if record.expires_at is not None and epoch_ms(record.expires_at) <= epoch_ms(now):
-        return None
-    return record
+    return None if has_expired(record, now) else record
 
 
-async def counts(client: Redis, keys: DocketKeys) -> QueueCounts:
+async def counts(session: Session) -> QueueCounts:
     """Future, queued and running work, read in one transaction.
 
     Queued work is the queue plus stream entries no worker has read yet (every
     read entry holds a lease until it is settled).
     """
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.zcard(keys.future)
-        pipe.zcard(keys.queue)
-        pipe.xlen(keys.stream)
-        pipe.zcard(keys.leases)
-        future, queue, entries, leased = await pipe.execute()
+    keys = session.keys
+
+    async def read(client: Redis) -> list[Any]:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.zcard(keys.future)
+            pipe.zcard(keys.queue)
+            pipe.xlen(keys.stream)
+            pipe.zcard(keys.leases)
+            return await pipe.execute()
+
+    future, queue, entries, leased = await session.read(read)
     return QueueCounts(
         future=int(future),
         queued=int(queue) + max(0, int(entries) - int(leased)),
@@ -74,35 +80,55 @@ def _worker(name: bytes, info: bytes) -> WorkerInfo:
     )
 
 
-def parse_snapshot(reply: Sequence[Any]) -> StorageSnapshot:
-    """The reply of ``lua/snapshot.lua`` as a snapshot."""
-    future, queued, running, workers = reply
+async def snapshot(session: Session, limit: int) -> StorageSnapshot:
+    """Unfinished records (future and queued by due order, running by start) and workers.
+
+    One script (``lua/snapshot.lua``) reads them all at one moment.
+    """
+    keys = session.keys
+    future, queued, running, workers = await session.run(
+        "snapshot",
+        [keys.future, keys.queue, keys.leases, keys.stream, keys.workers],
+        [keys.runs_prefix, max(0, limit)],
+    )
     return StorageSnapshot(
-        future=sorted(_records(future), key=lambda r: (r.when, r.generation)),
-        queued=sorted(_records(queued), key=lambda r: (r.when, r.generation)),
-        running=sorted(_records(running), key=lambda r: (r.started_at or r.when, r.generation)),
+        future=sorted(_records(future), key=due_order),
+        queued=sorted(_records(queued), key=due_order),
+        running=sorted(_records(running), key=start_order),
         workers=sorted(
-            (_worker(name, info) for name, info in pairs(workers).items()), key=lambda w: w.name
+            (_worker(name, info) for name, info in pairs(workers).items()), key=worker_order
         ),
     )
 
 
-async def workers(
-    client: Redis, keys: DocketKeys, now: datetime, dead_after: timedelta
-) -> list[WorkerInfo]:
+async def workers(session: Session, now: datetime, dead_after: timedelta) -> list[WorkerInfo]:
     """Workers seen within ``dead_after`` of ``now``, by name."""
     cutoff = from_epoch_ms(epoch_ms_ceiling(from_epoch_ms(epoch_ms(now)) - dead_after))
-    stored = cast("dict[bytes, bytes]", await client.hgetall(keys.workers))
+    workers_key = session.keys.workers
+    stored = cast(
+        "dict[bytes, bytes]", await session.read(lambda client: client.hgetall(workers_key))
+    )
     seen = (_worker(name, info) for name, info in stored.items())
-    return sorted((w for w in seen if w.last_seen >= cutoff), key=lambda w: w.name)
+    return sorted((worker for worker in seen if worker.last_seen >= cutoff), key=worker_order)
 
 
-async def dead_letters(client: Redis, keys: DocketKeys, limit: int) -> list[DeadLetter]:
+async def strikes(session: Session) -> dict[str, bytes]:
+    """Every strike rule in force, by rule id."""
+    strikes_key = session.keys.strikes
+    stored = cast(
+        "dict[bytes, bytes]", await session.read(lambda client: client.hgetall(strikes_key))
+    )
+    return {rule_id.decode(): rule for rule_id, rule in stored.items()}
+
+
+async def dead_letters(session: Session, limit: int) -> list[DeadLetter]:
     """The last ``limit`` dead letters, oldest first."""
     if limit <= 0:
         return []
+    dead_key = session.keys.dead
     entries = cast(
-        "list[tuple[bytes, dict[bytes, bytes]]]", await client.xrevrange(keys.dead, count=limit)
+        "list[tuple[bytes, dict[bytes, bytes]]]",
+        await session.read(lambda client: client.xrevrange(dead_key, count=limit)),
     )
     letters = []
     for _, stored in reversed(entries):

@@ -1,8 +1,10 @@
-"""Scheduling on Redis: what ``lua/schedule.lua`` is sent, and what its reply means.
+"""Producing on Redis: scheduling, cancelling and clearing work.
 
-``RedisEngine.schedule`` sends one message and ``schedule_many`` a pipelined
-batch; both build each call and read each reply here, so a message means the
-same whichever way it travels.
+The twin of ``memory/scheduling.py``.  ``schedule`` sends one message to
+``lua/schedule.lua`` and ``schedule_many`` a pipelined batch; both build each
+call and read each reply through ``ScheduleCall``, so a message means the
+same whichever way it travels.  ``cancel`` and ``clear`` are one script call
+each (``lua/cancel.lua``, ``lua/clear.lua``).
 """
 
 from __future__ import annotations
@@ -10,17 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from docket.engines.base import ExecutionRecord, ScheduleResult, TaskMessage
 from docket.engines.messages import check_message
-from docket.engines.redis.codec import Arg, pairs, parse_record
+from docket.engines.records import ExecutionRecord, ScheduleResult, TaskMessage
+from docket.engines.redis.codec import Arg, ends, pairs, parse_record
 from docket.engines.redis.keys import DocketKeys
+from docket.engines.redis.session import Session
 from docket.states import Disposition, ExecutionState
 from docket.timeutil import epoch_ms, from_epoch_ms
 
-__all__ = ["ScheduleCall", "schedule_call"]
+__all__ = ["ScheduleCall", "cancel", "clear", "schedule", "schedule_call", "schedule_many"]
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,18 @@ def schedule_call(
 ) -> ScheduleCall:
     """The schedule script's keys and arguments for ``message``; ValueError if it is malformed."""
     check_message(message)
-    k = keys
     when_ms = epoch_ms(message.when)
     return ScheduleCall(
         message,
         when_ms,
-        [k.record(message.key), k.queue, k.future, k.stream, k.generation, k.wake],
+        [
+            keys.record(message.key),
+            keys.queue,
+            keys.future,
+            keys.stream,
+            keys.generation,
+            keys.wake,
+        ],
         [
             message.key,
             message.function_name,
@@ -71,6 +80,64 @@ def schedule_call(
             json.dumps(dict(message.headers), separators=(",", ":")),
             epoch_ms(now),
             "1" if replace else "0",
-            k.events_prefix,
+            keys.events_prefix,
         ],
     )
+
+
+async def schedule(
+    session: Session, message: TaskMessage, now: datetime, replace: bool
+) -> ScheduleResult:
+    """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
+    call = schedule_call(session.keys, message, now, replace)
+    result, woke = call.result(await session.run("schedule", call.keys, call.args))
+    if woke:
+        session.signal.notify()
+    return result
+
+
+async def schedule_many(
+    session: Session, messages: Sequence[TaskMessage], now: datetime, replace: bool
+) -> list[ScheduleResult | Exception]:
+    """``schedule`` each message, pipelined in one round trip; errors come back in place."""
+    results: dict[int, ScheduleResult | Exception] = {}
+    calls: list[tuple[int, ScheduleCall]] = []
+    for index, message in enumerate(messages):
+        try:
+            calls.append((index, schedule_call(session.keys, message, now, replace)))
+        except (ValueError, TypeError) as error:
+            results[index] = error
+    if calls:
+        replies = await session.run_many("schedule", [(call.keys, call.args) for _, call in calls])
+        woke = False
+        for (index, call), reply in zip(calls, replies, strict=True):
+            if isinstance(reply, Exception):
+                results[index] = reply
+                continue
+            results[index], woken = call.result(reply)
+            woke = woke or woken
+        if woke:
+            session.signal.notify()
+    return [results[index] for index in range(len(messages))]
+
+
+async def cancel(session: Session, key: str, now: datetime, ttl: timedelta) -> bool:
+    """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
+    keys = session.keys
+    reply = await session.run(
+        "cancel",
+        [keys.record(key), keys.queue, keys.future, keys.stream, keys.holders],
+        [key, *ends(now, ttl), keys.events_prefix, keys.cancellation_channel],
+    )
+    return bool(reply)
+
+
+async def clear(session: Session, now: datetime, ttl: timedelta) -> int:
+    """Cancel every SCHEDULED and QUEUED execution; return how many."""
+    keys = session.keys
+    reply = await session.run(
+        "clear",
+        [keys.queue, keys.future, keys.stream],
+        [keys.runs_prefix, keys.events_prefix, *ends(now, ttl)],
+    )
+    return int(reply)

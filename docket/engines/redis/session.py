@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from docket.engines.redis.codec import Arg, decode_cursor
 from docket.engines.redis.connections import Clients, connect, ensure_group
 from docket.engines.redis.keys import GROUP, DocketKeys
+from docket.engines.redis.listeners import Channels, Subscription
 from docket.engines.redis.scripts import Scripts
-from docket.engines.redis.subscriptions import Channels, Subscription
 from docket.engines.redis.wakeups import Signal, WakeReader, signal_for
 from docket.urls import redact_url
 

@@ -1,12 +1,13 @@
-"""Listening to pub/sub channels: every subscription of one engine on one connection.
+"""Listening to a Redis docket over pub/sub: every subscription of one engine on one connection.
 
-A task key's state events and the strike changes each have a channel.  Waiting
-for many results at once (``get_result`` on a fan-out of tasks) subscribes to
-many channels, so they share one pub/sub connection instead of holding one
-each: ``Channels`` opens it with the first subscription, SUBSCRIBEs to a
-channel once however many listen to it and UNSUBSCRIBEs when the last one
-leaves, and one reader task hands each message to every listener of its
-channel, in order.
+The twin of ``memory/listeners.py``.  A task key's state events, the strike
+changes and the cancellations each have a channel.  Waiting for many results
+at once (``get_result`` on a fan-out of tasks) subscribes to many channels,
+so they share one pub/sub connection instead of holding one each:
+``Channels`` opens it with the first subscription, SUBSCRIBEs to a channel
+once however many listen to it and UNSUBSCRIBEs when the last one leaves,
+and one reader task hands each message to every listener of its channel, in
+order.
 
 If that connection fails, every listener's iterator raises the error and the
 next subscription opens a new connection.  Closing the engine closes it.
