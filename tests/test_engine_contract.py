@@ -7,6 +7,7 @@ sleeps on the wall clock (``asyncio.wait_for`` timeouts only guard against hangs
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
@@ -596,6 +597,28 @@ async def test_settle_batch_reports_each(engine: Engine) -> None:
     a, b = (await engine.claim("w", 2, at(0), at(30))).claims
     await engine.settle([done(a, at(1))], at(1))
     assert await engine.settle([done(a, at(2)), done(b, at(2))], at(2)) == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"state": S.RUNNING}, "must end in a terminal state"),
+        ({"reschedule": message("other")}, "may only reschedule its own key 'b', got 'other'"),
+        ({"wait_for": SlotWait("g", 1)}, "can only wait for a slot when it reschedules"),
+    ],
+    ids=["not-terminal", "other-key", "waits-without-rescheduling"],
+)
+async def test_a_malformed_settlement_refuses_the_whole_batch(
+    engine: Engine, change: dict[str, object], problem: str
+) -> None:
+    for key in ("a", "b"):
+        await engine.schedule(message(key), at(0), replace=False)
+    a, b = (await engine.claim("w", 2, at(0), at(30))).claims
+    malformed = dataclasses.replace(done(b, at(1)), **change)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=problem):
+        await engine.settle([done(a, at(1)), malformed], at(1))
+    record = await engine.get_record("a", at(1))
+    assert record is not None and record.state is S.RUNNING
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,19 @@ server.  Nothing here reads a clock, sleeps or starts a thread: every time
 decision uses the caller's ``now``, so the same calls give the same results.
 Like the Redis engine it keeps times at millisecond resolution, in UTC.
 
-Modules mirror ``redis/``: ``engine`` (the ``MemoryEngine`` operations),
-``store`` (what a docket holds and the steps operations share), ``working``
-(claims, leases, settlements), ``gates`` (flow control), ``queries`` (reads),
+Modules mirror ``redis/``, so a behaviour is found in the same place on both
+engines: ``engine`` (the ``MemoryEngine`` operations), ``scheduling``
+(schedule, cancel, clear), ``working`` (claims, leases, settlements, dead
+letters, progress), ``gates`` (flow control), ``queries`` (reads),
 ``listeners`` (events, strikes, cancellations) and ``user_data`` (the user's
-own keys, on fakeredis).
+own keys, on fakeredis).  ``store`` holds what a docket holds and the steps
+operations share, as ``redis/session.py`` holds the live state of a Redis
+engine.
 """
 
 from __future__ import annotations
 
 from docket.engines.memory.engine import MemoryEngine
-from docket.engines.memory.store import DEAD_LETTER_LIMIT, discard_store, has_store
+from docket.engines.memory.store import discard_store, has_store
 
-__all__ = ["DEAD_LETTER_LIMIT", "MemoryEngine", "discard_store", "has_store"]
+__all__ = ["MemoryEngine", "discard_store", "has_store"]

@@ -1,31 +1,36 @@
 """``MemoryEngine``: the ``Engine`` protocol over a ``Store`` in this process.
 
 Each operation is one synchronous step over the store (it never awaits part
-way), so it is atomic as a Redis script is.  The steps live beside their
-Redis twins: ``working`` (claims, leases, settlements), ``gates`` (flow
-control), ``queries`` (reads) and ``listeners``; this module says what each
-operation does to the store, and converts every time the caller passes to
-whole milliseconds in UTC, as Redis stores it.
+way), so it is atomic as a Redis script is.  This module says which step
+serves each operation, and converts every time the caller passes to whole
+milliseconds in UTC, as Redis stores it; the steps live beside their Redis
+twins, in modules of the same names: ``scheduling`` (schedule, cancel,
+clear), ``working`` (claims, leases, settlements, dead letters, progress),
+``gates`` (flow control), ``queries`` (reads), ``listeners`` (events,
+strikes, cancellations) and ``user_data``.  Heartbeats and strike rules are
+short enough to stay here, as they do in ``redis/engine.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 from docket.engines import layout
-from docket.engines.base import (
+from docket.engines.memory import gates, queries, scheduling, working
+from docket.engines.memory.listeners import Subscription, Watch, announce
+from docket.engines.memory.store import Store, store_for
+from docket.engines.memory.user_data import user_client
+from docket.engines.protocols import PROMOTE_LIMIT
+from docket.engines.records import (
     Cancellation,
     ClaimBatch,
     DeadLetter,
     Debounced,
     Event,
     ExecutionRecord,
-    ProgressChange,
     ProgressState,
     ProgressUpdate,
     QueueCounts,
@@ -35,12 +40,6 @@ from docket.engines.base import (
     TaskMessage,
     WorkerInfo,
 )
-from docket.engines.memory import gates, queries, working
-from docket.engines.memory.listeners import Subscription, Watch, announce
-from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store, evolve, store_for
-from docket.engines.memory.user_data import user_client
-from docket.engines.messages import check_message
-from docket.states import Disposition, ExecutionState
 from docket.timeutil import utc_ms
 from docket.urls import redact_url
 
@@ -60,7 +59,7 @@ class MemoryEngine:
     ) -> None:
         self.url = url
         self.name = name
-        self._s = store if store is not None else Store()
+        self._store = store if store is not None else Store()
 
     @classmethod
     def for_url(cls, url: str, name: str) -> MemoryEngine:
@@ -76,62 +75,29 @@ class MemoryEngine:
     async def close(self) -> None:
         """Nothing to release; the store outlives this engine."""
 
-    # --- producing -----------------------------------------------------------
+    # --- producing (scheduling.py) ---------------------------------------------
 
     async def schedule(
         self, message: TaskMessage, now: datetime, *, replace: bool
     ) -> ScheduleResult:
         """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
-        check_message(message)
-        now = self._s.tick(now)
-        current = self._s.records.get(message.key)
-        if current is not None and current.state.is_live and not replace:
-            return ScheduleResult(Disposition.ALREADY_SCHEDULED, current)
-        # A replaced record's heap entries go stale with its generation; a
-        # replaced RUNNING record's settlement is fenced the same way.
-        return ScheduleResult(Disposition.SCHEDULED, self._s.store_new(message, now))
+        return scheduling.schedule(self._store, message, self._store.tick(now), replace)
 
     async def schedule_many(
         self, messages: Sequence[TaskMessage], now: datetime, *, replace: bool
     ) -> list[ScheduleResult | Exception]:
         """``schedule`` each message in order; a refused one has its error in its place."""
-        results: list[ScheduleResult | Exception] = []
-        for message in messages:
-            try:
-                results.append(await self.schedule(message, now, replace=replace))
-            except (ValueError, TypeError) as error:
-                results.append(error)
-        return results
+        return scheduling.schedule_many(self._store, messages, self._store.tick(now), replace)
 
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
         """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
-        s = self._s
-        now = s.tick(now)
-        record = s.records.get(key)
-        if record is None or not record.state.is_live:
-            return False
-        notice = None
-        if record.state is RUNNING:
-            # Its delivery stays with the worker: the settlement finds the
-            # record ended and only acknowledges.
-            delivery = s.delivery_of(record)
-            holder = s.deliveries[delivery].worker if delivery is not None else record.worker
-            notice = Cancellation(key, record.generation, delivery or "", holder)
-        s.end(record, ExecutionState.CANCELLED, now, ttl)
-        if notice is not None:
-            announce(s.cancellation_watchers, notice)
-        return True
+        return scheduling.cancel(self._store, key, self._store.tick(now), ttl)
 
     async def clear(self, now: datetime, ttl: timedelta) -> int:
         """Cancel every SCHEDULED and QUEUED execution; return how many."""
-        s = self._s
-        now = s.tick(now)
-        pending = [r for r in s.records.values() if r.state in (SCHEDULED, QUEUED)]
-        for record in sorted(pending, key=lambda r: (r.when, r.generation)):
-            s.end(record, ExecutionState.CANCELLED, now, ttl)
-        return len(pending)
+        return scheduling.clear(self._store, self._store.tick(now), ttl)
 
-    # --- working -------------------------------------------------------------
+    # --- working (working.py) --------------------------------------------------
 
     async def claim(
         self,
@@ -140,37 +106,11 @@ class MemoryEngine:
         now: datetime,
         lease_until: datetime,
         *,
-        promote_limit: int = 1000,
+        promote_limit: int = PROMOTE_LIMIT,
     ) -> ClaimBatch:
         """Promote due work, reclaim expired leases, then claim queued work in due order."""
-        now = self._s.tick(now)
-        return working.claim(self._s, worker, count, now, utc_ms(lease_until), promote_limit)
-
-    async def wait_for_work(self, cursor: str | None) -> None:
-        """Return at once if work is queued, else when work is queued or scheduled."""
-        s = self._s
-        while s.queued and s.current(s.queued[0][2], s.queued[0][1], QUEUED) is None:
-            heapq.heappop(s.queued)
-        if s.queued:
-            await asyncio.sleep(0)
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        s.waiters.add(waiter)
-        try:
-            await waiter
-        finally:
-            s.waiters.discard(waiter)
-
-    async def renew(
-        self, worker: str, deliveries: Sequence[str], lease_until: datetime
-    ) -> set[str]:
-        """Extend the leases ``worker`` still holds; return the deliveries it lost."""
-        return working.renew(self._s, worker, deliveries, utc_ms(lease_until))
-
-    async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
-        """Acknowledge each delivery and, unless stale, end or reschedule its record."""
-        working.check_settlements(settlements)
-        return working.settle(self._s, settlements, self._s.tick(now))
+        now = self._store.tick(now)
+        return working.claim(self._store, worker, count, now, utc_ms(lease_until), promote_limit)
 
     async def settle_and_claim(
         self,
@@ -184,10 +124,24 @@ class MemoryEngine:
         applied = await self.settle(settlements, now)
         return applied, await self.claim(worker, count, now, lease_until)
 
+    async def wait_for_work(self, cursor: str | None) -> None:
+        """Return at once if work is queued, else when work is queued or scheduled."""
+        await working.wait_for_work(self._store)
+
+    async def renew(
+        self, worker: str, deliveries: Sequence[str], lease_until: datetime
+    ) -> set[str]:
+        """Extend the leases ``worker`` still holds; return the deliveries it lost."""
+        return working.renew(self._store, worker, deliveries, utc_ms(lease_until))
+
+    async def settle(self, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
+        """Acknowledge each delivery and, unless stale, end or reschedule its record."""
+        return working.settle(self._store, settlements, self._store.tick(now))
+
     async def release(self, worker: str, deliveries: Sequence[str], now: datetime) -> int:
         """Return unstarted deliveries of ``worker`` to the queue (see ``Engine``)."""
-        self._s.tick(now)
-        return working.release(self._s, worker, deliveries)
+        self._store.tick(now)
+        return working.release(self._store, worker, deliveries)
 
     async def set_aside(
         self,
@@ -200,116 +154,105 @@ class MemoryEngine:
         generation: int | None = None,
     ) -> None:
         """Acknowledge ``delivery``, keep it as a dead letter, and fail the named record."""
-        now = self._s.tick(now)
-        working.set_aside(self._s, delivery, reason, now, ttl, key, generation)
+        now = self._store.tick(now)
+        working.set_aside(self._store, delivery, reason, now, ttl, key, generation)
 
     async def report_progress(
         self, key: str, generation: int, update: ProgressUpdate
     ) -> ProgressState | None:
-        """Change a running execution's progress and publish it."""
-        record = self._s.records.get(key)
-        if record is None or record.generation != generation or record.state is not RUNNING:
-            return None
-        old = record.progress
-        progress = ProgressState(
-            current=old.current + update.increment,
-            total=update.total if update.total is not None else old.total,
-            message=update.message if update.message is not None else old.message,
-        )
-        self._s.records[key] = evolve(record, progress=progress)
-        announce(self._s.subscribers.get(key, set()), ProgressChange(key, generation, progress))
-        return progress
+        """Change a running execution's progress and publish it; None if not running."""
+        return working.report_progress(self._store, key, generation, update)
 
-    # --- flow control --------------------------------------------------------
+    # --- flow control (gates.py) -----------------------------------------------
 
     async def admit(
         self, gate: str, holder: str, now: datetime, window: timedelta, limit: int
     ) -> datetime | None:
         """Let ``holder`` through unless ``limit`` others went through in the last ``window``."""
-        return gates.admit(self._s, gate, holder, utc_ms(now), window, limit)
+        return gates.admit(self._store, gate, holder, utc_ms(now), window, limit)
 
     async def withdraw(self, gate: str, holder: str) -> None:
         """Stop counting ``holder`` at ``gate``."""
-        gates.withdraw(self._s, gate, holder)
+        gates.withdraw(self._store, gate, holder)
 
     async def acquire_slot(
         self, gate: str, holder: str, now: datetime, limit: int, lease_until: datetime
     ) -> bool:
         """Take a slot at ``gate`` for ``holder`` until ``lease_until``, if one is free."""
-        now = self._s.tick(now)
-        return gates.acquire_slot(self._s, gate, holder, now, limit, utc_ms(lease_until))
+        now = self._store.tick(now)
+        return gates.acquire_slot(self._store, gate, holder, now, limit, utc_ms(lease_until))
 
     async def release_slot(self, gate: str, holder: str, now: datetime, limit: int) -> None:
         """Free ``holder``'s slot at ``gate`` and wake the first run parked there."""
-        gates.release_slot(self._s, gate, holder, self._s.tick(now), limit)
+        gates.release_slot(self._store, gate, holder, self._store.tick(now), limit)
 
     async def debounce(self, gate: str, holder: str, now: datetime, settle: timedelta) -> Debounced:
         """Run the gate's first holder once calls have been quiet for ``settle``."""
-        return gates.debounce(self._s, gate, holder, utc_ms(now), settle)
+        return gates.debounce(self._store, gate, holder, utc_ms(now), settle)
 
-    # --- workers and strikes -------------------------------------------------
+    # --- workers and strikes ---------------------------------------------------
 
     async def heartbeat(
         self, worker: str, tasks: frozenset[str], now: datetime, dead_after: timedelta
     ) -> None:
         """Note ``worker`` alive at ``now``; forget workers silent since ``now - dead_after``."""
         now = utc_ms(now)
-        workers = self._s.workers
+        workers = self._store.workers
         workers[worker] = WorkerInfo(worker, now, frozenset(tasks))
-        for name in [n for n, info in workers.items() if info.last_seen < now - dead_after]:
+        for name in [name for name, info in workers.items() if info.last_seen < now - dead_after]:
             del workers[name]
 
     async def retire(self, worker: str) -> None:
         """Forget ``worker`` at once."""
-        self._s.workers.pop(worker, None)
+        self._store.workers.pop(worker, None)
 
     async def workers(self, now: datetime, dead_after: timedelta) -> list[WorkerInfo]:
         """Workers seen within ``dead_after`` of ``now``, by name."""
-        return queries.workers(self._s, now, dead_after)
+        return queries.workers(self._store, now, dead_after)
 
     async def update_strikes(self, rule_id: str, rule: bytes | None) -> None:
-        """Set or remove one strike rule and notify the watchers."""
+        """Set (or, with ``rule`` None, remove) one strike rule and notify the watchers."""
         if rule is None:
-            self._s.strikes.pop(rule_id, None)
+            self._store.strikes.pop(rule_id, None)
         else:
-            self._s.strikes[rule_id] = rule
-        announce(self._s.strike_watchers, None)
+            self._store.strikes[rule_id] = rule
+        announce(self._store.strike_watchers, None)
 
     async def strikes(self) -> dict[str, bytes]:
         """Every strike rule in force, by rule id."""
-        return dict(self._s.strikes)
+        return queries.strikes(self._store)
 
     def watch_strikes(self) -> AbstractAsyncContextManager[AsyncIterator[None]]:
         """Be told of every change to the strike rules from the moment this is entered."""
-        return Watch(self._s.strike_watchers)
+        return Watch(self._store.strike_watchers)
 
     def watch_cancellations(self) -> AbstractAsyncContextManager[AsyncIterator[Cancellation]]:
         """Be told each time ``cancel`` ends running work, from the moment this is entered."""
-        return Watch(self._s.cancellation_watchers)
+        return Watch(self._store.cancellation_watchers)
 
-    # --- reading -------------------------------------------------------------
+    # --- reading (queries.py, listeners.py) ------------------------------------
 
     async def get_record(self, key: str, now: datetime) -> ExecutionRecord | None:
         """The record under ``key`` unless it has expired by ``now``."""
-        return queries.get_record(self._s, key, now)
+        return queries.get_record(self._store, key, now)
 
     async def counts(self, now: datetime) -> QueueCounts:
         """How many records are SCHEDULED, QUEUED and RUNNING."""
-        return queries.counts(self._s)
+        return queries.counts(self._store)
 
     async def snapshot(self, now: datetime, limit: int = 10_000) -> StorageSnapshot:
         """Unfinished records (future and queued by due order, running by start) and workers."""
-        return queries.snapshot(self._s, limit)
+        return queries.snapshot(self._store, limit)
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The last ``limit`` dead letters, oldest first."""
-        return queries.dead_letters(self._s, limit)
+        return queries.dead_letters(self._store, limit)
 
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Listen to ``key``'s state and progress events from the moment the context is entered."""
-        return Subscription(self._s, key)
+        return Subscription(self._store, key)
 
-    # --- user data -----------------------------------------------------------
+    # --- user data (user_data.py) ----------------------------------------------
 
     def user_key(self, suffix: str) -> str:
         """``{name}:suffix``, refused when it names one of the docket's own keys."""
@@ -317,4 +260,4 @@ class MemoryEngine:
 
     def redis(self) -> AbstractAsyncContextManager[Any]:
         """A fakeredis client on this store's user data, shared like the store."""
-        return user_client(self._s)
+        return user_client(self._store)

@@ -12,8 +12,9 @@ from collections import deque
 from dataclasses import replace as with_changes
 from datetime import datetime, timedelta
 
-from docket.engines.base import DEBOUNCE_MEMORY, Debounced, SlotWait, TaskMessage
 from docket.engines.memory.store import QUEUED, SCHEDULED, Store, evolve
+from docket.engines.protocols import DEBOUNCE_MEMORY
+from docket.engines.records import Debounced, SlotWait, TaskMessage
 
 __all__ = ["acquire_slot", "admit", "debounce", "release_slot", "reschedule", "withdraw"]
 

@@ -2,7 +2,7 @@
 
 Each listener owns a queue that the store's operations put into as things
 happen, in order, from the moment the listener's context is entered (the
-in-process twin of ``redis/subscriptions.py``).  Entering never yields to the
+in-process twin of ``redis/listeners.py``).  Entering never yields to the
 event loop, so nothing published after ``__aenter__`` returns is missed.
 """
 
@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
-from docket.engines.base import Event
 from docket.engines.memory.store import Store
+from docket.engines.records import Event
 
 __all__ = ["Subscription", "Watch", "announce"]
 

@@ -1,4 +1,4 @@
-"""Read-only queries of a memory docket: records, counts, snapshots, workers, dead letters.
+"""Read-only queries of a memory docket: records, counts, snapshots, workers, dead letters, strikes.
 
 The twin of ``redis/queries.py``; none of these change the store.
 """
@@ -8,23 +8,24 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from docket.engines.base import (
+from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store
+from docket.engines.records import (
     DeadLetter,
     ExecutionRecord,
     QueueCounts,
     StorageSnapshot,
     WorkerInfo,
 )
-from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store
+from docket.engines.rules import due_order, has_expired, start_order, worker_order
 from docket.timeutil import utc_ms
 
-__all__ = ["counts", "dead_letters", "get_record", "snapshot", "workers"]
+__all__ = ["counts", "dead_letters", "get_record", "snapshot", "strikes", "workers"]
 
 
 def get_record(store: Store, key: str, now: datetime) -> ExecutionRecord | None:
     """The record under ``key`` unless it has expired by ``now``."""
     record = store.records.get(key)
-    if record is None or (record.expires_at is not None and record.expires_at <= utc_ms(now)):
+    if record is None or has_expired(record, now):
         return None
     return record
 
@@ -39,18 +40,14 @@ def snapshot(store: Store, limit: int) -> StorageSnapshot:
     """Unfinished records (future and queued by due order, running by start) and workers."""
     records = store.records.values()
     due = sorted(
-        (r for r in records if r.state in (SCHEDULED, QUEUED)),
-        key=lambda r: (r.when, r.generation),
+        (record for record in records if record.state in (SCHEDULED, QUEUED)), key=due_order
     )
-    running = sorted(
-        (r for r in records if r.state is RUNNING),
-        key=lambda r: (r.started_at or r.when, r.generation),
-    )
+    running = sorted((record for record in records if record.state is RUNNING), key=start_order)
     return StorageSnapshot(
-        future=[r for r in due if r.state is SCHEDULED][:limit],
-        queued=[r for r in due if r.state is QUEUED][:limit],
+        future=[record for record in due if record.state is SCHEDULED][:limit],
+        queued=[record for record in due if record.state is QUEUED][:limit],
         running=running[:limit],
-        workers=sorted(store.workers.values(), key=lambda w: w.name),
+        workers=sorted(store.workers.values(), key=worker_order),
     )
 
 
@@ -58,9 +55,13 @@ def workers(store: Store, now: datetime, dead_after: timedelta) -> list[WorkerIn
     """Workers seen within ``dead_after`` of ``now``, by name."""
     cutoff = utc_ms(now) - dead_after
     return sorted(
-        (info for info in store.workers.values() if info.last_seen >= cutoff),
-        key=lambda info: info.name,
+        (info for info in store.workers.values() if info.last_seen >= cutoff), key=worker_order
     )
+
+
+def strikes(store: Store) -> dict[str, bytes]:
+    """Every strike rule in force, by rule id (a copy the caller may keep)."""
+    return dict(store.strikes)
 
 
 def dead_letters(store: Store, limit: int) -> list[DeadLetter]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from docket.engines.base import (
+from docket.engines.protocols import DEAD_LETTER_LIMIT
+from docket.engines.records import (
     Cancellation,
     DeadLetter,
     Event,
@@ -35,7 +36,6 @@ from docket.states import ExecutionState
 from docket.timeutil import utc_ms
 
 __all__ = [
-    "DEAD_LETTER_LIMIT",
     "QUEUED",
     "RUNNING",
     "SCHEDULED",
@@ -44,9 +44,6 @@ __all__ = [
     "evolve",
     "store_for",
 ]
-
-DEAD_LETTER_LIMIT = 10_000
-"""How many dead letters a store keeps; older ones are dropped first."""
 
 SCHEDULED = ExecutionState.SCHEDULED
 QUEUED = ExecutionState.QUEUED

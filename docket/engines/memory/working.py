@@ -1,75 +1,96 @@
-"""The worker's side of a memory docket: claims, leases, settlements, releases, dead letters.
+"""The worker's side of a memory docket: claims, leases, settlements, releases, dead letters, progress.
 
-The twins of ``lua/claiming.lua``, ``renew.lua``, ``settling.lua``,
-``release.lua`` and ``set_aside.lua``.  A delivery carries the generation it
-was made for, and acts on its record only while that record is RUNNING at
-that generation; otherwise (replaced, cancelled, ended) it is only forgotten.
-Every ``now`` and ``lease_until`` is already truncated to milliseconds.
+The twin of ``redis/working.py`` and of ``lua/claiming.lua``, ``renew.lua``,
+``settling.lua``, ``release.lua``, ``set_aside.lua`` and ``progress.lua``.  A
+delivery carries the generation it was made for, and acts on its record only
+while that record is RUNNING at that generation; otherwise (replaced,
+cancelled, ended) it is only forgotten.  Every ``now`` and ``lease_until`` is
+already truncated to milliseconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from docket.engines.base import Claim, ClaimBatch, DeadLetter, Settlement
 from docket.engines.memory import gates
+from docket.engines.memory.listeners import announce
 from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Delivery, Store, evolve
+from docket.engines.messages import check_settlement
+from docket.engines.records import (
+    Claim,
+    ClaimBatch,
+    DeadLetter,
+    ProgressChange,
+    ProgressState,
+    ProgressUpdate,
+    Settlement,
+)
 from docket.states import ExecutionState
 from docket.timeutil import utc_ms
 
-__all__ = ["check_settlements", "claim", "release", "renew", "set_aside", "settle"]
+__all__ = [
+    "claim",
+    "release",
+    "renew",
+    "report_progress",
+    "set_aside",
+    "settle",
+    "wait_for_work",
+]
 
 
 def claim(
     store: Store, worker: str, count: int, now: datetime, lease_until: datetime, promote_limit: int
 ) -> ClaimBatch:
     """Promote due work, reclaim expired leases, then claim queued work in due order."""
-    s = store
     promoted = 0
-    while s.future and s.future[0][0] <= now and promoted < promote_limit:
-        entry = heapq.heappop(s.future)
-        record = s.current(entry[2], entry[1], SCHEDULED)
+    while store.future and store.future[0][0] <= now and promoted < promote_limit:
+        entry = heapq.heappop(store.future)
+        record = store.current(entry[2], entry[1], SCHEDULED)
         if record is not None:
-            s.put(evolve(record, state=QUEUED))
-            heapq.heappush(s.queued, entry)
+            store.put(evolve(record, state=QUEUED))
+            heapq.heappush(store.queued, entry)
             promoted += 1
     if promoted:
-        s.wake()
+        store.wake()
 
     claims: list[Claim] = []
     reclaimed: list[Delivery] = []
-    while s.leases and s.leases[0][0] <= now and len(claims) < count:
-        expired, _, delivery_id = heapq.heappop(s.leases)
-        delivery = s.deliveries.get(delivery_id)
+    while store.leases and store.leases[0][0] <= now and len(claims) < count:
+        expired, _, delivery_id = heapq.heappop(store.leases)
+        delivery = store.deliveries.get(delivery_id)
         if delivery is None or delivery.lease_until != expired:
             continue
-        record = s.current(delivery.key, delivery.generation, RUNNING)
+        record = store.current(delivery.key, delivery.generation, RUNNING)
         if record is None:
             # Its execution was replaced, cancelled or ended meanwhile: nothing to redeliver.
-            del s.deliveries[delivery_id]
+            del store.deliveries[delivery_id]
             continue
         delivery.worker, delivery.lease_until = worker, lease_until
         delivery.count += 1
         reclaimed.append(delivery)
-        running = s.put(evolve(record, worker=worker))
+        running = store.put(evolve(record, worker=worker))
         claims.append(Claim(delivery_id, running, redelivered=True, deliveries=delivery.count))
     # Pushed only now so a lease_until <= now cannot be reclaimed twice in one call.
     for delivery in reclaimed:
-        heapq.heappush(s.leases, (lease_until, delivery.seq, str(delivery.seq)))
+        heapq.heappush(store.leases, (lease_until, delivery.seq, str(delivery.seq)))
 
-    while s.queued and len(claims) < count:
-        entry = heapq.heappop(s.queued)
-        record = s.current(entry[2], entry[1], QUEUED)
+    while store.queued and len(claims) < count:
+        entry = heapq.heappop(store.queued)
+        record = store.current(entry[2], entry[1], QUEUED)
         if record is None:
             continue
-        running = s.put(evolve(record, state=RUNNING, worker=worker, started_at=now))
-        seq = next(s.delivery_seqs)
-        s.deliveries[str(seq)] = Delivery(record.key, record.generation, worker, lease_until, seq)
-        heapq.heappush(s.leases, (lease_until, seq, str(seq)))
+        running = store.put(evolve(record, state=RUNNING, worker=worker, started_at=now))
+        seq = next(store.delivery_seqs)
+        store.deliveries[str(seq)] = Delivery(
+            record.key, record.generation, worker, lease_until, seq
+        )
+        heapq.heappush(store.leases, (lease_until, seq, str(seq)))
         claims.append(Claim(str(seq), running))
-    return ClaimBatch(claims, s.next_wake())
+    return ClaimBatch(claims, store.next_wake())
 
 
 def renew(store: Store, worker: str, deliveries: Sequence[str], lease_until: datetime) -> set[str]:
@@ -96,20 +117,29 @@ def renew(store: Store, worker: str, deliveries: Sequence[str], lease_until: dat
     return lost
 
 
-def check_settlements(settlements: Sequence[Settlement]) -> None:
-    """ValueError for a settlement that neither ends nor reschedules its own key."""
-    for settlement in settlements:
-        if settlement.reschedule is None and not settlement.state.is_terminal:
-            raise ValueError(f"a settlement must end in a terminal state, got {settlement.state}")
-        if settlement.reschedule is not None and settlement.reschedule.key != settlement.key:
-            raise ValueError(
-                f"a settlement may only reschedule its own key {settlement.key!r}, "
-                f"got {settlement.reschedule.key!r}"
-            )
+async def wait_for_work(store: Store) -> None:
+    """Return at once if work is queued, else when work is queued or scheduled."""
+    queued = store.queued
+    while queued and store.current(queued[0][2], queued[0][1], QUEUED) is None:
+        heapq.heappop(queued)
+    if queued:
+        await asyncio.sleep(0)
+        return
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    store.waiters.add(waiter)
+    try:
+        await waiter
+    finally:
+        store.waiters.discard(waiter)
 
 
 def settle(store: Store, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
-    """Acknowledge each delivery and, unless stale, end or reschedule its record."""
+    """Acknowledge each delivery and, unless stale, end or reschedule its record.
+
+    Every settlement is checked before any applies, so a bad one refuses the batch.
+    """
+    for settlement in settlements:
+        check_settlement(settlement)
     applied: list[bool] = []
     for settlement in settlements:
         store.deliveries.pop(settlement.delivery, None)
@@ -191,3 +221,21 @@ def set_aside(
     record = store.records.get(key) if key is not None else None
     if record is not None and record.generation == generation and record.state.is_live:
         store.end(record, ExecutionState.FAILED, now, ttl, error=reason)
+
+
+def report_progress(
+    store: Store, key: str, generation: int, update: ProgressUpdate
+) -> ProgressState | None:
+    """Change a running execution's progress and publish it; None if not running."""
+    record = store.current(key, generation, RUNNING)
+    if record is None:
+        return None
+    old = record.progress
+    progress = ProgressState(
+        current=old.current + update.increment,
+        total=update.total if update.total is not None else old.total,
+        message=update.message if update.message is not None else old.message,
+    )
+    store.records[key] = evolve(record, progress=progress)
+    announce(store.subscribers.get(key, set()), ProgressChange(key, generation, progress))
+    return progress
