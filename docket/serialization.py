@@ -13,18 +13,12 @@ from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
-# Time helpers live in docket/timeutil.py.  This re-export goes away once
-# docket/worker/ imports them from docket.timeutil.
-from docket.timeutil import duration_seconds, truncate_to_ms
-
 __all__ = [
     "decode_call",
     "decode_value",
-    "duration_seconds",
     "encode_call",
     "encode_exception",
     "encode_value",
-    "truncate_to_ms",
 ]
 
 

@@ -7,7 +7,7 @@ import socket
 from datetime import timedelta
 from typing import Any
 
-from docket.serialization import duration_seconds
+from docket.timeutil import duration_seconds
 
 __all__ = ["default_worker_name", "flag", "optional_count", "positive_duration", "positive_int"]
 

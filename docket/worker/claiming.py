@@ -221,8 +221,7 @@ class ClaimLoop:
             await self.engine.release(self.worker, deliveries, self.clock.now())
         except Exception:
             logger.warning(
-                "Worker %r could not hand back %d deliveries; they return when "
-                "their leases expire",
+                "Worker %r could not hand back %d deliveries; they return when their leases expire",
                 self.worker,
                 len(deliveries),
                 exc_info=True,

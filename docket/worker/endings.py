@@ -25,8 +25,9 @@ from docket.engines.base import ExecutionRecord, TaskMessage
 from docket.execution import Execution
 from docket.instrumentation import TASKS_RETRIED
 from docket.results import store_result
-from docket.serialization import encode_call, encode_exception, truncate_to_ms
+from docket.serialization import encode_call, encode_exception
 from docket.states import ExecutionState
+from docket.timeutil import truncate_to_ms
 from docket.worker.outcomes import Outcome, RunResult, log_context
 
 __all__ = ["ADMISSION_RETRY_DELAY", "blocked", "failed", "succeeded"]

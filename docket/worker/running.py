@@ -43,8 +43,9 @@ from docket.instrumentation import (
     mark_ok,
     run_span,
 )
-from docket.serialization import decode_call, encode_value, truncate_to_ms
+from docket.serialization import decode_call, encode_value
 from docket.states import ExecutionState
+from docket.timeutil import truncate_to_ms
 from docket.worker.cancelling import RunCancellations, RunCancelled
 from docket.worker.endings import blocked, failed, succeeded
 from docket.worker.outcomes import Outcome, RunResult, SetAside, log_context

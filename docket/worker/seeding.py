@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.resolution import declared_dependencies
-from docket.serialization import duration_seconds
+from docket.timeutil import duration_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
