@@ -268,8 +268,10 @@ class Worker:
         try:
             if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 # Cancelled from outside: do not wait on running work, which
-                # could take forever; it is handed back for another worker.
-                self._abandon_running()
+                # could take forever; like work of a worker that died, it is
+                # redelivered once its leases expire (and counts as delivered).
+                for task in self._slots.running.values():
+                    task.cancel()
             await self._drain()
         finally:
             await self._hand_back_abandoned()
@@ -295,7 +297,8 @@ class Worker:
                 await asyncio.wait(list(running.values()))
             await self._settler.batcher.drain()
         except asyncio.CancelledError:
-            # A second stop request: abandon running work.
+            # A second stop request while draining: abandon running work, and
+            # hand it back so another worker takes it at once.
             self._abandon_running()
             raise
 
