@@ -15,7 +15,7 @@ remaining wait between 8 and 9 ms that expression gives 0.009000000000000001 s,
 which epoll's own rounding turns into 10 ms: work of 1 to 2 ms per wave costs a
 whole extra millisecond.
 
-Beside asyncio's own loop it measures docket.event_loop's, which ``docket
+Beside asyncio's own loop it measures docket.cli.event_loop's, which ``docket
 worker`` runs on: the same loop with the second rounding taken out, so work of
 1 to 2 ms per wave costs what its fraction of a millisecond costs.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from docket import event_loop  # noqa: E402
+from docket.cli import event_loop  # noqa: E402
 
 WORK_PER_WAVE_MS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.25)
 
@@ -78,7 +78,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"9 ms as the selector computes it: {math.ceil(8.5) * 1e-3!r} s")
     print()
-    print("| CPU per wave | 10 ms sleeps/s, asyncio's loop | 10 ms sleeps/s, docket.event_loop |")
+    print(
+        "| CPU per wave | 10 ms sleeps/s, asyncio's loop | 10 ms sleeps/s, docket.cli.event_loop |"
+    )
     print("|---|---|---|")
     for work_ms in WORK_PER_WAVE_MS:
         stock = asyncio.run(rate_with_work(args.tasks, work_ms))

@@ -14,9 +14,9 @@ waiting for a timer (its work, and its waits for Redis replies).  At 10 ms per
 wave that span, not dead time, sets the rate; loop_rounding.py shows the rate
 any asyncio program reaches for a given span on this CPython.
 
-It runs on the event loop ``docket worker`` runs on (``docket.event_loop``),
+It runs on the event loop ``docket worker`` runs on (``docket.cli.event_loop``),
 or with ``--loop asyncio`` on asyncio's own, which rounds some timer waits up
-by a whole extra millisecond (see docket/event_loop.py).
+by a whole extra millisecond (see docket/cli/event_loop.py).
 
 Usage:  python benchmarks/throughput.py [--tasks 20000] [--sleep-tasks 3000] [--redis-url URL]
                                        [--loop docket|asyncio]
@@ -42,7 +42,8 @@ import redis.asyncio as aioredis  # noqa: E402
 from redis.asyncio.connection import Connection  # noqa: E402
 
 from conformance.redis_server import start_redis_server  # noqa: E402
-from docket import Docket, Worker, event_loop  # noqa: E402
+from docket import Docket, Worker  # noqa: E402
+from docket.cli import event_loop  # noqa: E402
 
 
 class RoundTrips:
@@ -208,7 +209,7 @@ def parse_arguments() -> argparse.Namespace:
         "--loop",
         choices=("docket", "asyncio"),
         default="docket",
-        help="docket.event_loop, as `docket worker` runs on (default), or asyncio's own",
+        help="docket.cli.event_loop, as `docket worker` runs on (default), or asyncio's own",
     )
     return parser.parse_args()
 

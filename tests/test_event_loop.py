@@ -1,4 +1,4 @@
-"""docket.event_loop: asyncio's loop with epoll timer waits rounded up to whole milliseconds once.
+"""docket.cli.event_loop: asyncio's loop with epoll timer waits rounded up to whole milliseconds once.
 
 ``epoll_milliseconds`` below is how ``select.epoll.poll`` turns its float of
 seconds into epoll_wait's milliseconds (CPython's selectmodule.c): nanoseconds
@@ -21,9 +21,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docket import event_loop
-from docket.cli import support
-from docket.event_loop import (
+from docket.cli import event_loop, support
+from docket.cli.event_loop import (
     WholeMillisecondEpoll,
     WholeMillisecondEpollSelector,
     epoll_timeout_for,

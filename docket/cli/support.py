@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from docket import event_loop
+from docket.cli import event_loop
 from docket.docket import Docket
 from docket.engines import SCHEMES, scheme_list, scheme_of, storage_error
 from docket.engines import check_url as check_engine_url
@@ -113,7 +113,7 @@ def exit_with_error(message: str, exit_code: int = 1) -> typer.Exit:
 
 
 def run(work: Callable[[], Coroutine[Any, Any, T]], *, url: str | None = None) -> T:
-    """Run ``work()`` in a fresh ``docket.event_loop`` loop, turning any failure into one line and an exit.
+    """Run ``work()`` in a fresh ``docket.cli.event_loop`` loop, turning any failure into one line and an exit.
 
     Unexpected errors are logged with their traceback at DEBUG on
     ``docket.cli`` (visible with ``--logging-level DEBUG``), then reported

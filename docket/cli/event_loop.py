@@ -9,9 +9,9 @@ stands for (``9 * 1e-3`` is ``0.009000000000000001``), and the second rounding
 adds a whole millisecond: a timer 8.5 ms away is woken after 10 ms.  Every
 CPython from 3.6 to 3.13 does it.
 
-For a worker that is the difference between 10 ms tasks at concurrency 10
-running at about 850/s and about 910/s on Redis (see
-``benchmarks/loop_rounding.py``).  ``new_event_loop`` builds a standard
+For a worker running short timed tasks that extra millisecond is a
+measurable share of its throughput (``benchmarks/loop_rounding.py`` measures
+it; the figures are in ``benchmarks/README.md``).  ``new_event_loop`` builds a standard
 ``asyncio.SelectorEventLoop`` whose epoll object is handed the whole number of
 milliseconds the selector meant, as a float that ``epoll.poll`` converts to
 exactly that number.  Nothing else about the loop changes.  Where epoll is not
@@ -189,7 +189,7 @@ def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
         if task.exception() is not None:
             loop.call_exception_handler(
                 {
-                    "message": "unhandled exception during docket.event_loop.run() shutdown",
+                    "message": "unhandled exception during docket.cli.event_loop.run() shutdown",
                     "exception": task.exception(),
                     "task": task,
                 }
