@@ -5,7 +5,9 @@ does reach that many; ``run_until_finished`` returns only when no future,
 queued or running work is left; ``run_at_most`` bounds runs per key or task
 name and cancels the deliveries past the bound; cancelling ``run_forever``
 raises ``CancelledError`` in the caller; leaving the worker's context lets
-running work finish.
+running work finish; ``abandon()`` followed by a cancellation leaves at once and
+hands running work back, queued and never settled, however often the cancel
+repeats.
 """
 
 from __future__ import annotations
@@ -267,6 +269,45 @@ async def test_leaving_the_worker_context_finishes_running_work(target: Target) 
         await execution.sync()
         assert execution.state is ExecutionState.COMPLETED
         assert await target.wait(execution.get_result()) == "done"
+
+
+async def test_an_abandoning_worker_hands_running_work_back_at_once(target: Target) -> None:
+    """``abandon()`` then cancelling: running work is cancelled and queued again at
+    once, for any worker, even when the cancel repeats while the worker leaves."""
+    started = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def hold() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append("hold")
+            raise
+
+    async with target.docket() as docket:
+        execution = await docket.add(hold)()
+        worker = Worker(docket, redelivery_timeout=timedelta(hours=1))
+
+        async def work() -> None:
+            async with worker:
+                await worker.run_forever()
+
+        runner = asyncio.create_task(work())
+        await target.wait(started.wait())
+        # What a second Ctrl-C does: mark the stop as abandoning, then cancel
+        # the worker's task, and cancel again while it leaves.
+        worker.abandon()
+        for _ in range(3):
+            runner.cancel()
+            await asyncio.sleep(0)
+        with pytest.raises(asyncio.CancelledError):
+            await target.wait(runner)
+
+        assert cancelled == ["hold"]
+        await execution.sync()
+        assert execution.state is ExecutionState.QUEUED
+        assert execution.worker is None
 
 
 async def test_a_stopped_worker_claims_nothing_more(target: Target) -> None:

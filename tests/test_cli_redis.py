@@ -199,7 +199,7 @@ def test_a_second_signal_exits_at_once(lib: Lib, tmp_path: Path) -> None:
     finally:
         worker.stop()
     assert "abandoning running work" in worker.errors
-    assert lib.state(held) is QUEUED  # handed back: any worker may take it at once
+    assert lib.state(held) is QUEUED, worker.errors  # handed back: any worker may take it at once
 
 
 def test_a_second_signal_exits_even_past_a_task_that_ignores_cancellation(

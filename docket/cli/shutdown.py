@@ -76,6 +76,7 @@ class Shutdown:
         elif self.received == 2:
             logger.warning("Received %s again: abandoning running work and exiting now", name)
             self.forced_by = signum
+            self.worker.abandon()
             self._insisting = asyncio.get_running_loop().create_task(self._insist())
         else:
             os._exit(128 + signum)

@@ -136,6 +136,7 @@ class Worker:
         self.abandoned: list[asyncio.Task[None]] = []
         """Runs a second stop request abandoned; one still not done ignored its cancellation."""
         self._abandoned_deliveries: list[str] = []
+        self._abandoning = False
 
         self._runner = DeliveryRunner(self)
         held = HeldDeliveries(prefetch, concurrency, self.scheduling_resolution.total_seconds())
@@ -211,6 +212,7 @@ class Worker:
         self._entered += 1
         if self._entered == 1:
             self._stopping.clear()
+            self.abandoned = []
             self.shared_scope = SharedScope()
             upkeep = self._upkeep
             subscribed = asyncio.Event()
@@ -266,7 +268,9 @@ class Worker:
             return
         self.stop()
         try:
-            if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            if self._abandoning:
+                self._abandon_running()
+            elif exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 # Cancelled from outside: do not wait on running work, which
                 # could take forever; like work of a worker that died, it is
                 # redelivered once its leases expire (and counts as delivered).
@@ -274,6 +278,7 @@ class Worker:
                     task.cancel()
             await self._drain()
         finally:
+            self._abandoning = False
             await self._hand_back_abandoned()
             await cancel_and_wait(*self._background)
             self._background = []
@@ -304,9 +309,12 @@ class Worker:
 
     def _abandon_running(self) -> None:
         """Cancel every run still going; ``__aexit__`` hands their deliveries back."""
-        self._abandoned_deliveries = list(self._slots.running)
-        self.abandoned = list(self._slots.running.values())
-        for task in self.abandoned:
+        # Called again by a later cancellation, it adds to what it recorded:
+        # runs cancelled the first time may have left ``running`` since.
+        for delivery, task in self._slots.running.items():
+            if task not in self.abandoned:
+                self._abandoned_deliveries.append(delivery)
+                self.abandoned.append(task)
             task.cancel()
 
     async def _hand_back_abandoned(self) -> None:
@@ -365,6 +373,14 @@ class Worker:
         """Ask the running loop to stop claiming; running work still finishes."""
         self._stopping.set()
         self._slots.freed.set()
+
+    def abandon(self) -> None:
+        """Ask for a stop that does not wait: on leaving, the worker cancels its
+        running work and hands those deliveries back, so another worker takes them
+        at once. The caller still cancels the task running the worker; this says
+        what that cancellation means, wherever it lands."""
+        self._abandoning = True
+        self.stop()
 
     def resume(self) -> None:
         """Undo ``stop()`` on an entered worker: its next ``run_*`` call claims again."""
