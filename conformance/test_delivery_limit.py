@@ -1,6 +1,7 @@
 """Poison work: a delivery whose workers keep dying is set aside, not redelivered forever.
 
-Pinned here: each reclaim of an expired lease counts as a delivery; past
+Pinned here: each run that started and did not finish counts as a delivery
+(``test_poison_isolation.py`` pins which runs count); past
 ``max_deliveries`` the next worker sets the delivery aside as a dead letter
 (listed by ``docket.dead_letters()`` with its key and reason) and the
 execution ends FAILED, without running it again; below the bound work is

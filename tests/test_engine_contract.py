@@ -351,29 +351,42 @@ async def test_claim_count_limits_the_batch(engine: Engine) -> None:
 # --- leases ----------------------------------------------------------------------------
 
 
-async def test_claims_count_the_times_a_delivery_was_handed_out(engine: Engine) -> None:
+async def test_claims_count_only_the_runs_that_may_have_started(engine: Engine) -> None:
     await engine.schedule(message("k"), at(0), replace=False)
     await engine.schedule(message("other"), at(0), replace=False)
     first = (await engine.claim("a", 1, at(0), at(30))).claims[0]
-    assert (first.deliveries, first.redelivered) == (1, False)
+    assert (first.deliveries, first.redelivered, first.suspect) == (1, False, False)
 
+    # Reclaimed: a suspect, counting the first run and this one.
     second = (await engine.claim("b", 1, at(30), at(60))).claims[0]
+    assert second.delivery == first.delivery
+    assert (second.deliveries, second.redelivered, second.suspect) == (2, True, True)
+    assert second.record is not None and second.record.suspected
+    # Reclaimed again without a counted start: the count stays.
     third = (await engine.claim("c", 1, at(60), at(90))).claims[0]
-
-    assert second.delivery == third.delivery == first.delivery
-    assert [second.deliveries, third.deliveries] == [2, 3]
-    # Renewing a lease is not a delivery; a fresh delivery starts at one.
-    assert await engine.renew("c", [third.delivery], at(120)) == set()
-    fresh = (await engine.claim("c", 1, at(61), at(300))).claims[0]
+    assert (third.delivery, third.deliveries) == (first.delivery, 2)
+    # A run started alone is counted, and only while its generation runs.
+    await engine.count_isolated_run("k", third.record.generation + 1)  # type: ignore[union-attr]
+    await engine.count_isolated_run("k", third.record.generation)  # type: ignore[union-attr]
+    fourth = (await engine.claim("d", 1, at(90), at(120))).claims[0]
+    assert (fourth.delivery, fourth.deliveries) == (first.delivery, 3)
+    assert fourth.record is not None and fourth.record.isolated_runs == 1
+    # Renewing a lease is not a run; fresh work is not suspected.
+    assert await engine.renew("d", [fourth.delivery], at(150)) == set()
+    fresh = (await engine.claim("d", 1, at(91), at(300))).claims[0]
     assert fresh.record is not None and fresh.record.key == "other"
-    assert fresh.deliveries == 1
-    fourth = (await engine.claim("d", 1, at(120), at(150))).claims[0]
-    assert fourth.deliveries == 4
-    # Handed back, the work is delivered afresh.
+    assert (fresh.deliveries, fresh.suspect) == (1, False)
+    # Handed back, the work is delivered afresh but stays a suspect, its count kept.
     await engine.release("d", [fourth.delivery], at(121))
     again = (await engine.claim("e", 1, at(122), at(152))).claims[0]
     assert again.record is not None and again.record.key == "k"
-    assert (again.deliveries, again.redelivered) == (1, False)
+    assert (again.deliveries, again.redelivered, again.suspect) == (3, False, True)
+    # Its next run (a retry, say) is a new execution: no suspicion carried over.
+    retry_message = message("k", at(124), attempt=2)
+    assert await engine.settle([done(again, at(123), reschedule=retry_message)], at(123)) == [True]
+    retry = (await engine.claim("e", 1, at(124), at(180))).claims[0]
+    assert retry.record is not None and retry.record.key == "k"
+    assert (retry.deliveries, retry.suspect, retry.record.isolated_runs) == (1, False, 0)
 
 
 async def test_expired_lease_is_redelivered_to_another_worker(engine: Engine) -> None:

@@ -95,6 +95,11 @@ class ExecutionRecord:
     result: bytes | None = None
     expires_at: datetime | None = None
     progress: ProgressState = field(default_factory=ProgressState)
+    suspected: bool = False
+    """A delivery of this execution outlived its lease: its worker may have died
+    running it, so its runs from now on run alone (see ``Claim.suspect``)."""
+    isolated_runs: int = 0
+    """Runs of this execution started alone (``Engine.count_isolated_run``)."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,17 @@ class Claim:
     worker; it is None when the stored message was malformed, in which case
     ``raw`` holds what was stored and ``problem`` says what is wrong, and the
     worker must ``set_aside`` it.  ``redelivered`` is True when the delivery
-    was reclaimed from an expired lease.  ``deliveries`` counts the times this
-    delivery has been handed out: 1 at first, one more for each reclaim.
+    was reclaimed from an expired lease.
+
+    ``suspect`` is True when this execution's worker may have died running it:
+    this delivery was reclaimed, or an earlier one was (suspicion outlives a
+    hand-back).  A suspect runs alone on its worker, so that if it kills the
+    worker again nothing else is blamed with it.  ``deliveries`` counts the
+    runs of this execution that may have started and not finished, this one
+    included: 1 for an unsuspected delivery; for a suspect, the first
+    (shared) run, every run started alone since, and this one.  Deliveries
+    held but never started are not counted, so work that merely waited on a
+    dying worker is never set aside for it.
     """
 
     delivery: str
@@ -129,6 +143,7 @@ class Claim:
     problem: str | None = None
     redelivered: bool = False
     deliveries: int = 1
+    suspect: bool = False
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,10 @@ class ClaimLoop:
             # Held work takes free slots before anything new is claimed for them.
             slots.start_held()
             room = min(slots.free + slots.held.room(), self.message_batch)
+            if slots.isolating:
+                # A suspect runs alone or waits to: what this claims could
+                # not start until it has ended.
+                room = 0
             # Outcomes waiting here go in this claim's round trip; only those
             # a flusher is writing and that have not yet landed count against
             # the bound.
@@ -165,7 +169,7 @@ class ClaimLoop:
                     # past it) and we reclaimed it: the reclaim renewed the
                     # lease, and the run is still going, so do not start it twice.
                     continue
-                if slots.free > 0 and not slots.held:
+                if not slots.held and slots.may_start(claim):
                     slots.start(claim)
                 else:
                     slots.hold(claim)

@@ -50,8 +50,9 @@ class SetAside:
 
 
 RunResult = Outcome | SetAside | None
-"""What running one delivery returns; None when an admission gate took the run
-over entirely (``AdmissionBlocked(handled=True)``) and nothing is to be written."""
+"""What running one delivery returns; None when nothing is to be written: an
+admission gate took the run over entirely (``AdmissionBlocked(handled=True)``),
+or a suspect's run could not be counted and did not start (its lease lapses)."""
 
 
 def log_context(execution: Execution, worker: str) -> dict[str, Any]:

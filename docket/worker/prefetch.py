@@ -38,6 +38,8 @@ class HeldDeliveries:
         self.limit = concurrency if limit is None else limit
         self.hold_seconds = hold_seconds
         self._held: deque[tuple[Claim, float]] = deque()
+        self.suspects = 0
+        """How many held deliveries are suspects (they wait to run alone)."""
         self._paused = False
         # Starts at the limit: automatic prefetch opens only after short runs.
         self._average_run = hold_seconds
@@ -60,15 +62,23 @@ class HeldDeliveries:
     def hold(self, claim: Claim, now: float) -> None:
         """Keep ``claim``, claimed at monotonic time ``now``, until a slot frees."""
         self._held.append((claim, now))
+        self.suspects += claim.suspect
+
+    def next(self) -> Claim:
+        """The oldest held delivery, left in place."""
+        return self._held[0][0]
 
     def take(self) -> Claim:
         """The oldest held delivery, to start now."""
-        return self._held.popleft()[0]
+        claim = self._held.popleft()[0]
+        self.suspects -= claim.suspect
+        return claim
 
     def take_all(self) -> list[Claim]:
         """Every held delivery, to hand back."""
         claims = [claim for claim, _ in self._held]
         self._held.clear()
+        self.suspects = 0
         return claims
 
     def run_ended(self, seconds: float) -> None:
@@ -90,7 +100,7 @@ class HeldDeliveries:
         """
         expired: list[Claim] = []
         while self._held and self._held[0][1] + self.hold_seconds <= now:
-            expired.append(self._held.popleft()[0])
+            expired.append(self.take())
         if expired:
             self._paused = True
         return expired

@@ -17,8 +17,7 @@ import functools
 import inspect
 import logging
 import sys
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from uncalled_for import FailedDependency
@@ -49,6 +48,7 @@ from docket.timeutil import truncate_to_ms
 from docket.worker.cancelling import RunCancellations, RunCancelled
 from docket.worker.endings import blocked, failed, succeeded
 from docket.worker.outcomes import Outcome, RunResult, SetAside, log_context
+from docket.worker.run_limits import RunLimits
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -58,38 +58,12 @@ if TYPE_CHECKING:
 
     from docket.worker.worker import Worker
 
-__all__ = ["DeliveryRunner", "RunLimits", "TaskFunction"]
+__all__ = ["DeliveryRunner", "TaskFunction"]
 
 # The worker's logger: run log lines are the worker's, as users filter them.
 logger = logging.getLogger("docket.worker")
 
 TaskFunction = Callable[..., Any]
-
-
-class RunLimits:
-    """``Worker.run_at_most``'s bounds: how many runs each key or task may start."""
-
-    def __init__(self) -> None:
-        self._limits: dict[str, int] | None = None
-        self._started: Counter[str] = Counter()
-
-    def set(self, limits: Mapping[str, int] | None) -> None:
-        """Bound runs by key or task name from now on (None lifts every bound)."""
-        self._limits = None if limits is None else dict(limits)
-        self._started = Counter()
-
-    def spent(self, execution: Execution) -> bool:
-        """Whether this run is over its key's or task's bound (a run within it is counted)."""
-        limits = self._limits
-        if limits is None:
-            return False
-        names = {execution.key, execution.function_name}
-        if any(name in limits and self._started[name] >= limits[name] for name in names):
-            return True
-        for name in names:
-            if name in limits:
-                self._started[name] += 1
-        return False
 
 
 def check_resolved(dependencies: dict[str, Any]) -> list[Dependency[Any]]:
@@ -191,6 +165,9 @@ class DeliveryRunner:
             )
             return Outcome(execution, ExecutionState.CANCELLED, cancelled=True)
 
+        if claim.suspect and not await self._count_alone(claim, record):
+            return None
+
         current_docket.set(docket)
         current_worker.set(worker)
         current_execution.set(execution)
@@ -219,6 +196,29 @@ class DeliveryRunner:
             attempt=record.attempt,
         ) as span:
             return await self._run_body(claim, record, execution, target, span, labels)
+
+    async def _count_alone(self, claim: Claim, record: ExecutionRecord) -> bool:
+        """Count a suspect's run, which starts alone, against ``max_deliveries``.
+
+        Uncounted, a task that kills its worker would be redelivered forever;
+        so when the count cannot be written the run does not start, and the
+        delivery comes back once its lease lapses.
+        """
+        logger.warning(
+            "Running %r alone: a worker may have died running it (delivery %d)",
+            record.key,
+            claim.deliveries,
+        )
+        try:
+            await self.docket.engine.count_isolated_run(record.key, record.generation)
+        except Exception:
+            logger.warning(
+                "Could not count the run of %r; not running it until its lease lapses",
+                record.key,
+                exc_info=True,
+            )
+            return False
+        return True
 
     def _refusal(self, claim: Claim, record: ExecutionRecord) -> SetAside | None:
         """Why a well-formed delivery cannot run at all, if it cannot."""

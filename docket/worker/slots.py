@@ -7,6 +7,11 @@ its run until its body has ended; the outcome is written afterwards, by the
 settler, so writing outcomes never leaves a slot idle.  Each run's result goes
 to the settler: an ``Outcome`` to ``settle``, a ``SetAside`` to ``set_aside``.
 
+A suspect (a delivery whose worker may have died running it, ``Claim.suspect``)
+runs alone: it starts only once nothing else runs here, and nothing else
+starts until it has ended.  If it kills this worker too, no innocent run dies
+with it and is blamed for it.
+
 The claim loop starts runs here and waits on ``freed``, which is set whenever
 a slot frees or an outcome lands (either may let it claim more, or finish).
 """
@@ -55,6 +60,8 @@ class Slots:
         retry, due now) landed."""
         self.fresh_starts = False
         """Runs were started that may not yet have had a turn of the loop."""
+        self.alone: str | None = None
+        """The suspect delivery running alone here, if one is."""
         self.run_context = contextvars.copy_context()
         """The context each run's own context is copied from (set by the claim loop)."""
         self._clock = clock
@@ -68,12 +75,26 @@ class Slots:
         return self.concurrency - len(self.occupied)
 
     @property
+    def isolating(self) -> bool:
+        """A suspect runs alone here or waits to: nothing new may start meanwhile."""
+        return self.alone is not None or self.held.suspects > 0
+
+    def may_start(self, claim: Claim) -> bool:
+        """Whether ``claim`` may start now: a slot is free, no suspect runs alone,
+        and, for a suspect, nothing else runs."""
+        if self.alone is not None:
+            return False
+        if claim.suspect:
+            return not self.occupied
+        return len(self.occupied) < self.concurrency
+
+    @property
     def empty(self) -> bool:
         """Nothing runs and nothing is held."""
         return not self.running and not self.held
 
     def start(self, claim: Claim, held: bool = False) -> None:
-        """Start a slot task for ``claim`` (a free slot must exist)."""
+        """Start a slot task for ``claim`` (``may_start(claim)`` must hold)."""
         task = asyncio.create_task(self._runner(claim, held))
         self._occupy(claim, task)
         self.fresh_starts = True
@@ -87,7 +108,7 @@ class Slots:
         """Start held deliveries in whatever slots are free (never once stopping)."""
         if self._stopping.is_set():
             return
-        while self.held and len(self.occupied) < self.concurrency:
+        while self.held and self.may_start(self.held.next()):
             self.start(self.held.take(), held=True)
 
     def note_written(self) -> None:
@@ -96,6 +117,8 @@ class Slots:
         self.freed.set()
 
     def _occupy(self, claim: Claim, task: asyncio.Task[None]) -> None:
+        if claim.suspect:
+            self.alone = claim.delivery
         self.running[claim.delivery] = task
         self.occupied[claim.delivery] = self._clock.monotonic()
 
@@ -124,7 +147,7 @@ class Slots:
                 self._finished(claim.delivery)
             if self._stopping.is_set() or not self.held:
                 return
-            if len(self.occupied) >= self.concurrency:
+            if not self.may_start(self.held.next()):
                 return
             claim, held = self.held.take(), True
             task = asyncio.current_task()
@@ -132,6 +155,8 @@ class Slots:
             self._occupy(claim, task)
 
     def _finished(self, delivery: str) -> None:
+        if delivery == self.alone:
+            self.alone = None
         self.runs_ended += 1
         self.running.pop(delivery, None)
         self._free(delivery)

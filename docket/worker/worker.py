@@ -73,11 +73,13 @@ class Worker:
     handed back to the queue, where any worker may take it, and so is
     everything held when the worker stops.
 
-    ``max_deliveries`` bounds how many times one delivery is handed out: a
-    delivery reclaimed again and again (its workers keep dying while they
-    run it, say killed for memory) is set aside as a dead letter past that
-    many, and its execution ends FAILED, instead of taking down worker after
-    worker forever.  None removes the bound.
+    ``max_deliveries`` bounds how many runs of one execution may start and
+    not finish: one whose workers keep dying while they run it (say killed
+    for memory) is set aside as a dead letter past that many, and its
+    execution ends FAILED, instead of taking down worker after worker
+    forever.  Work reclaimed from an expired lease runs alone on its worker,
+    so only the runs it really started count, and work that merely died
+    beside a poison task is not blamed for it.  None removes the bound.
     """
 
     run = classmethod(run_worker_entry)  # type: ignore[var-annotated]
@@ -309,8 +311,7 @@ class Worker:
 
     def _abandon_running(self) -> None:
         """Cancel every run still going; ``__aexit__`` hands their deliveries back."""
-        # Called again by a later cancellation, it adds to what it recorded:
-        # runs cancelled the first time may have left ``running`` since.
+        # Called again, it adds: runs cancelled before may have left ``running``.
         for delivery, task in self._slots.running.items():
             if task not in self.abandoned:
                 self._abandoned_deliveries.append(delivery)
@@ -375,10 +376,8 @@ class Worker:
         self._slots.freed.set()
 
     def abandon(self) -> None:
-        """Ask for a stop that does not wait: on leaving, the worker cancels its
-        running work and hands those deliveries back, so another worker takes them
-        at once. The caller still cancels the task running the worker; this says
-        what that cancellation means, wherever it lands."""
+        """Make the coming cancellation of this worker's task a stop that does not
+        wait: running work is cancelled and handed back for another worker at once."""
         self._abandoning = True
         self.stop()
 

@@ -143,6 +143,10 @@ class MemoryEngine:
         self._store.tick(now)
         return working.release(self._store, worker, deliveries)
 
+    async def count_isolated_run(self, key: str, generation: int) -> None:
+        """Count a suspected execution's run starting alone (see ``Engine``)."""
+        working.count_isolated_run(self._store, key, generation)
+
     async def set_aside(
         self,
         delivery: str,

@@ -77,8 +77,6 @@ class Delivery:
     worker: str
     lease_until: datetime
     seq: int
-    # Times handed out: 1 at first, one more for each reclaim.
-    count: int = 1
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The worker's side of a memory docket: claims, leases, settlements, releases, dead letters, progress.
 
 The twin of ``redis/working.py`` and of ``lua/claiming.lua``, ``renew.lua``,
-``settling.lua``, ``release.lua``, ``set_aside.lua`` and ``progress.lua``.  A
+``settling.lua``, ``release.lua``, ``set_aside.lua``, ``isolated_run.lua`` and
+``progress.lua``.  A
 delivery carries the generation it was made for, and acts on its record only
 while that record is RUNNING at that generation; otherwise (replaced,
 cancelled, ended) it is only forgotten.  Every ``now`` and ``lease_until`` is
@@ -23,6 +24,7 @@ from docket.engines.records import (
     Claim,
     ClaimBatch,
     DeadLetter,
+    ExecutionRecord,
     ProgressChange,
     ProgressState,
     ProgressUpdate,
@@ -33,6 +35,7 @@ from docket.timeutil import utc_ms
 
 __all__ = [
     "claim",
+    "count_isolated_run",
     "release",
     "renew",
     "report_progress",
@@ -70,10 +73,9 @@ def claim(
             del store.deliveries[delivery_id]
             continue
         delivery.worker, delivery.lease_until = worker, lease_until
-        delivery.count += 1
         reclaimed.append(delivery)
-        running = store.put(evolve(record, worker=worker))
-        claims.append(Claim(delivery_id, running, redelivered=True, deliveries=delivery.count))
+        running = store.put(evolve(record, worker=worker, suspected=True))
+        claims.append(suspect_claim(delivery_id, running, redelivered=True))
     # Pushed only now so a lease_until <= now cannot be reclaimed twice in one call.
     for delivery in reclaimed:
         heapq.heappush(store.leases, (lease_until, delivery.seq, str(delivery.seq)))
@@ -89,8 +91,29 @@ def claim(
             record.key, record.generation, worker, lease_until, seq
         )
         heapq.heappush(store.leases, (lease_until, seq, str(seq)))
-        claims.append(Claim(str(seq), running))
+        claims.append(
+            suspect_claim(str(seq), running) if running.suspected else Claim(str(seq), running)
+        )
     return ClaimBatch(claims, store.next_wake())
+
+
+def suspect_claim(delivery: str, record: ExecutionRecord, redelivered: bool = False) -> Claim:
+    """A claim of a suspected execution, with the runs that may not have finished
+    (the first, shared one, those started alone since, and this one)."""
+    return Claim(
+        delivery,
+        record,
+        redelivered=redelivered,
+        deliveries=2 + record.isolated_runs,
+        suspect=True,
+    )
+
+
+def count_isolated_run(store: Store, key: str, generation: int) -> None:
+    """Count a run of the execution at ``key`` starting alone, if it is running at ``generation``."""
+    record = store.current(key, generation, RUNNING)
+    if record is not None:
+        store.put(evolve(record, isolated_runs=record.isolated_runs + 1))
 
 
 def renew(store: Store, worker: str, deliveries: Sequence[str], lease_until: datetime) -> set[str]:

@@ -94,8 +94,20 @@ class QueueOperations(Protocol):
         (``redelivered=True``), then claims queued work in due order.  Each
         claimed record becomes RUNNING with ``worker`` and ``started_at=now``
         (a redelivery keeps its original ``started_at``), leased until
-        ``lease_until``.  Queued messages whose record is stale, cancelled or
-        gone are acknowledged and skipped.
+        ``lease_until``.  A reclaimed record is marked ``suspected`` for the
+        rest of its execution.  Each claim's ``suspect`` and ``deliveries``
+        follow from the record (see ``Claim``).  Queued messages whose record
+        is stale, cancelled or gone are acknowledged and skipped.
+        """
+        ...
+
+    async def count_isolated_run(self, key: str, generation: int) -> None:
+        """Count a run of a suspected execution that starts alone now.
+
+        Counted only while the record at ``key`` is RUNNING at
+        ``generation``; the count is the record's ``isolated_runs`` and feeds
+        the ``deliveries`` of its next claim.  A run counted and then finished
+        ends the execution, and the count with it.
         """
         ...
 

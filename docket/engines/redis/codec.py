@@ -158,6 +158,8 @@ def parse_record(fields: Fields) -> ExecutionRecord:
             result=fields.get(b"result"),
             expires_at=_optional_time(fields, b"expires_at"),
             progress=progress,
+            suspected=b"suspected" in fields,
+            isolated_runs=int(fields.get(b"isolated_runs", 0)),
         )
     except (ValueError, UnicodeDecodeError, OverflowError) as error:
         raise ValueError(f"unreadable record: {error}") from error
@@ -176,10 +178,11 @@ def parse_progress(
 
 def parse_claim(reply: Sequence[object]) -> Claim:
     """One claim as claiming.lua returns it:
-    ``[delivery, kind, redelivered, entry, record, deliveries[, error]]``."""
+    ``[delivery, kind, redelivered, entry, record[, error]]``."""
     delivery = cast(bytes, reply[0]).decode()
     kind, redelivered = reply[1], bool(reply[2])
-    deliveries = int(cast(int, reply[5])) if len(reply) > 5 else 1
+    # A malformed claim is set aside whatever its count; it is only logged.
+    deliveries = 2 if redelivered else 1
     raw = pairs(cast("list[bytes]", reply[3]))
     if kind == b"bad":
         return Claim(
@@ -191,7 +194,7 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             deliveries=deliveries,
         )
     if kind == b"unreadable":
-        reason = cast(bytes, reply[6]).decode("utf-8", "backslashreplace")
+        reason = cast(bytes, reply[5]).decode("utf-8", "backslashreplace")
         return Claim(
             delivery=delivery,
             record=None,
@@ -212,7 +215,15 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             redelivered=redelivered,
             deliveries=deliveries,
         )
-    return Claim(delivery=delivery, record=parsed, redelivered=redelivered, deliveries=deliveries)
+    if parsed.suspected:
+        return Claim(
+            delivery=delivery,
+            record=parsed,
+            redelivered=redelivered,
+            deliveries=2 + parsed.isolated_runs,
+            suspect=True,
+        )
+    return Claim(delivery=delivery, record=parsed)
 
 
 def parse_event(data: bytes) -> Event:

@@ -164,6 +164,10 @@ class RedisEngine:
         """Return unstarted deliveries of ``worker`` to the queue (see ``Engine``)."""
         return await working.release(self._session, worker, deliveries)
 
+    async def count_isolated_run(self, key: str, generation: int) -> None:
+        """Count a suspected execution's run starting alone (see ``Engine``)."""
+        await working.count_isolated_run(self._session, key, generation)
+
     async def set_aside(
         self,
         delivery: str,

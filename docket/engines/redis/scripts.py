@@ -43,6 +43,7 @@ SCRIPT_NAMES = (
     "probe",
     "strikes",
     "progress",
+    "isolated_run",
     "admit",
     "debounce",
     "acquire_slot",

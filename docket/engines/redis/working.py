@@ -3,8 +3,8 @@
 The twin of ``memory/working.py``.  Each operation is one script call:
 ``lua/claim.lua`` (promote, reclaim, claim; shared steps in
 ``claiming.lua``), ``renew.lua``, ``settle.lua`` and ``settle_and_claim.lua``
-(shared steps in ``settling.lua``), ``release.lua``, ``set_aside.lua`` and
-``progress.lua``.  Work that becomes due in this process notifies the
+(shared steps in ``settling.lua``), ``release.lua``, ``set_aside.lua``,
+``isolated_run.lua`` and ``progress.lua``.  Work that becomes due in this process notifies the
 session's signal, so workers waiting here wake at once.
 """
 
@@ -31,6 +31,7 @@ from docket.timeutil import epoch_ms, from_epoch_ms
 
 __all__ = [
     "claim",
+    "count_isolated_run",
     "release",
     "renew",
     "report_progress",
@@ -225,6 +226,11 @@ async def set_aside(
             DEAD_LETTER_LIMIT,
         ],
     )
+
+
+async def count_isolated_run(session: Session, key: str, generation: int) -> None:
+    """Count a run of the execution at ``key`` starting alone, if it is running at ``generation``."""
+    await session.run("isolated_run", [session.keys.record(key)], [generation])
 
 
 async def report_progress(

@@ -2,9 +2,9 @@
 -- work.  Shared by claim.lua and settle_and_claim.lua.
 -- Returns {claims, wake cursor, queued left, first future score, first lease
 -- score, woke}; each claim is {delivery, 'ok'|'bad'|'unreadable', redelivered,
--- entry fields, record fields, deliveries[, error]}, where deliveries is the
--- consumer group's count of the times the entry was handed out, and error why
--- an unreadable record could not be read.
+-- entry fields, record fields[, error]}, where error says why an unreadable
+-- record could not be read.  A reclaimed record is marked 'suspected': its
+-- worker may have died running it, and its runs from now on run alone.
 
 -- `flat` (an HGETALL reply) with the fields in `changes` set to new values.
 local function with_fields(flat, changes)
@@ -68,14 +68,14 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     redis.call('HSET', holders, id, worker)
   end
 
-  local function hand_out(id, fields, redelivered, deliveries)
+  local function hand_out(id, fields, redelivered)
     local entry = fields_map(fields)
     local key, generation = entry['key'], entry['generation']
     if not key or not generation then
       -- Malformed (not written by docket): lease it so it cannot be lost, and
       -- let the worker set it aside.
       lease(id)
-      claims[#claims + 1] = {id, 'bad', redelivered, fields, {}, deliveries}
+      claims[#claims + 1] = {id, 'bad', redelivered, fields, {}}
       return
     end
     local record = runs .. key
@@ -83,7 +83,7 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     if stored.err then
       -- Not a hash: the worker sets it aside, with the reason.
       lease(id)
-      claims[#claims + 1] = {id, 'unreadable', redelivered, fields, {}, deliveries, tostring(stored.err)}
+      claims[#claims + 1] = {id, 'unreadable', redelivered, fields, {}, tostring(stored.err)}
       return
     end
     local current = fields_map(stored)
@@ -97,7 +97,7 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
         drop(stream, group, leases, holders, id)
         return
       end
-      changes = {worker = worker}
+      changes = {worker = worker, suspected = '1'}
     elseif current['state'] == 'queued' then
       changes = {state = 'running', worker = worker, started_at = now}
     elseif current['state'] == 'running' and redis.call('HEXISTS', holders, id) == 1 then
@@ -111,7 +111,7 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     set_fields(record, changes)
     lease(id)
     publish(events, key, 'running', generation, worker)
-    claims[#claims + 1] = {id, 'ok', redelivered, fields, with_fields(stored, changes), deliveries}
+    claims[#claims + 1] = {id, 'ok', redelivered, fields, with_fields(stored, changes)}
   end
 
   -- 2. Reclaim deliveries whose lease expired by now.
@@ -122,9 +122,7 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       local entry = nil
       if type(got) == 'table' and not got.err then entry = got[1] end
       if type(entry) == 'table' and type(entry[2]) == 'table' then
-        -- XCLAIM counted this delivery; XPENDING reads the count back.
-        local pending = redis.call('XPENDING', stream, group, id, id, 1)[1]
-        hand_out(id, entry[2], 1, pending and tonumber(pending[4]) or 2)
+        hand_out(id, entry[2], 1)
       else
         -- Gone from the stream or the group: nothing left to redeliver.
         drop(stream, group, leases, holders, id)
@@ -165,7 +163,7 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     end
     for _, entry in ipairs(stream_entries(reply)) do
       if type(entry[2]) == 'table' then
-        hand_out(entry[1], entry[2], 0, 1)
+        hand_out(entry[1], entry[2], 0)
       end
     end
   end
