@@ -434,8 +434,9 @@ def test_healthcheck_follows_the_server(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}/"
         poll(lambda: (_get(url) or (0, ""))[0] == 200, "a healthy worker", interval=0.05)
         server.stop()
+        # Its claims fail at once; the engine probe says why within a second.
         status, body = poll(
-            lambda: (got := _get(url)) and got[0] == 503 and got,
+            lambda: (got := _get(url)) and got[0] == 503 and "engine unreachable" in got[1] and got,
             "an unhealthy worker",
             interval=0.05,
         )

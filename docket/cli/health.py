@@ -4,7 +4,9 @@
 cheap question (``counts``) every ``interval``.  The HTTP server, in its own
 thread, answers any GET with 200 only while
 
-* the worker is claiming work (started, and not told to stop), and
+* the worker is claiming work (started, and not told to stop),
+* its claim loop is healthy (``Worker.healthy``: running, its last claim
+  reached storage), and
 * the last probe succeeded, no more than ``stale_after`` ago;
 
 and with 503 otherwise: the server is unreachable, the event loop is stuck
@@ -18,6 +20,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,12 +46,14 @@ class HealthMonitor:
         clock: Clock | None = None,
         interval: float = 1.0,
         stale_after: float = 5.0,
+        claim_loop_healthy: Callable[[], bool] | None = None,
     ) -> None:
         self.docket = docket
         self.worker_name = worker_name
         self.clock: Clock = clock or SystemClock()
         self.interval = interval
         self.stale_after = stale_after
+        self.claim_loop_healthy = claim_loop_healthy
         self.claiming = False
         self._last_ok: float | None = None
         self._problem: str | None = "not checked yet"
@@ -86,6 +91,9 @@ class HealthMonitor:
                 problem = f"no successful engine check for {age:.1f}s"
         if problem is None and not self.claiming:
             problem = "not claiming work (starting or shutting down)"
+        healthy = self.claim_loop_healthy
+        if problem is None and healthy is not None and not healthy():
+            problem = "claim loop not healthy (not running, or every claim failing)"
         details: dict[str, Any] = {
             "status": "ok" if problem is None else "unavailable",
             "docket": self.docket.name,

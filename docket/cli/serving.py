@@ -194,7 +194,9 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
             )
             monitor: HealthMonitor | None = None
             if healthcheck_port is not None:
-                monitor = HealthMonitor(docket, worker.name)
+                monitor = HealthMonitor(
+                    docket, worker.name, claim_loop_healthy=lambda: worker.healthy
+                )
                 await monitor.probe()
                 stack.callback(start_health_server(monitor, healthcheck_port).stop)
                 probing = asyncio.create_task(monitor.run(), name="docket:healthcheck")

@@ -8,6 +8,10 @@ interval.  While it runs it is the one writer of outcomes: the settler's
 pending batch goes in the round trip of its next claim
 (``settle_and_claim``), so a busy worker spends about one round trip per batch
 of runs.  Claimed work it will not start is handed back to the queue.
+
+The loop is ``healthy`` while it runs and its last claim reached storage:
+the worker heartbeats (and so is listed, and passes its health check) only
+then, and ``health_changed`` tells the heartbeat at once when that changes.
 """
 
 from __future__ import annotations
@@ -60,7 +64,20 @@ class ClaimLoop:
         self.reconnection_delay = reconnection_delay
         self.minimum_check_interval = minimum_check_interval
         self.internal_instrumentation = internal_instrumentation
+        self.health_changed = asyncio.Event()
+        """Set whenever ``healthy`` may have changed."""
         self._loops = 0
+        self._failing = False
+
+    @property
+    def healthy(self) -> bool:
+        """Claiming: the loop runs, is not stopping, and its last claim succeeded."""
+        return self._loops > 0 and not self._failing and not self.stopping.is_set()
+
+    def _set_failing(self, failing: bool) -> None:
+        if failing != self._failing:
+            self._failing = failing
+            self.health_changed.set()
 
     def idle(self) -> bool:
         """Nothing runs here, nothing is held, and every outcome is written."""
@@ -76,6 +93,7 @@ class ClaimLoop:
         # them in its claims' round trips, so no flusher races it into a
         # round trip of its own.
         self._loops += 1
+        self.health_changed.set()
         self.settler.batcher.autoflush = False
         try:
             # Runs start in the context this loop was called in, not in the
@@ -87,6 +105,8 @@ class ClaimLoop:
             self._loops -= 1
             if not self._loops:
                 self.settler.batcher.autoflush = True
+                self._failing = False
+            self.health_changed.set()
 
     async def _claim_until_done(self, until_finished: bool, until_idle: bool) -> None:
         engine, clock, slots, stopping = self.engine, self.clock, self.slots, self.stopping
@@ -157,8 +177,10 @@ class ClaimLoop:
                     self.worker,
                     self.reconnection_delay,
                 )
+                self._set_failing(True)
                 await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
                 continue
+            self._set_failing(False)
             if stopping.is_set():
                 # Asked to stop while claiming: start nothing new.
                 await self.hand_back(batch.claims)

@@ -1,6 +1,8 @@
 """Upkeep: what a worker keeps doing beside its runs, for as long as it is entered.
 
-Heartbeats (so ``docket.workers()`` lists it), lease renewal (so its running,
+Heartbeats (so ``docket.workers()`` lists it, only while its claim loop is
+healthy: a worker entered but not claiming, or failing every claim, is retired
+at once), lease renewal (so its running,
 held and unsettled deliveries are not reclaimed, and a cancellation whose
 notice was lost is caught), hold expiry (a held delivery that waited past its
 limit goes back to the queue), and cancellation notices (``Docket.cancel``
@@ -17,8 +19,10 @@ from datetime import timedelta
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim
 from docket.instrumentation import DEPTHS
+from docket.racing import first_of
 from docket.states import ExecutionState
 from docket.worker.cancelling import RunCancellations
+from docket.worker.claiming import ClaimLoop
 from docket.worker.settling import Settler
 from docket.worker.slots import Slots
 
@@ -37,7 +41,7 @@ class Upkeep:
         slots: Slots,
         settler: Settler,
         cancellations: RunCancellations,
-        hand_back: Callable[[Sequence[Claim]], Awaitable[None]],
+        claims: ClaimLoop,
         redelivery_timeout: timedelta,
     ) -> None:
         self.docket = docket
@@ -45,7 +49,8 @@ class Upkeep:
         self.slots = slots
         self.settler = settler
         self.cancellations = cancellations
-        self.hand_back = hand_back
+        self.claims = claims
+        self.hand_back: Callable[[Sequence[Claim]], Awaitable[None]] = claims.hand_back
         self.redelivery_timeout = redelivery_timeout
 
     def on_cancellation(self, notice: Cancellation) -> None:
@@ -56,19 +61,30 @@ class Upkeep:
         self.cancellations.request(notice.delivery, notice.generation, held)
 
     async def heartbeats(self) -> None:
-        """Say this worker is alive (and which tasks it knows) every heartbeat interval."""
-        docket = self.docket
+        """Say this worker is alive (and which tasks it knows) every heartbeat interval
+        while its claim loop is healthy, and at once when it becomes so; retire it
+        at once when it stops being so."""
+        docket, claims = self.docket, self.claims
         interval = docket.heartbeat_interval.total_seconds()
         dead_after = docket.heartbeat_interval * docket.missed_heartbeats
+        listed = False
         while True:
+            claims.health_changed.clear()
             try:
                 now = docket.clock.now()
-                await docket.engine.heartbeat(self.worker, frozenset(docket.tasks), now, dead_after)
-                counts = await docket.engine.counts(now)
-                DEPTHS[(docket.name, self.worker)] = (counts.queued, counts.future)
+                if claims.healthy:
+                    listed = True
+                    await docket.engine.heartbeat(
+                        self.worker, frozenset(docket.tasks), now, dead_after
+                    )
+                    counts = await docket.engine.counts(now)
+                    DEPTHS[(docket.name, self.worker)] = (counts.queued, counts.future)
+                elif listed:
+                    listed = False
+                    await docket.engine.retire(self.worker)
             except Exception:
                 logger.warning("Worker %r could not send its heartbeat", self.worker, exc_info=True)
-            await docket.clock.sleep(interval)
+            await first_of(docket.clock.sleep(interval), claims.health_changed.wait())
 
     async def lease_renewals(self) -> None:
         """Renew the leases of every delivery this worker holds, four times per lease."""

@@ -11,7 +11,6 @@ running work finish and its outcomes reach storage.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from docket.dependencies.resolution import (
 from docket.docket import Docket
 from docket.instrumentation import DEPTHS, internal_operations
 from docket.racing import cancel_and_wait, until_set
+from docket.worker.abandoning import Abandonment
 from docket.worker.cancelling import follow_notices
 from docket.worker.checks import (
     default_worker_name,
@@ -135,10 +135,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._entered = 0
         self._background: list[asyncio.Task[None]] = []
-        self.abandoned: list[asyncio.Task[None]] = []
-        """Runs a second stop request abandoned; one still not done ignored its cancellation."""
-        self._abandoned_deliveries: list[str] = []
-        self._abandoning = False
+        self._abandonment = Abandonment()
 
         self._runner = DeliveryRunner(self)
         held = HeldDeliveries(prefetch, concurrency, self.scheduling_resolution.total_seconds())
@@ -165,12 +162,25 @@ class Worker:
             self._slots,
             self._settler,
             self._runner.cancellations,
-            self._claims.hand_back,
+            self._claims,
             self.redelivery_timeout,
         )
 
     def _note_written(self) -> None:
         self._slots.note_written()
+
+    @property
+    def abandoned(self) -> list[asyncio.Task[None]]:
+        """Runs a stop that did not wait gave up on; one not done ignored its cancellation."""
+        return self._abandonment.tasks
+
+    @property
+    def healthy(self) -> bool:
+        """Claiming: a run method is going and its last claim reached storage.
+
+        Only then does the worker heartbeat (``Docket.workers()`` lists it)
+        and does the CLI's health check pass."""
+        return self._claims.healthy
 
     @property
     def entered(self) -> bool:
@@ -214,7 +224,7 @@ class Worker:
         self._entered += 1
         if self._entered == 1:
             self._stopping.clear()
-            self.abandoned = []
+            self._abandonment.reset()
             self.shared_scope = SharedScope()
             upkeep = self._upkeep
             subscribed = asyncio.Event()
@@ -270,8 +280,8 @@ class Worker:
             return
         self.stop()
         try:
-            if self._abandoning:
-                self._abandon_running()
+            if self._abandonment.requested:
+                self._abandonment.cancel(self._slots.running)
             elif exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 # Cancelled from outside: do not wait on running work, which
                 # could take forever; like work of a worker that died, it is
@@ -280,8 +290,8 @@ class Worker:
                     task.cancel()
             await self._drain()
         finally:
-            self._abandoning = False
-            await self._hand_back_abandoned()
+            self._abandonment.requested = False
+            await self._abandonment.hand_back(self._claims.release)
             await cancel_and_wait(*self._background)
             self._background = []
             self._runner.cancellations.clear()
@@ -306,32 +316,8 @@ class Worker:
         except asyncio.CancelledError:
             # A second stop request while draining: abandon running work, and
             # hand it back so another worker takes it at once.
-            self._abandon_running()
+            self._abandonment.cancel(self._slots.running)
             raise
-
-    def _abandon_running(self) -> None:
-        """Cancel every run still going; ``__aexit__`` hands their deliveries back."""
-        # Called again, it adds: runs cancelled before may have left ``running``.
-        for delivery, task in self._slots.running.items():
-            if task not in self.abandoned:
-                self._abandoned_deliveries.append(delivery)
-                self.abandoned.append(task)
-            task.cancel()
-
-    async def _hand_back_abandoned(self) -> None:
-        """Give abandoned runs' deliveries back to the queue, so another worker takes
-        them at once rather than when their leases expire."""
-        deliveries, self._abandoned_deliveries = self._abandoned_deliveries, []
-        if not deliveries:
-            return
-        # Abandoned runs wrote no outcome; one that did finish has already
-        # acknowledged its delivery, and handing that back changes nothing.
-        handing_back = asyncio.ensure_future(self._claims.release(deliveries))
-        while not handing_back.done():
-            # The caller may go on cancelling (it is abandoning work): the
-            # hand-back, one round trip, is let finish all the same.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([handing_back])
 
     # -- public run methods -----------------------------------------------
 
@@ -378,7 +364,7 @@ class Worker:
     def abandon(self) -> None:
         """Make the coming cancellation of this worker's task a stop that does not
         wait: running work is cancelled and handed back for another worker at once."""
-        self._abandoning = True
+        self._abandonment.requested = True
         self.stop()
 
     def resume(self) -> None:
