@@ -30,18 +30,18 @@ local holder = redis.call('HGET', holders, delivery)
 local message = {}
 if record then
   -- An unreadable record (not a hash) cannot be failed; the letter still is kept.
-  local current = read_fields(record, 'state', 'generation', 'function', 'worker',
-    'payload', 'when', 'attempt', 'headers') or {}
+  local current = read_fields(record, 'state', 'generation', 'worker',
+    'function', 'payload', 'when', 'attempt', 'headers') or {}
   if generation ~= '' and current[2] == generation then
     for i, name in ipairs({'function', 'payload', 'when', 'attempt', 'headers'}) do
-      if current[i + 2] then
+      if current[i + 3] then
         message[#message + 1] = name
-        message[#message + 1] = current[i + 2]
+        message[#message + 1] = current[i + 3]
       end
     end
     if LIVE[current[1]] then
       finish(record, 'failed', now, expires_at, gc_ms, nil, reason)
-      publish(events, key, 'failed', generation, current[4], reason)
+      publish(events, key, 'failed', generation, current[3], reason)
     end
   end
 end
