@@ -12,6 +12,7 @@ filter matches, or all.  Bad input is refused naming the parameter and value.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -241,3 +242,21 @@ async def test_bad_input_is_refused_naming_it(target: Target) -> None:
         with pytest.raises(ValueError, match="exactly one of"):
             await producer.purge_dead_letters(letter, everything=True)
         assert await producer.dead_letters() == [letter]
+
+
+async def test_log_lines_cap_long_values_and_the_letter_keeps_them(
+    target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_name = "task_" + "x" * 1000
+    caplog.set_level(logging.WARNING, logger="docket")
+    async with target.docket() as producer, target.docket() as consumer:
+        producer.register(charge, names=[long_name])
+        await producer.add(long_name, key="long")(1)
+        await set_aside_unknown(target, consumer)
+        [letter] = await consumer.dead_letters()
+        assert letter.function_name == long_name
+        assert long_name in letter.reason
+
+    [line] = [r.getMessage() for r in caplog.records if "setting it aside" in r.getMessage()]
+    assert "…" in line and long_name not in line
+    assert len(line) < 400
