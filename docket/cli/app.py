@@ -2,8 +2,8 @@
 
 Each command lives in its own module (``worker``, ``watch``, ``snapshot``,
 ``strikes``, ``clear``, ``workers``, ``tasks``, ``dead_letters``); this one
-only names them and adds ``version``.  Every option shared between commands reads a ``DOCKET_*``
-environment variable (see each command's ``--help``).
+only names them and adds ``version``.  Every option shared between commands
+reads a ``DOCKET_*`` environment variable (see each command's ``--help``).
 """
 
 from __future__ import annotations
