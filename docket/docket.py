@@ -15,9 +15,10 @@ from types import TracebackType
 from typing import Any
 
 from docket.clock import Clock, SystemClock
+from docket.dead_letters import DeadLetterMethods, check_retention
 from docket.dependencies.resolution import check_task_dependencies
 from docket.engines import open_engine
-from docket.engines.base import DeadLetter, Engine, WorkerInfo
+from docket.engines.base import DEAD_LETTER_RETENTION, Engine, WorkerInfo
 from docket.execution import Execution, TaskCall
 from docket.instrumentation import (
     TASKS_CANCELLED,
@@ -45,12 +46,14 @@ logger = logging.getLogger("docket.docket")
 TaskFunction = Callable[..., Any]
 
 
-class Docket:
+class Docket(DeadLetterMethods):
     """A named docket of work at ``url``, shared by every process that opens it.
 
     Use it as an async context manager.  ``execution_ttl`` is how long records
-    and results are kept after work ends; ``clock`` (default the system clock)
-    decides every time-based question, on any engine.  Parameters in
+    and results are kept after work ends; ``dead_letter_retention`` how long
+    a worker of this docket keeps what it sets aside (see
+    ``docket.dead_letters``); ``clock`` (default the system clock) decides
+    every time-based question, on any engine.  Parameters in
     pydocket's order: ``result_storage`` (a py-key-value store to keep
     results in instead of the execution record, see ``docket.results``),
     ``enable_internal_instrumentation`` (spans for docket's own storage
@@ -69,6 +72,7 @@ class Docket:
         credential_provider: Any | None = None,
         *,
         clock: Clock | None = None,
+        dead_letter_retention: timedelta = DEAD_LETTER_RETENTION,
     ) -> None:
         if not isinstance(name, str) or not name or any(c in name for c in "{}"):
             raise ValueError(f"name must be a non-empty string without braces, got {name!r}")
@@ -91,6 +95,7 @@ class Docket:
         self.heartbeat_interval = heartbeat_interval
         self.missed_heartbeats = missed_heartbeats
         self.execution_ttl = execution_ttl
+        self.dead_letter_retention = check_retention(dead_letter_retention)
         self.result_storage = result_storage
         self.enable_internal_instrumentation = enable_internal_instrumentation
         self.credential_provider = credential_provider
@@ -373,12 +378,6 @@ class Docket:
     async def task_workers(self, task_name: str) -> list[WorkerInfo]:
         """The live workers that can run ``task_name``."""
         return [w for w in await self.workers() if task_name in w.tasks]
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """Messages workers set aside because they could not run them, oldest first."""
-        if not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a positive integer, got {limit!r}")
-        return await self._engine.dead_letters(limit)
 
     @property
     def _dead_after(self) -> timedelta:

@@ -1,9 +1,9 @@
 """The ``docket`` typer application: assembles the commands defined beside it.
 
 Each command lives in its own module (``worker``, ``watch``, ``snapshot``,
-``strikes``, ``clear``, ``workers``, ``tasks``); this one only names them and
-adds ``version``.  Every option shared between commands reads a ``DOCKET_*``
-environment variable (see each command's ``--help``).
+``strikes``, ``clear``, ``workers``, ``tasks``, ``dead_letters``); this one
+only names them and adds ``version``.  Every option shared between commands
+reads a ``DOCKET_*`` environment variable (see each command's ``--help``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from docket import __version__
-from docket.cli import tasks, workers
+from docket.cli import dead_letters, tasks, workers
 from docket.cli.clear import clear
 from docket.cli.snapshot import snapshot
 from docket.cli.strikes import restore, strike
@@ -46,3 +46,4 @@ app.command()(restore)
 app.command()(clear)
 app.add_typer(workers.app, name="workers")
 app.add_typer(tasks.app, name="tasks")
+app.add_typer(dead_letters.app, name="dead-letters")

@@ -3,7 +3,7 @@
 Docket and Worker talk to storage only through ``Engine``.  Two engines
 implement it: the in-memory twin (``memory/``) and Redis (``redis/``).  Its
 operations are grouped by what they serve in ``protocols/`` (queue, gates,
-workers, events, strikes, reads, user data); ``Engine`` adds opening and
+workers, events, strikes, reads, dead letters, user data); ``Engine`` adds opening and
 closing and combines them.  The values it takes and returns are in
 ``records.py``.  This module re-exports all of them, so code above the seam
 imports what it needs from one place.  Each
@@ -37,9 +37,11 @@ from typing import Protocol, runtime_checkable
 
 from docket.engines.protocols import (
     DEAD_LETTER_LIMIT,
+    DEAD_LETTER_RETENTION,
     DEBOUNCE_MEMORY,
     OPERATION_GROUPS,
     PROMOTE_LIMIT,
+    DeadLetterOperations,
     EventOperations,
     GateOperations,
     QueueOperations,
@@ -74,8 +76,10 @@ __all__ = [
     "Claim",
     "ClaimBatch",
     "DEAD_LETTER_LIMIT",
+    "DEAD_LETTER_RETENTION",
     "DEBOUNCE_MEMORY",
     "DeadLetter",
+    "DeadLetterOperations",
     "Debounced",
     "Engine",
     "ENGINE_OPERATIONS",
@@ -111,6 +115,7 @@ class Engine(
     EventOperations,
     StrikeOperations,
     ReadOperations,
+    DeadLetterOperations,
     UserDataOperations,
     Protocol,
 ):

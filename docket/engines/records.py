@@ -259,13 +259,33 @@ class WorkerInfo:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message that could not be run, kept aside for a person to inspect."""
+    """A message that could not be run, kept whole for a person to inspect or replay.
+
+    ``id`` names the letter within its docket (opaque text).  ``key``,
+    ``function_name``, ``payload`` (the encoded ``(args, kwargs)``, byte for
+    byte as the producer stored it), ``when``, ``attempt`` and ``headers``
+    are the execution's as it was when set aside; each is None (``headers``
+    empty) when the message was malformed and named no readable execution.
+    ``reason`` says why it was set aside, ``worker`` held its ``delivery``
+    then, and ``set_aside_at`` is on the docket's clock.  The letter is kept
+    until ``expires_at`` (``set_aside_at`` plus the docket's
+    ``dead_letter_retention``), however long its execution record lives.
+    ``fields`` is what storage knew of the delivery, as text.
+    """
 
     key: str | None
     function_name: str | None
     reason: str
     set_aside_at: datetime
     fields: Mapping[str, str]
+    id: str = ""
+    payload: bytes | None = None
+    when: datetime | None = None
+    attempt: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    worker: str | None = None
+    delivery: str | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

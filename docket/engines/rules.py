@@ -2,7 +2,8 @@
 
 The protocol pins them (see ``base.py``): due work goes in ``(when,
 generation)`` order, running work in the order it started, workers by name,
-and a record has expired once ``now`` reaches its ``expires_at``.  Each is
+and a record (or a dead letter) has expired once ``now`` reaches its
+``expires_at``.  Each is
 written once here so the twins cannot drift apart.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from docket.engines.records import ExecutionRecord, WorkerInfo
+from docket.engines.records import DeadLetter, ExecutionRecord, WorkerInfo
 from docket.timeutil import utc_ms
 
-__all__ = ["due_order", "has_expired", "start_order", "worker_order"]
+__all__ = ["due_order", "has_expired", "letter_has_expired", "start_order", "worker_order"]
 
 
 def due_order(record: ExecutionRecord) -> tuple[datetime, int]:
@@ -34,3 +35,8 @@ def worker_order(worker: WorkerInfo) -> str:
 def has_expired(record: ExecutionRecord, now: datetime) -> bool:
     """Whether ``record`` has expired by ``now``, compared at whole milliseconds."""
     return record.expires_at is not None and record.expires_at <= utc_ms(now)
+
+
+def letter_has_expired(letter: DeadLetter, now: datetime) -> bool:
+    """Whether dead letter ``letter`` has expired by ``now``, compared at whole milliseconds."""
+    return letter.expires_at is not None and letter.expires_at <= utc_ms(now)

@@ -3,7 +3,8 @@
 Running a delivery decides how it ended and returns that decision as a value;
 it writes nothing and calls nothing back.  The settler (``settling.py``) is
 the one writer of outcomes.  This module also holds the structured context
-every log line about a run carries, which running and settling share.
+every log line about a run carries, and the cap on values those lines
+quote, which running and settling share.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from docket.engines.base import SlotWait, TaskMessage
 from docket.execution import Execution
 from docket.states import ExecutionState
 
-__all__ = ["Outcome", "RunResult", "SetAside", "log_context"]
+__all__ = ["LOG_VALUE_LIMIT", "Outcome", "RunResult", "SetAside", "capped", "log_context"]
+
+LOG_VALUE_LIMIT = 200
+"""The most characters of one stored value (a reason, a key, arguments) a log line quotes."""
 
 
 @dataclass(slots=True)
@@ -64,3 +68,13 @@ def log_context(execution: Execution, worker: str) -> dict[str, Any]:
         "docket.key": execution.key,
         "docket.attempt": execution.attempt,
     }
+
+
+def capped(value: object, limit: int = LOG_VALUE_LIMIT) -> str:
+    """``value``'s text (``repr`` unless it is a string), cut to ``limit`` characters with "…".
+
+    A log line quotes what storage holds, which may be huge; the dead letter
+    keeps the whole of it.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -47,7 +47,7 @@ from docket.states import ExecutionState
 from docket.timeutil import truncate_to_ms
 from docket.worker.cancelling import RunCancellations, RunCancelled
 from docket.worker.endings import blocked, failed, succeeded
-from docket.worker.outcomes import Outcome, RunResult, SetAside, log_context
+from docket.worker.outcomes import Outcome, RunResult, SetAside, capped, log_context
 from docket.worker.run_limits import RunLimits
 
 if sys.version_info < (3, 11):
@@ -108,10 +108,10 @@ class DeliveryRunner:
         record = claim.record
         if record is None:
             logger.error(
-                "Setting aside malformed message %s: %s (%r)",
+                "Setting aside malformed message %s: %s (%s)",
                 claim.delivery,
-                claim.problem,
-                dict(claim.raw),
+                capped(claim.problem),
+                capped(dict(claim.raw)),
             )
             return SetAside(f"malformed message: {claim.problem}")
         refused = self._refusal(claim, record)
@@ -123,10 +123,10 @@ class DeliveryRunner:
             args, kwargs = decode_call(record.payload)
         except Exception as error:
             logger.error(
-                "Setting aside %r: its arguments cannot be decoded (%s: %s)",
-                record.key,
+                "Setting aside %s: its arguments cannot be decoded (%s: %s)",
+                capped(repr(record.key)),
                 type(error).__name__,
-                error,
+                capped(str(error)),
             )
             return SetAside(f"arguments cannot be decoded: {type(error).__name__}: {error}")
 
@@ -225,9 +225,9 @@ class DeliveryRunner:
         worker = self.worker
         if worker.max_deliveries is not None and claim.deliveries > worker.max_deliveries:
             logger.error(
-                "Setting aside %r: delivered %d times without finishing (max_deliveries=%d); "
+                "Setting aside %s: delivered %d times without finishing (max_deliveries=%d); "
                 "its workers may be dying while they run it",
-                record.key,
+                capped(repr(record.key)),
                 claim.deliveries,
                 worker.max_deliveries,
             )
@@ -237,9 +237,9 @@ class DeliveryRunner:
             )
         if record.function_name not in self.docket.tasks and worker.fallback_task is None:
             logger.warning(
-                "Unknown task %r received - setting it aside as a dead letter. Register via "
+                "Unknown task %s received - setting it aside as a dead letter. Register via "
                 "CLI (--tasks your.module:tasks) or API (docket.register(func)).",
-                record.function_name,
+                capped(repr(record.function_name)),
             )
             return SetAside(f"unknown task {record.function_name!r}")
         return None

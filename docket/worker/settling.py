@@ -130,6 +130,7 @@ class Settler:
                 self.docket.execution_ttl,
                 key=record.key if record else None,
                 generation=record.generation if record else None,
+                retention=self.docket.dead_letter_retention,
             )
         except Exception:
             logger.exception(

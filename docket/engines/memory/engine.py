@@ -5,9 +5,10 @@ way), so it is atomic as a Redis script is.  This module says which step
 serves each operation, and converts every time the caller passes to whole
 milliseconds in UTC, as Redis stores it; the steps live beside their Redis
 twins, in modules of the same names: ``scheduling`` (schedule, cancel,
-clear), ``working`` (claims, leases, settlements, dead letters, progress),
-``gates`` (flow control), ``queries`` (reads), ``listeners`` (events,
-strikes, cancellations) and ``user_data``.  Heartbeats and strike rules are
+clear), ``working`` (claims, leases, settlements, set-asides, progress),
+``gates`` (flow control), ``queries`` (reads), ``dead_letters`` (keeping,
+listing, reading and removing letters), ``listeners`` (events, strikes,
+cancellations) and ``user_data``.  Heartbeats and strike rules are
 short enough to stay here, as they do in ``redis/engine.py``.
 """
 
@@ -19,11 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from docket.engines import layout
-from docket.engines.memory import gates, queries, scheduling, working
+from docket.engines.memory import dead_letters, gates, queries, scheduling, working
 from docket.engines.memory.listeners import Subscription, Watch, announce
 from docket.engines.memory.store import Store, store_for
 from docket.engines.memory.user_data import user_client
-from docket.engines.protocols import PROMOTE_LIMIT
+from docket.engines.protocols import DEAD_LETTER_RETENTION, PROMOTE_LIMIT
 from docket.engines.records import (
     Cancellation,
     ClaimBatch,
@@ -156,10 +157,11 @@ class MemoryEngine:
         *,
         key: str | None = None,
         generation: int | None = None,
+        retention: timedelta = DEAD_LETTER_RETENTION,
     ) -> None:
-        """Acknowledge ``delivery``, keep it as a dead letter, and fail the named record."""
+        """Acknowledge ``delivery``, keep it whole as a dead letter, and fail the named record."""
         now = self._store.tick(now)
-        working.set_aside(self._store, delivery, reason, now, ttl, key, generation)
+        working.set_aside(self._store, delivery, reason, now, ttl, key, generation, retention)
 
     async def report_progress(
         self, key: str, generation: int, update: ProgressUpdate
@@ -248,9 +250,19 @@ class MemoryEngine:
         """Unfinished records (future and queued by due order, running by start) and workers."""
         return queries.snapshot(self._store, limit)
 
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The last ``limit`` dead letters, oldest first."""
-        return queries.dead_letters(self._store, limit)
+    # --- dead letters (dead_letters.py) ----------------------------------------
+
+    async def dead_letters(self, limit: int = 100, now: datetime | None = None) -> list[DeadLetter]:
+        """The last ``limit`` dead letters (unexpired at ``now``, if given), oldest first."""
+        return dead_letters.dead_letters(self._store, limit, None if now is None else utc_ms(now))
+
+    async def dead_letter(self, letter_id: str, now: datetime) -> DeadLetter | None:
+        """The letter ``letter_id`` unless it is unknown or has expired by ``now``."""
+        return dead_letters.dead_letter(self._store, letter_id, utc_ms(now))
+
+    async def remove_dead_letters(self, letter_ids: Sequence[str]) -> int:
+        """Remove each letter named; return how many were there."""
+        return dead_letters.remove(self._store, letter_ids)
 
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Listen to ``key``'s state and progress events from the moment the context is entered."""

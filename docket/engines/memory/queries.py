@@ -1,4 +1,4 @@
-"""Read-only queries of a memory docket: records, counts, snapshots, workers, dead letters, strikes.
+"""Read-only queries of a memory docket: records, counts, snapshots, workers, strikes.
 
 The twin of ``redis/queries.py``; none of these change the store.
 """
@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store
 from docket.engines.records import (
-    DeadLetter,
     ExecutionRecord,
     QueueCounts,
     StorageSnapshot,
@@ -19,7 +18,7 @@ from docket.engines.records import (
 from docket.engines.rules import due_order, has_expired, start_order, worker_order
 from docket.timeutil import utc_ms
 
-__all__ = ["counts", "dead_letters", "get_record", "snapshot", "strikes", "workers"]
+__all__ = ["counts", "get_record", "snapshot", "strikes", "workers"]
 
 
 def get_record(store: Store, key: str, now: datetime) -> ExecutionRecord | None:
@@ -62,8 +61,3 @@ def workers(store: Store, now: datetime, dead_after: timedelta) -> list[WorkerIn
 def strikes(store: Store) -> dict[str, bytes]:
     """Every strike rule in force, by rule id (a copy the caller may keep)."""
     return dict(store.strikes)
-
-
-def dead_letters(store: Store, limit: int) -> list[DeadLetter]:
-    """The last ``limit`` dead letters, oldest first."""
-    return list(store.dead)[-limit:] if limit > 0 else []

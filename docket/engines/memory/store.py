@@ -92,6 +92,7 @@ class Store:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     leases: list[tuple[datetime, int, str]] = field(default_factory=list)
     dead: deque[DeadLetter] = field(default_factory=lambda: deque(maxlen=DEAD_LETTER_LIMIT))
+    dead_seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     subscribers: dict[str, set[asyncio.Queue[Event]]] = field(default_factory=dict)
     waiters: set[asyncio.Future[None]] = field(default_factory=set)

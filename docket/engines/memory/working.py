@@ -16,7 +16,7 @@ import heapq
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from docket.engines.memory import gates
+from docket.engines.memory import dead_letters, gates
 from docket.engines.memory.listeners import announce
 from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Delivery, Store, evolve
 from docket.engines.messages import check_settlement
@@ -215,34 +215,39 @@ def set_aside(
     ttl: timedelta,
     key: str | None,
     generation: int | None,
+    retention: timedelta,
 ) -> None:
-    """Acknowledge ``delivery``, keep it as a dead letter, and fail the named record."""
+    """Acknowledge ``delivery``, keep it whole as a dead letter, and fail the named record."""
     held = store.deliveries.pop(delivery, None)
     fields = {"delivery": delivery}
     if held is not None:
         fields.update(key=held.key, generation=str(held.generation), worker=held.worker)
-        source = store.records.get(held.key)
-        if source is not None and source.generation == held.generation:
-            fields.update(
-                function=source.function_name,
-                when=source.when.isoformat(),
-                attempt=str(source.attempt),
-            )
-    store.dead.append(
+        if key is None:
+            # As on Redis: a delivery that names the current execution fails it,
+            # so a set-aside never leaves its key taken by a RUNNING record.
+            key, generation = held.key, held.generation
+    record = store.records.get(key) if key is not None else None
+    if record is not None and record.generation != generation:
+        record = None  # another execution's message now: not this delivery's
+    dead_letters.keep(
+        store,
         DeadLetter(
-            key=key if key is not None else fields.get("key"),
-            function_name=fields.get("function"),
+            key=key,
+            function_name=None if record is None else record.function_name,
             reason=reason,
             set_aside_at=now,
             fields=fields,
-        )
+            payload=None if record is None else record.payload,
+            when=None if record is None else record.when,
+            attempt=None if record is None else record.attempt,
+            headers={} if record is None else dict(record.headers),
+            worker=None if held is None else held.worker,
+            delivery=delivery,
+        ),
+        now,
+        retention,
     )
-    if key is None and held is not None:
-        # As on Redis: a delivery that names the current execution fails it,
-        # so a set-aside never leaves its key taken by a RUNNING record.
-        key, generation = held.key, held.generation
-    record = store.records.get(key) if key is not None else None
-    if record is not None and record.generation == generation and record.state.is_live:
+    if record is not None and record.state.is_live:
         store.end(record, ExecutionState.FAILED, now, ttl, error=reason)
 
 

@@ -15,13 +15,16 @@ from typing import Protocol
 
 from docket.engines.records import ClaimBatch, ScheduleResult, Settlement, TaskMessage
 
-__all__ = ["DEAD_LETTER_LIMIT", "PROMOTE_LIMIT", "QueueOperations"]
+__all__ = ["DEAD_LETTER_LIMIT", "DEAD_LETTER_RETENTION", "PROMOTE_LIMIT", "QueueOperations"]
 
 PROMOTE_LIMIT = 1000
 """How many due future records one ``claim`` promotes to the queue, unless told otherwise."""
 
 DEAD_LETTER_LIMIT = 10_000
 """About how many dead letters an engine keeps; the oldest go first."""
+
+DEAD_LETTER_RETENTION = timedelta(days=7)
+"""How long a dead letter is kept after it is set aside, unless told otherwise."""
 
 
 class QueueOperations(Protocol):
@@ -177,12 +180,16 @@ class QueueOperations(Protocol):
         *,
         key: str | None = None,
         generation: int | None = None,
+        retention: timedelta = DEAD_LETTER_RETENTION,
     ) -> None:
         """Acknowledge a delivery that cannot run and keep it as a dead letter.
 
         When ``key`` and ``generation`` name the current record, or, if they
         are not given, the delivery itself names it, it ends FAILED with
-        ``reason`` as its error.  About ``DEAD_LETTER_LIMIT`` dead letters
-        are kept.
+        ``reason`` as its error.  The letter keeps that record's whole
+        message (task, payload, due time, attempt, headers), the worker that
+        held the delivery and ``now``, and expires at ``now + retention``.
+        Letters expired by ``now`` are dropped, oldest first, and about
+        ``DEAD_LETTER_LIMIT`` letters are kept at most.
         """
         ...

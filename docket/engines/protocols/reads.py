@@ -1,4 +1,4 @@
-"""The read operations of the engine seam: records, counts, snapshots and dead letters.
+"""The read operations of the engine seam: records, counts and snapshots.
 
 None of these change storage.  Those that take ``now`` hide what has expired
 by then.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from docket.engines.records import DeadLetter, ExecutionRecord, QueueCounts, StorageSnapshot
+from docket.engines.records import ExecutionRecord, QueueCounts, StorageSnapshot
 
 __all__ = ["ReadOperations"]
 
@@ -27,8 +27,4 @@ class ReadOperations(Protocol):
 
     async def snapshot(self, now: datetime, limit: int = 10_000) -> StorageSnapshot:
         """Read up to ``limit`` unfinished records of each kind, and the live workers."""
-        ...
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The most recent messages set aside, oldest first."""
         ...

@@ -39,6 +39,7 @@ __all__ = [
     "parse_cancellation",
     "parse_claim",
     "parse_event",
+    "parse_headers",
     "parse_progress",
     "parse_record",
     "parse_strike_change",
@@ -115,7 +116,8 @@ def _optional_time(fields: Fields, name: bytes) -> datetime | None:
     return None if value is None else from_epoch_ms(int(value))
 
 
-def _headers(raw: bytes) -> dict[str, str]:
+def parse_headers(raw: bytes) -> dict[str, str]:
+    """Stored headers (a JSON object of strings); ValueError if they are not that."""
     if raw == b"{}":
         return {}
     headers = json.loads(raw)
@@ -129,7 +131,7 @@ def _headers(raw: bytes) -> dict[str, str]:
 def parse_record(fields: Fields) -> ExecutionRecord:
     """The record stored in a ``runs`` hash; ValueError if it is unreadable."""
     try:
-        headers = _headers(_required(fields, b"headers"))
+        headers = parse_headers(_required(fields, b"headers"))
         payload = _required(fields, b"payload")
         stored_state = _required(fields, b"state")
         state = _STATES.get(stored_state)

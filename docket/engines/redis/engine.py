@@ -19,9 +19,10 @@ message in one round trip.  Times always come from the caller's ``now``.
 
 This module says which step serves each operation; the steps live beside
 their memory twins, in modules of the same names: ``scheduling`` (schedule,
-cancel, clear), ``working`` (claims, leases, settlements, dead letters,
-progress), ``gates`` (flow control), ``queries`` (reads), ``listeners``
-(events over pub/sub) and ``user_data``.  Heartbeats and strike rules are
+cancel, clear), ``working`` (claims, leases, settlements, set-asides,
+progress), ``gates`` (flow control), ``queries`` (reads), ``dead_letters``
+(listing, reading and removing letters), ``listeners`` (events over
+pub/sub) and ``user_data``.  Heartbeats and strike rules are
 short enough to stay here, as they do in ``memory/engine.py``.
 """
 
@@ -34,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from docket.engines import layout
-from docket.engines.protocols import PROMOTE_LIMIT
+from docket.engines.protocols import DEAD_LETTER_RETENTION, PROMOTE_LIMIT
 from docket.engines.records import (
     Cancellation,
     ClaimBatch,
@@ -51,7 +52,7 @@ from docket.engines.records import (
     TaskMessage,
     WorkerInfo,
 )
-from docket.engines.redis import gates, queries, scheduling, working
+from docket.engines.redis import dead_letters, gates, queries, scheduling, working
 from docket.engines.redis.codec import parse_cancellation, parse_event, parse_strike_change
 from docket.engines.redis.connections import check_url
 from docket.engines.redis.keys import GROUP, DocketKeys
@@ -177,9 +178,12 @@ class RedisEngine:
         *,
         key: str | None = None,
         generation: int | None = None,
+        retention: timedelta = DEAD_LETTER_RETENTION,
     ) -> None:
-        """Acknowledge ``delivery``, keep it as a dead letter, and fail its record."""
-        await working.set_aside(self._session, delivery, reason, now, ttl, key, generation)
+        """Acknowledge ``delivery``, keep it whole as a dead letter, and fail its record."""
+        await working.set_aside(
+            self._session, delivery, reason, now, ttl, key, generation, retention
+        )
 
     async def report_progress(
         self, key: str, generation: int, update: ProgressUpdate
@@ -275,9 +279,19 @@ class RedisEngine:
         """Unfinished records (future and queued by due order, running by start) and workers."""
         return await queries.snapshot(self._session, limit)
 
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The last ``limit`` dead letters, oldest first."""
-        return await queries.dead_letters(self._session, limit)
+    # --- dead letters (dead_letters.py) ----------------------------------------
+
+    async def dead_letters(self, limit: int = 100, now: datetime | None = None) -> list[DeadLetter]:
+        """The last ``limit`` dead letters (unexpired at ``now``, if given), oldest first."""
+        return await dead_letters.dead_letters(self._session, limit, now)
+
+    async def dead_letter(self, letter_id: str, now: datetime) -> DeadLetter | None:
+        """The letter ``letter_id`` unless it is unknown or has expired by ``now``."""
+        return await dead_letters.dead_letter(self._session, letter_id, now)
+
+    async def remove_dead_letters(self, letter_ids: Sequence[str]) -> int:
+        """Remove each letter named; return how many were there."""
+        return await dead_letters.remove(self._session, letter_ids)
 
     def subscribe(self, key: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Listen to ``key``'s state and progress events from the moment the context is entered."""

@@ -17,7 +17,8 @@ key                    what it holds
 ``{N}:holders``        hash: delivery -> worker holding its lease
 ``{N}:generation``     counter: the last generation handed out
 ``{N}:wake``           capped stream: wakes blocked readers in other processes
-``{N}:dead``           capped stream: dead letters
+``{N}:dead``           capped stream: dead letters, id = letter id, trimmed
+                       by each letter's expires_at (on the caller's clock)
 ``{N}:workers``        hash: worker -> heartbeat JSON (last seen, tasks)
 ``{N}:workers-seen``   zset: worker -> last heartbeat in ms
 ``{N}:strikes``        hash: strike rule id -> encoded rule

@@ -1,4 +1,4 @@
-"""Read-only queries of a Redis docket: records, counts, snapshots, workers, dead letters, strikes.
+"""Read-only queries of a Redis docket: records, counts, snapshots, workers, strikes.
 
 The twin of ``memory/queries.py``; none of these change what is stored.
 Each is one round trip and bounded by its ``limit`` where it lists things.
@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from docket.engines.records import (
-    DeadLetter,
     ExecutionRecord,
     QueueCounts,
     StorageSnapshot,
     WorkerInfo,
 )
-from docket.engines.redis.codec import decode_fields, pairs, parse_record
+from docket.engines.redis.codec import pairs, parse_record
 from docket.engines.redis.session import Session
 from docket.engines.rules import due_order, has_expired, start_order, worker_order
 from docket.timeutil import epoch_ms, epoch_ms_ceiling, from_epoch_ms
@@ -26,9 +25,7 @@ from docket.timeutil import epoch_ms, epoch_ms_ceiling, from_epoch_ms
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["counts", "dead_letters", "get_record", "snapshot", "strikes", "workers"]
-
-_FIELD = b"field:"
+__all__ = ["counts", "get_record", "snapshot", "strikes", "workers"]
 
 
 async def get_record(session: Session, key: str, now: datetime) -> ExecutionRecord | None:
@@ -119,34 +116,3 @@ async def strikes(session: Session) -> dict[str, bytes]:
         "dict[bytes, bytes]", await session.read(lambda client: client.hgetall(strikes_key))
     )
     return {rule_id.decode(): rule for rule_id, rule in stored.items()}
-
-
-async def dead_letters(session: Session, limit: int) -> list[DeadLetter]:
-    """The last ``limit`` dead letters, oldest first."""
-    if limit <= 0:
-        return []
-    dead_key = session.keys.dead
-    entries = cast(
-        "list[tuple[bytes, dict[bytes, bytes]]]",
-        await session.read(lambda client: client.xrevrange(dead_key, count=limit)),
-    )
-    letters = []
-    for _, stored in reversed(entries):
-        fields = {
-            name[len(_FIELD) :]: value for name, value in stored.items() if name.startswith(_FIELD)
-        }
-        fields[b"delivery"] = stored.get(b"delivery", b"")
-        if b"worker" in stored:
-            fields[b"worker"] = stored[b"worker"]
-        key = stored.get(b"key", b"").decode("utf-8", "backslashreplace")
-        function = stored.get(b"function", b"").decode("utf-8", "backslashreplace")
-        letters.append(
-            DeadLetter(
-                key=key or None,
-                function_name=function or None,
-                reason=stored[b"reason"].decode("utf-8", "backslashreplace"),
-                set_aside_at=from_epoch_ms(int(stored[b"set_aside_at"])),
-                fields=decode_fields(fields),
-            )
-        )
-    return letters

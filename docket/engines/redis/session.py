@@ -111,6 +111,10 @@ class Session:
         async with clients.deadline():
             return await query(clients.commands)
 
+    async def write(self, command: Callable[[Redis], Awaitable[T]]) -> T:
+        """Run ``command`` (a change too small for a script) like ``read`` runs a query."""
+        return await self.read(command)
+
     async def wait(self, cursor: str | None) -> None:
         """Return when queued work may have arrived since ``cursor`` (see ``wakeups``)."""
         clients = self.clients

@@ -1,4 +1,4 @@
-"""The worker's side of a Redis docket: claims, leases, settlements, releases, dead letters, progress.
+"""The worker's side of a Redis docket: claims, leases, settlements, releases, set-asides, progress.
 
 The twin of ``memory/working.py``.  Each operation is one script call:
 ``lua/claim.lua`` (promote, reclaim, claim; shared steps in
@@ -21,6 +21,7 @@ from docket.engines.redis.codec import (
     Arg,
     encode_cursor,
     ends,
+    gc_after,
     parse_claim,
     parse_progress,
     settlement_args,
@@ -200,8 +201,9 @@ async def set_aside(
     ttl: timedelta,
     key: str | None,
     generation: int | None,
+    retention: timedelta,
 ) -> None:
-    """Acknowledge ``delivery``, keep it as a dead letter, and fail its record.
+    """Acknowledge ``delivery``, keep its whole message as a dead letter, and fail its record.
 
     Without ``key``, the record named by the delivery's stream entry is
     failed when it is still that delivery's execution: a record the worker
@@ -211,6 +213,7 @@ async def set_aside(
     script_keys = [keys.stream, keys.leases, keys.holders, keys.dead]
     if key is not None:
         script_keys.append(keys.record(key))
+    retention_ms = max(0, epoch_ms(now + retention) - epoch_ms(now))
     await session.run(
         "set_aside",
         script_keys,
@@ -224,6 +227,9 @@ async def set_aside(
             "" if key is None else key,
             "" if generation is None else generation,
             DEAD_LETTER_LIMIT,
+            epoch_ms(now + retention),
+            retention_ms,
+            gc_after(retention_ms),
         ],
     )
 
