@@ -195,13 +195,22 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             redelivered=redelivered,
             deliveries=deliveries,
         )
+    if kind == b"orphan":
+        return Claim(
+            delivery=delivery,
+            record=None,
+            raw=decode_fields(raw),
+            problem="its execution record no longer exists (evicted or deleted)",
+            redelivered=redelivered,
+            deliveries=deliveries,
+        )
     if kind == b"unreadable":
         reason = cast(bytes, reply[5]).decode("utf-8", "backslashreplace")
         return Claim(
             delivery=delivery,
             record=None,
             raw=decode_fields(raw),
-            problem=f"unreadable record: it is not a hash ({reason})",
+            problem=f"unreadable record: {reason}",
             redelivered=redelivered,
             deliveries=deliveries,
         )

@@ -5,6 +5,17 @@
 -- entry fields, record fields[, error]}, where error says why an unreadable
 -- record could not be read.  A reclaimed record is marked 'suspected': its
 -- worker may have died running it, and its runs from now on run alone.
+-- Work whose record is gone (evicted, deleted behind docket's back) or in a
+-- state docket does not know is delivered all the same, as 'orphan' or
+-- 'unreadable', so that a worker sets it aside rather than it vanishing.
+
+local KNOWN_STATES = {scheduled = true, queued = true, running = true,
+                      completed = true, failed = true, cancelled = true}
+
+-- True when an HMGET of 'state', 'generation' found neither: no record.
+local function gone(current)
+  return not current[1] and not current[2]
+end
 
 -- `flat` (an HGETALL reply) with the fields in `changes` set to new values.
 local function with_fields(flat, changes)
@@ -47,8 +58,8 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     local key = member_key(m)
     local record = runs .. key
     local current = read_fields(record, 'state', 'generation')
-    if current == nil then
-      -- Unreadable: on to the queue, so that a worker sets it aside.
+    if current == nil or gone(current) or not KNOWN_STATES[current[1]] then
+      -- Unreadable, gone or strange: on to the queue, so that a worker sets it aside.
       redis.call('ZADD', queue, due[i + 1], m)
       promoted = promoted + 1
     elseif current[1] == 'scheduled' and is_member_of(m, current, key) then
@@ -83,10 +94,24 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
     if stored.err then
       -- Not a hash: the worker sets it aside, with the reason.
       lease(id)
-      claims[#claims + 1] = {id, 'unreadable', redelivered, fields, {}, tostring(stored.err)}
+      claims[#claims + 1] = {id, 'unreadable', redelivered, fields, {},
+        'it is not a hash (' .. tostring(stored.err) .. ')'}
       return
     end
     local current = fields_map(stored)
+    if #stored == 0 and redelivered == 0 then
+      -- Queued work whose record is gone.  (A redelivery's record may have
+      -- ended and expired meanwhile: that one is only forgotten, below.)
+      lease(id)
+      claims[#claims + 1] = {id, 'orphan', redelivered, fields, {}}
+      return
+    end
+    if current['generation'] == generation and not KNOWN_STATES[current['state']] then
+      lease(id)
+      claims[#claims + 1] = {id, 'unreadable', redelivered, fields, {},
+        'unknown state ' .. tostring(current['state'])}
+      return
+    end
     if current['generation'] ~= generation then
       drop(stream, group, leases, holders, id)
       return
@@ -140,8 +165,9 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       local key = member_key(m)
       local record = runs .. key
       local current = read_fields(record, 'state', 'generation')
-      if current == nil then
-        -- Unreadable: delivered all the same, so that a worker sets it aside.
+      if current == nil or gone(current) or not KNOWN_STATES[current[1]] then
+        -- Unreadable, gone or strange: delivered all the same, so that a
+        -- worker sets it aside.
         redis.call('XADD', stream, '*', 'key', key, 'generation', member_generation(m))
       elseif current[1] == 'queued' and is_member_of(m, current, key) then
         local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current[2])
