@@ -52,7 +52,7 @@ async def set_aside_unknown(target: Target, docket: Docket) -> str:
 
     One run at a time, so letters are set aside in the order the work was added.
     """
-    async with Worker(docket, concurrency=1) as worker:
+    async with Worker(docket, concurrency=1, unknown_task_grace=timedelta(0)) as worker:
         await target.drive(worker.run_until_finished())
         return worker.name
 

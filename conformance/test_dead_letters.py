@@ -10,6 +10,7 @@ worker with a ``fallback_task`` runs that instead, with the original arguments.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 
@@ -39,7 +40,7 @@ async def test_unknown_task_is_set_aside_and_the_worker_carries_on(
         orphan = await producer.add(known_to_the_producer_only, key="orphan")(7)
         after = await producer.add(ordinary)("after")
 
-        async with Worker(consumer, concurrency=1) as worker:
+        async with Worker(consumer, concurrency=1, unknown_task_grace=timedelta(0)) as worker:
             await target.drive(worker.run_until_finished())
 
         assert calls == ["before", "after"]

@@ -42,7 +42,9 @@ class Box:
                 for function, key, args in calls:
                     await producer.add(function, key=key)(*args)
             async with Docket(self.name, self.url) as consumer:
-                async with Worker(consumer, concurrency=1) as worker:
+                async with Worker(
+                    consumer, concurrency=1, unknown_task_grace=timedelta(0)
+                ) as worker:
                     await worker.run_until_finished()
                 return [letter.id for letter in await consumer.dead_letters()]
 

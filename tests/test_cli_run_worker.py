@@ -46,6 +46,7 @@ def test_the_signature_is_pydockets_worker_run() -> None:
     assert [(p.name, p.kind) for p in extras] == [
         ("prefetch", inspect.Parameter.KEYWORD_ONLY),
         ("max_deliveries", inspect.Parameter.KEYWORD_ONLY),
+        ("unknown_task_grace", inspect.Parameter.KEYWORD_ONLY),
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -41,7 +41,7 @@ async def test_the_dead_letters_example_runs(capsys: pytest.CaptureFixture[str])
     async with Docket("docs", url, clock=clock) as docket:
         async with Docket("docs", url, clock=clock) as producer:
             await producer.add(send_email, key="welcome")("ada@example.com")
-        async with Worker(docket) as worker:
+        async with Worker(docket, unknown_task_grace=timedelta(0)) as worker:
             await worker.run_until_finished()
         [letter] = await docket.dead_letters()
 

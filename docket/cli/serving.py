@@ -89,6 +89,9 @@ class WorkerSettings:
     dependencies: Mapping[str, Any] | Sequence[Any] | str | None = None
     prefetch: int | None = field(default_factory=lambda: worker_default("prefetch"))
     max_deliveries: int | None = field(default_factory=lambda: worker_default("max_deliveries"))
+    unknown_task_grace: timedelta = field(
+        default_factory=lambda: worker_default("unknown_task_grace")
+    )
 
 
 def describe_task(name: str, function: TaskFunction) -> str:
@@ -191,6 +194,7 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
                 message_batch=settings.message_batch,
                 prefetch=settings.prefetch,
                 max_deliveries=settings.max_deliveries,
+                unknown_task_grace=settings.unknown_task_grace,
             )
             monitor: HealthMonitor | None = None
             if healthcheck_port is not None:

@@ -54,6 +54,7 @@ _CONCURRENCY: int = worker_default("concurrency")
 _MESSAGE_BATCH: int = worker_default("message_batch")
 _PREFETCH: int | None = worker_default("prefetch")
 _MAX_DELIVERIES: int | None = worker_default("max_deliveries")
+_UNKNOWN_TASK_GRACE: timedelta = worker_default("unknown_task_grace")
 
 
 async def run_worker(
@@ -77,6 +78,7 @@ async def run_worker(
     *,
     prefetch: int | None = _PREFETCH,
     max_deliveries: int | None = _MAX_DELIVERIES,
+    unknown_task_grace: timedelta = _UNKNOWN_TASK_GRACE,
 ) -> None:
     """Run a worker the way ``docket worker`` does, until it is finished or stopped.
 
@@ -120,6 +122,7 @@ async def run_worker(
         dependencies=dependencies,
         prefetch=prefetch,
         max_deliveries=max_deliveries,
+        unknown_task_grace=unknown_task_grace,
     )
     await serve(settings)
 
@@ -131,14 +134,15 @@ def option_label(parameter: str) -> str:
     return "--" + parameter.replace("_", "-")
 
 
-def _duration(text: str | None, parameter: str) -> timedelta:
+def _duration(text: str | None, parameter: str, *, zero: bool = False) -> timedelta:
     option = option_label(parameter)
     if text is None:
         value: timedelta = worker_default(parameter)
         return value
     value = parse_duration(text, option)
-    if value <= timedelta(0):
-        raise CLIError(f"invalid {option} {text!r}: must be more than zero")
+    if value < timedelta(0) or (value == timedelta(0) and not zero):
+        limit = "must not be negative" if zero else "must be more than zero"
+        raise CLIError(f"invalid {option} {text!r}: {limit}")
     return value
 
 
@@ -183,6 +187,15 @@ def worker(
             "before it goes back to the queue.",
         ),
     ] = None,
+    unknown_task_grace: Annotated[
+        str | None,
+        duration_option(
+            "unknown_task_grace",
+            "How long work for a task this worker does not know goes back on the "
+            "queue (with backoff, for a worker that knows it) before it is set aside "
+            "as a dead letter; 0 sets it aside at once.",
+        ),
+    ] = None,
     schedule_automatic_tasks: ScheduleAutomaticTasksOption = True,
     enable_internal_instrumentation: EnableInternalInstrumentationOption = False,
     until_finished: UntilFinishedOption = False,
@@ -222,6 +235,7 @@ def worker(
             dependencies=dependencies,
             prefetch=prefetch,
             max_deliveries=max_deliveries,
+            unknown_task_grace=_duration(unknown_task_grace, "unknown_task_grace", zero=True),
         )
 
     restore_logging = configure_logging(logging_level, logging_format)

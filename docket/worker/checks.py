@@ -9,7 +9,14 @@ from typing import Any
 
 from docket.timeutil import duration_seconds
 
-__all__ = ["default_worker_name", "flag", "optional_count", "positive_duration", "positive_int"]
+__all__ = [
+    "default_worker_name",
+    "duration",
+    "flag",
+    "optional_count",
+    "positive_duration",
+    "positive_int",
+]
 
 
 def default_worker_name() -> str:
@@ -21,6 +28,13 @@ def positive_duration(value: timedelta, parameter: str) -> timedelta:
     """``value`` as a timedelta if it is a positive duration."""
     if duration_seconds(value, parameter) <= 0:
         raise ValueError(f"{parameter} must be positive, got {value!r}")
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+def duration(value: timedelta, parameter: str) -> timedelta:
+    """``value`` as a timedelta if it is a duration of zero or more."""
+    if duration_seconds(value, parameter) < 0:
+        raise ValueError(f"{parameter} must not be negative, got {value!r}")
     return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
 
 

@@ -16,7 +16,15 @@ from docket.engines.base import SlotWait, TaskMessage
 from docket.execution import Execution
 from docket.states import ExecutionState
 
-__all__ = ["LOG_VALUE_LIMIT", "Outcome", "RunResult", "SetAside", "capped", "log_context"]
+__all__ = [
+    "LOG_VALUE_LIMIT",
+    "Deferred",
+    "Outcome",
+    "RunResult",
+    "SetAside",
+    "capped",
+    "log_context",
+]
 
 LOG_VALUE_LIMIT = 200
 """The most characters of one stored value (a reason, a key, arguments) a log line quotes."""
@@ -53,7 +61,15 @@ class SetAside:
     reason: str
 
 
-RunResult = Outcome | SetAside | None
+@dataclass(slots=True)
+class Deferred:
+    """A delivery that cannot run here yet (its task is unknown to this worker):
+    ``message`` puts the same execution back on the queue for later."""
+
+    message: TaskMessage
+
+
+RunResult = Outcome | SetAside | Deferred | None
 """What running one delivery returns; None when nothing is to be written: an
 admission gate took the run over entirely (``AdmissionBlocked(handled=True)``),
 or a suspect's run could not be counted and did not start (its lease lapses)."""

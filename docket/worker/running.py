@@ -47,8 +47,9 @@ from docket.states import ExecutionState
 from docket.timeutil import truncate_to_ms
 from docket.worker.cancelling import RunCancellations, RunCancelled
 from docket.worker.endings import blocked, failed, succeeded
-from docket.worker.outcomes import Outcome, RunResult, SetAside, capped, log_context
+from docket.worker.outcomes import Deferred, Outcome, RunResult, SetAside, capped, log_context
 from docket.worker.run_limits import RunLimits
+from docket.worker.unknown_tasks import unknown_task
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -220,7 +221,7 @@ class DeliveryRunner:
             return False
         return True
 
-    def _refusal(self, claim: Claim, record: ExecutionRecord) -> SetAside | None:
+    def _refusal(self, claim: Claim, record: ExecutionRecord) -> SetAside | Deferred | None:
         """Why a well-formed delivery cannot run at all, if it cannot."""
         worker = self.worker
         if worker.max_deliveries is not None and claim.deliveries > worker.max_deliveries:
@@ -236,12 +237,7 @@ class DeliveryRunner:
                 f"(max_deliveries={worker.max_deliveries})"
             )
         if record.function_name not in self.docket.tasks and worker.fallback_task is None:
-            logger.warning(
-                "Unknown task %s received - setting it aside as a dead letter. Register via "
-                "CLI (--tasks your.module:tasks) or API (docket.register(func)).",
-                capped(repr(record.function_name)),
-            )
-            return SetAside(f"unknown task {record.function_name!r}")
+            return unknown_task(record, self.docket.clock.now(), worker.unknown_task_grace)
         return None
 
     async def _run_body(

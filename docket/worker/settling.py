@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from docket.docket import Docket
-from docket.engines.base import Claim, Settlement
+from docket.engines.base import Claim, Settlement, TaskMessage
 from docket.execution import Execution
 from docket.states import ExecutionState
 from docket.worker.batching import SettlementBatcher
@@ -118,6 +118,32 @@ class Settler:
                     observer(execution, outcome.state, outcome.exception)
 
         self.batcher.submit(settlement, written)
+
+    async def defer(self, claim: Claim, message: TaskMessage) -> None:
+        """Put a delivery that cannot run here yet back on the queue as ``message``
+        (the same execution, due later); it is acknowledged."""
+        record = claim.record
+        assert record is not None
+        try:
+            await self.docket.engine.settle(
+                [
+                    Settlement(
+                        delivery=claim.delivery,
+                        key=record.key,
+                        generation=record.generation,
+                        state=ExecutionState.QUEUED,
+                        completed_at=self.docket.clock.now(),
+                        ttl=self.docket.execution_ttl,
+                        reschedule=message,
+                    )
+                ],
+                self.docket.clock.now(),
+            )
+        except Exception:
+            logger.exception(
+                "Could not put delivery %s back on the queue; its lease will expire",
+                claim.delivery,
+            )
 
     async def set_aside(self, claim: Claim, reason: str) -> None:
         """Keep a delivery that cannot run as a dead letter (its execution ends FAILED)."""

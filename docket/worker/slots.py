@@ -5,7 +5,8 @@ deliveries held for it (``prefetch.py``), one after another with no task to
 create in between.  A slot counts as taken (``occupied``) from the start of
 its run until its body has ended; the outcome is written afterwards, by the
 settler, so writing outcomes never leaves a slot idle.  Each run's result goes
-to the settler: an ``Outcome`` to ``settle``, a ``SetAside`` to ``set_aside``.
+to the settler: an ``Outcome`` to ``settle``, a ``SetAside`` to ``set_aside``,
+a ``Deferred`` to ``defer``.
 
 A suspect (a delivery whose worker may have died running it, ``Claim.suspect``)
 runs alone: it starts only once nothing else runs here, and nothing else
@@ -25,7 +26,7 @@ from typing import Any
 
 from docket.clock import Clock
 from docket.engines.base import Claim
-from docket.worker.outcomes import Outcome, RunResult, SetAside
+from docket.worker.outcomes import Deferred, Outcome, RunResult, SetAside
 from docket.worker.prefetch import HeldDeliveries
 from docket.worker.run_context import in_context
 from docket.worker.settling import Settler
@@ -143,6 +144,8 @@ class Slots:
                     self._release(claim.delivery)
                 elif isinstance(result, SetAside):
                     await self._settler.set_aside(claim, result.reason)
+                elif isinstance(result, Deferred):
+                    await self._settler.defer(claim, result.message)
             finally:
                 self._finished(claim.delivery)
             if self._stopping.is_set() or not self.held:

@@ -34,6 +34,7 @@ from docket.worker.abandoning import Abandonment
 from docket.worker.cancelling import follow_notices
 from docket.worker.checks import (
     default_worker_name,
+    duration,
     flag,
     optional_count,
     positive_duration,
@@ -80,6 +81,10 @@ class Worker:
     forever.  Work reclaimed from an expired lease runs alone on its worker,
     so only the runs it really started count, and work that merely died
     beside a poison task is not blamed for it.  None removes the bound.
+
+    ``unknown_task_grace``: work naming a task this worker does not know (a
+    rolling deploy) goes back on the queue with backoff for this long before
+    it is set aside as a dead letter; zero sets it aside at once.
     """
 
     run = classmethod(run_worker_entry)  # type: ignore[var-annotated]
@@ -101,6 +106,7 @@ class Worker:
         *,
         prefetch: int | None = None,
         max_deliveries: int | None = 10,
+        unknown_task_grace: timedelta = timedelta(minutes=10),
     ) -> None:
         if not isinstance(docket, Docket):
             raise TypeError(f"docket must be a Docket, got {docket!r}")
@@ -126,6 +132,7 @@ class Worker:
         self.message_batch = positive_int(message_batch, "message_batch")
         self.prefetch = optional_count(prefetch, "prefetch", least=0)
         self.max_deliveries = optional_count(max_deliveries, "max_deliveries", least=1)
+        self.unknown_task_grace = duration(unknown_task_grace, "unknown_task_grace")
         self.fallback_task = fallback_task
         self.dependencies: dict[str, Dependency[Any]] = worker_dependencies(dependencies)
         if fallback_task is not None:
