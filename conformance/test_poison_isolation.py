@@ -56,6 +56,19 @@ class Runs:
     def end(self) -> None:
         self.active -= 1
 
+    async def strike(self, life: Life) -> None:
+        """The poison's body: note what runs beside it, then kill its worker."""
+        self.begin("poison")
+        for _ in range(5):
+            await asyncio.sleep(0)  # what starts beside it has started by now
+        self.company_of_poison.append(self.active - 1)
+        self.deaths += 1
+        life.kill()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.end()
+
 
 async def _live(target: Target, docket: Docket, life: Life, done: list[Execution]) -> None:
     """Run a worker until it is killed or every execution in ``done`` has ended."""
@@ -96,17 +109,8 @@ async def test_only_the_task_that_kills_its_worker_is_set_aside(target: Target) 
             runs.end()
 
     async def poison() -> None:
-        runs.begin("poison")
-        for _ in range(5):
-            await asyncio.sleep(0)  # what starts beside it has started by now
-        runs.company_of_poison.append(runs.active - 1)
         first_life.set()
-        runs.deaths += 1
-        life.kill()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            runs.end()
+        await runs.strike(life)
 
     async with target.docket() as docket:
         docket.register(innocent)
@@ -153,16 +157,7 @@ async def test_a_suspect_handed_back_still_runs_alone(target: Target) -> None:
             runs.end()
 
     async def poison() -> None:
-        runs.begin("poison")
-        for _ in range(5):
-            await asyncio.sleep(0)  # what starts beside it has started by now
-        runs.company_of_poison.append(runs.active - 1)
-        runs.deaths += 1
-        life.kill()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            runs.end()
+        await runs.strike(life)
 
     async with target.docket() as docket:
         docket.register(innocent)

@@ -186,31 +186,20 @@ def parse_claim(reply: Sequence[object]) -> Claim:
     # A malformed claim is set aside whatever its count; it is only logged.
     deliveries = 2 if redelivered else 1
     raw = pairs(cast("list[bytes]", reply[3]))
+    problem = None
     if kind == b"bad":
-        return Claim(
-            delivery=delivery,
-            record=None,
-            raw=decode_fields(raw),
-            problem="stream entry has no 'key' and 'generation' fields: not written by docket",
-            redelivered=redelivered,
-            deliveries=deliveries,
-        )
-    if kind == b"orphan":
-        return Claim(
-            delivery=delivery,
-            record=None,
-            raw=decode_fields(raw),
-            problem="its execution record no longer exists (evicted or deleted)",
-            redelivered=redelivered,
-            deliveries=deliveries,
-        )
-    if kind == b"unreadable":
+        problem = "stream entry has no 'key' and 'generation' fields: not written by docket"
+    elif kind == b"orphan":
+        problem = "its execution record no longer exists (evicted or deleted)"
+    elif kind == b"unreadable":
         reason = cast(bytes, reply[5]).decode("utf-8", "backslashreplace")
+        problem = f"unreadable record: {reason}"
+    if problem is not None:
         return Claim(
             delivery=delivery,
             record=None,
             raw=decode_fields(raw),
-            problem=f"unreadable record: {reason}",
+            problem=problem,
             redelivered=redelivered,
             deliveries=deliveries,
         )
