@@ -270,7 +270,12 @@ class DeliveryRunner:
                             target, execution, args, {**kwargs, **arguments}, handlers
                         )
                 else:
-                    result = await _call(target, args, kwargs)
+                    # The common case awaited here, without a coroutine of its own.
+                    result = await (
+                        target(*args, **kwargs)
+                        if _is_async(target)
+                        else _call(target, args, kwargs)
+                    )
             except asyncio.CancelledError:
                 if cancellations.interrupted(claim.delivery):
                     raise RunCancelled(claim.delivery) from None
