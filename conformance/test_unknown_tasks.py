@@ -6,7 +6,8 @@ for ``unknown_task_grace`` (default ten minutes), trying again with a backoff
 of at least a second; a worker that knows the task runs it meanwhile with the
 original arguments, and nothing is dead-lettered.  Once the grace has passed
 the next worker that does not know it sets it aside (FAILED, one dead letter).
-A negative or non-duration grace is refused naming the parameter.
+A replayed dead letter gets the whole grace again.  A negative or non-duration
+grace is refused naming the parameter.
 """
 
 from __future__ import annotations
@@ -74,3 +75,23 @@ async def test_a_bad_unknown_task_grace_is_refused(target: Target, bad: object) 
     async with target.docket() as docket:
         with pytest.raises((TypeError, ValueError), match="unknown_task_grace"):
             Worker(docket, unknown_task_grace=bad)  # type: ignore[arg-type]
+
+
+async def test_a_replayed_letter_gets_the_whole_grace_again(target: Target) -> None:
+    async with target.docket() as new, target.docket() as old:
+        new.register(shipped_in_the_new_release)
+        execution = await new.add(shipped_in_the_new_release, key="order-9")(9)
+        async with Worker(old, unknown_task_grace=timedelta(seconds=2)) as worker:
+            await target.drive(worker.run_until_finished())
+        [letter] = await old.dead_letters()
+
+        # The first refusal was at least the grace ago: carried over, it would
+        # set the replayed work aside at once.
+        replayed = await old.replay_dead_letter(letter)
+        async with Worker(old, unknown_task_grace=timedelta(seconds=2)) as worker:
+            await target.drive(worker.run_until_idle())
+        await replayed.sync()
+        assert replayed.state is ExecutionState.SCHEDULED  # deferred, not set aside at once
+        assert await old.dead_letters() == []
+        await execution.sync()
+        assert execution.key == replayed.key == "order-9"

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from docket.docket import Docket
 
 __all__ = [
+    "UNKNOWN_SINCE_HEADER",
     "DeadLetter",
     "DeadLetterMethods",
     "check_retention",
@@ -40,6 +41,11 @@ __all__ = [
 
 LetterRef = DeadLetter | str
 """A letter, or its id."""
+
+UNKNOWN_SINCE_HEADER = "docket-unknown-task-since"
+"""The header (epoch milliseconds) a worker keeps on work whose task it does not
+know, saying since when (``worker/unknown_tasks.py``); a replay drops it, so the
+replayed work gets the whole ``unknown_task_grace`` again."""
 
 
 def check_retention(retention: timedelta | float) -> timedelta:
@@ -134,7 +140,9 @@ class DeadLetterMethods:
     ) -> Execution:
         """Schedule a letter's message again, now or at the aware datetime ``when``.
 
-        The task runs with the letter's payload, byte for byte, as attempt 1,
+        The task runs with the letter's payload, byte for byte, as attempt 1
+        (and with the whole ``unknown_task_grace`` again, should a worker not
+        know it),
         under ``key`` (by default the letter's own key, or a fresh one if it
         had none).  As with ``add``, a key that is still live schedules
         nothing (disposition ALREADY_SCHEDULED).  Once the message is
@@ -163,7 +171,9 @@ class DeadLetterMethods:
             function_name=found.function_name,
             payload=found.payload,
             when=truncate_to_ms(now if when is None else utc(when)),
-            headers=dict(found.headers),
+            headers={
+                name: value for name, value in found.headers.items() if name != UNKNOWN_SINCE_HEADER
+            },
         )
         with producer_span(
             "replay",

@@ -15,16 +15,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from docket.dead_letters import UNKNOWN_SINCE_HEADER
 from docket.engines.base import ExecutionRecord, TaskMessage
 from docket.timeutil import epoch_ms, from_epoch_ms, truncate_to_ms
 from docket.worker.outcomes import Deferred, SetAside, capped
 
-__all__ = ["UNKNOWN_SINCE_HEADER", "unknown_task"]
+__all__ = ["unknown_task"]
 
 logger = logging.getLogger("docket.worker")
 
-UNKNOWN_SINCE_HEADER = "docket-unknown-task-since"
-"""The header (epoch milliseconds) saying when a worker first did not know the task."""
 
 _SHORTEST_WAIT = timedelta(seconds=1)
 _LONGEST_WAIT = timedelta(minutes=1)
