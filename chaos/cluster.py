@@ -11,36 +11,17 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from chaos.tasks import LEDGER_ENV
+from conformance.redis_server import answers_ping, free_port
 
 __all__ = ["ChaosCluster"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(port: int, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 class ChaosCluster:
@@ -58,7 +39,7 @@ class ChaosCluster:
         self.binary = binary
         self.directory = directory
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.redelivery = redelivery
         self.max_deliveries = max_deliveries
         self.ledger = directory / "ledger"
@@ -93,7 +74,7 @@ class ChaosCluster:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        if not _answers(self.port):
+        if not answers_ping(self.redis, self.port, seconds=15):
             raise RuntimeError(f"{self.binary} did not start on port {self.port}")
 
     def kill_redis(self) -> None:
