@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
@@ -84,6 +85,7 @@ class VirtualClock:
         self._origin = self._now
         self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        self._listeners: list[Callable[[datetime], None]] = []
 
     def now(self) -> datetime:
         return self._now
@@ -121,11 +123,29 @@ class VirtualClock:
         if when < self._now:
             raise ValueError(f"when must not be before now ({self._now.isoformat()}), got {when!r}")
         self._now = when
+        # Listeners (an application clock that follows this one) move first,
+        # so the sleepers woken below see the new time everywhere.
+        for listener in list(self._listeners):
+            listener(when)
         while self._sleepers and self._sleepers[0][0] <= when:
             _, _, future = heapq.heappop(self._sleepers)
             if not future.done():
                 future.set_result(None)
         return self._now
+
+    def on_move(self, listener: Callable[[datetime], None]) -> Callable[[], None]:
+        """Call ``listener(now)`` each time this clock moves; returns its remover.
+
+        The listener runs inside ``advance``/``advance_to``, after ``now`` has
+        changed and before any sleeper wakes, so it must not block or raise.
+        """
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
 
     def next_deadline(self) -> datetime | None:
         """The earliest deadline anyone is sleeping until, if any."""

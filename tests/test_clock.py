@@ -105,3 +105,15 @@ async def test_system_clock_sleeps_for_real() -> None:
     await clock.sleep(0.01)
     assert clock.monotonic() - before >= 0.009
     assert clock.now().tzinfo is timezone.utc
+
+
+def test_a_move_listener_hears_each_move_before_sleepers_wake_and_can_be_removed() -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    clock = VirtualClock(start)
+    heard: list[datetime] = []
+    remove = clock.on_move(heard.append)
+    clock.advance(timedelta(seconds=5))
+    clock.advance_to(start + timedelta(hours=1))
+    remove()
+    clock.advance(1)
+    assert heard == [start + timedelta(seconds=5), start + timedelta(hours=1)]
