@@ -112,3 +112,41 @@ async def test_outcomes_written_across_a_restart_are_not_run_twice(
     assert set(runs) == set(range(total))
     twice = {n: count for n, count in runs.items() if count > 1}
     assert twice == {}, f"keys run more than once: {twice}"
+
+
+@pytest.mark.parametrize("restart_after", [0.02, 0.08, 0.15])
+async def test_suspects_running_alone_across_a_restart_all_finish_once(
+    redis: RestartableRedis, restart_after: float
+) -> None:
+    """Work reclaimed from a vanished worker runs alone, one delivery at a time,
+    while Redis goes away and comes back: the worker neither spins nor stalls
+    on it, and every task runs exactly once."""
+    total = 6
+    runs: Counter[int] = Counter()
+
+    async def job(n: int) -> None:
+        runs[n] += 1
+        await asyncio.sleep(0.05)
+
+    async with Docket("suspects", redis.url) as docket:
+        docket.register(job)
+        await docket.add_many([docket.call(job, key=f"job-{n}")(n) for n in range(total)])
+        # A worker that claims everything and is never heard of again.
+        now = docket.clock.now()
+        ghost = await docket.engine.claim("ghost", total, now, now + timedelta(milliseconds=200))
+        assert len(ghost.claims) == total
+        await asyncio.sleep(0.3)
+        async with Worker(
+            docket,
+            concurrency=8,
+            redelivery_timeout=timedelta(seconds=2),
+            reconnection_delay=timedelta(milliseconds=100),
+        ) as worker:
+            runner = asyncio.create_task(worker.run_until_finished())
+            await asyncio.sleep(restart_after)
+            redis.kill()
+            await asyncio.sleep(0.5)
+            redis.start()
+            await asyncio.wait_for(runner, timeout=60)
+
+    assert runs == Counter(range(total))

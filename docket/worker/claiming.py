@@ -129,11 +129,17 @@ class ClaimLoop:
                 room = 0
             if room <= 0:
                 if batcher:
-                    await batcher.flush()
+                    if not await batcher.flush():
+                        # Storage is away: the outcomes are kept; do not spin on it.
+                        await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
                     continue
                 slots.freed.clear()
-                # stop() sets freed too, so this wait needs no race.
-                await slots.freed.wait()
+                # A slot freeing or an outcome landing sets freed (stop() too);
+                # the backstop bounds the wait should a wake-up ever be missed,
+                # so the worker cannot sit here for good with work to do.
+                await self._wait_for(
+                    slots.freed.wait(), clock.sleep(self.redelivery_timeout.total_seconds())
+                )
                 continue
             if slots.fresh_starts:
                 # Let the runs this loop just started reach their first await
