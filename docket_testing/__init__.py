@@ -3,8 +3,9 @@
 The pytest plugin (active on install) provides the fixtures ``clock`` (a
 ``VirtualClock``), ``docket`` (a Docket on ``memory://``, or the engine named
 by ``--docket-url``, driven by it) and ``worker``.  The helpers run due work
-inline (``run_due``), move virtual time (``advance``) and assert what is
-scheduled, and for when; ``open_docket`` gives a test (or a Hypothesis
+inline (``run_due``), move virtual time (``advance``), keep a history of
+the runs they drove (``run_history``), and assert what is scheduled, and for
+when, and what ran; ``open_docket`` gives a test (or a Hypothesis
 example) a docket of its own.  ``docket_testing.strategies`` has Hypothesis
 strategies for schedules and operation sequences.
 
@@ -19,20 +20,34 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from docket_testing.assertions import assert_no_tasks, assert_not_scheduled, assert_scheduled
+    from docket_testing.assertions import (
+        assert_no_tasks,
+        assert_not_ran,
+        assert_not_scheduled,
+        assert_ran,
+        assert_scheduled,
+    )
     from docket_testing.dockets import discard, open_docket
     from docket_testing.helpers import RunawayWork, TaskFailedInTest, advance, run_due
+    from docket_testing.history import Run, clear_run_history, run_history
+    from docket_testing.near_miss import NearMissWarning
 
 __all__ = [
+    "NearMissWarning",
+    "Run",
     "RunawayWork",
     "TaskFailedInTest",
     "advance",
     "assert_no_tasks",
+    "assert_not_ran",
     "assert_not_scheduled",
+    "assert_ran",
     "assert_scheduled",
+    "clear_run_history",
     "discard",
     "open_docket",
     "run_due",
+    "run_history",
 ]
 
 _HOMES = {
@@ -43,6 +58,12 @@ _HOMES = {
     "assert_no_tasks": "docket_testing.assertions",
     "assert_not_scheduled": "docket_testing.assertions",
     "assert_scheduled": "docket_testing.assertions",
+    "assert_ran": "docket_testing.assertions",
+    "assert_not_ran": "docket_testing.assertions",
+    "Run": "docket_testing.history",
+    "run_history": "docket_testing.history",
+    "clear_run_history": "docket_testing.history",
+    "NearMissWarning": "docket_testing.near_miss",
     "discard": "docket_testing.dockets",
     "open_docket": "docket_testing.dockets",
 }

@@ -5,6 +5,10 @@
 sees is what production does.  ``advance`` moves a ``VirtualClock`` forward
 one due time at a time, running the work due at each, so retries with delays,
 perpetual chains and cron schedules unfold in order, in milliseconds.
+
+Both record every run they drive in the docket's run history
+(``docket_testing.history``), and both warn ``NearMissWarning`` when they
+return with work due just after the clock's now (``docket_testing.near_miss``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from docket import Docket, Execution, ExecutionState, VirtualClock, Worker
+from docket_testing.history import describe_call, record_run
+from docket_testing.near_miss import warn_near_misses
 
 __all__ = ["DEFAULT_MAX_RUNS", "RunawayWork", "TaskFailedInTest", "advance", "run_due"]
 
@@ -42,13 +48,6 @@ class RunawayWork(AssertionError):
     """
 
 
-def _call(execution: Execution) -> str:
-    # A failing test shows every argument: they are the test's own data.
-    arguments = [repr(a) for a in execution.args]
-    arguments += [f"{k}={v!r}" for k, v in execution.kwargs.items()]
-    return f"{execution.function_name}({', '.join(arguments)}) key={execution.key!r}"
-
-
 async def run_due(
     docket: Docket,
     *,
@@ -71,10 +70,28 @@ async def run_due(
     False.  ``worker`` supplies a configured worker (worker dependencies,
     ``concurrency``); by default a fresh one-at-a-time worker is used.  More
     than ``max_runs`` runs raise ``RunawayWork``.
+
+    Every run is added to the docket's run history (``run_history``).  On a
+    ``VirtualClock``, work left due less than a second after now warns
+    ``NearMissWarning``.
     """
     __tracebackhide__ = True
+    _check_max_runs(max_runs)
+    executions = await _run_due(docket, raise_errors, worker, max_runs)
+    await warn_near_misses(docket, ran={e.key for e in executions}, helper="run_due", stacklevel=2)
+    return executions
+
+
+def _check_max_runs(max_runs: int) -> None:
     if not isinstance(max_runs, int) or isinstance(max_runs, bool) or max_runs < 1:
         raise ValueError(f"max_runs must be a positive integer, got {max_runs!r}")
+
+
+async def _run_due(
+    docket: Docket, raise_errors: bool, worker: Worker | None, max_runs: int
+) -> list[Execution]:
+    """``run_due`` without the near-miss check, which only its caller's end needs."""
+    __tracebackhide__ = True
     runner = worker if worker is not None else Worker(docket, concurrency=1)
     runs: list[tuple[Execution, ExecutionState, BaseException | None]] = []
     runaway = False
@@ -82,6 +99,7 @@ async def run_due(
     def observe(execution: Execution, state: ExecutionState, error: BaseException | None) -> None:
         nonlocal runaway
         runs.append((execution, state, error))
+        record_run(docket, execution, state, error)
         if len(runs) > max_runs and not runaway:
             runaway = True
             runner.stop()
@@ -104,10 +122,12 @@ async def run_due(
         reason = (
             f"{type(error).__name__}: {error}" if error is not None else (execution.error or "?")
         )
-        message = f"task {_call(execution)} failed: {reason}"
+        message = f"task {describe_call(execution)} failed: {reason}"
         if len(failed) > 1:
             message += (
-                f" (and {len(failed) - 1} more: " + ", ".join(_call(e) for e, _ in failed[1:]) + ")"
+                f" (and {len(failed) - 1} more: "
+                + ", ".join(describe_call(e) for e, _ in failed[1:])
+                + ")"
             )
         raise TaskFailedInTest(message, execution, [e for e, _ in failed]) from error
     return [execution for execution, _, _ in runs]
@@ -134,7 +154,7 @@ def _runaway_message(
     runs: list[tuple[Execution, ExecutionState, BaseException | None]],
     max_runs: int,
 ) -> str:
-    counts = Counter(_call(execution) for execution, _, _ in runs)
+    counts = Counter(describe_call(execution) for execution, _, _ in runs)
     busiest = ", ".join(f"{call} ×{n}" for call, n in counts.most_common(3))
     return (
         f"run_due ran more than {max_runs} executions at {docket.clock.now().isoformat()} "
@@ -193,18 +213,19 @@ async def advance(
     A final failure raises ``TaskFailedInTest`` at once (unless
     ``raise_errors`` is False), leaving the clock at the failure's instant.
     ``worker`` and ``max_runs`` are passed on to ``run_due`` (``max_runs``
-    bounds the runs at any one instant, not the total).
+    bounds the runs at any one instant, not the total).  Every run is added
+    to the run history; work left due less than a second after the target
+    warns ``NearMissWarning`` (see ``run_due``).
     """
     __tracebackhide__ = True
     clock = _virtual_clock(docket)
     target = _target(clock, delta_or_when)
+    _check_max_runs(max_runs)
     runner = worker if worker is not None else Worker(docket, concurrency=1)
     settled: list[Execution] = []
 
     async def step() -> None:
-        settled.extend(
-            await run_due(docket, raise_errors=raise_errors, worker=runner, max_runs=max_runs)
-        )
+        settled.extend(await _run_due(docket, raise_errors, runner, max_runs))
 
     async with runner:
         await step()
@@ -221,6 +242,7 @@ async def advance(
         if target > clock.now():
             clock.advance_to(target)
             await step()
+    await warn_near_misses(docket, ran={e.key for e in settled}, helper="advance", stacklevel=2)
     return settled
 
 
