@@ -26,7 +26,8 @@ def redact_url(url: str) -> str:
     if any("password" in name for name, _ in query):
         masked = [(name, "***" if "password" in name else value) for name, value in query]
         parts = parts._replace(query=urlencode(masked, safe="*"))
-    return urlunsplit(parts)
+    # Unchanged when there is nothing to hide: urlunsplit would turn memory:// into memory:.
+    return urlunsplit(parts) if parts != urlsplit(url) else url
 
 
 def scrub(text: str, url: str | None) -> str:

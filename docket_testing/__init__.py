@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from docket_testing.helpers import RunawayWork, TaskFailedInTest, advance, run_due
     from docket_testing.history import Run, clear_run_history, run_history
     from docket_testing.near_miss import NearMissWarning
+    from docket_testing.swapping import swap_docket
 
 __all__ = [
     "NearMissWarning",
@@ -48,6 +49,7 @@ __all__ = [
     "open_docket",
     "run_due",
     "run_history",
+    "swap_docket",
 ]
 
 _HOMES = {
@@ -66,6 +68,7 @@ _HOMES = {
     "NearMissWarning": "docket_testing.near_miss",
     "discard": "docket_testing.dockets",
     "open_docket": "docket_testing.dockets",
+    "swap_docket": "docket_testing.swapping",
 }
 
 

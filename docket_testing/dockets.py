@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from docket.engines import discard_storage, per_test_url, scheme_list
-from docket.errors import InvalidURL
+from docket.engines import discard_storage, per_test_url, scheme_list, storage_error
+from docket.errors import InvalidURL, StorageUnavailable
 
 if TYPE_CHECKING:
     from docket import Clock, Docket
@@ -67,6 +67,10 @@ async def open_docket(
 
         async with open_docket(docket_url) as docket:
             ...
+
+    Storage that cannot be reached (a Redis that is down) raises docket's
+    ``StorageUnavailable``, naming the URL with its passwords hidden, and
+    nothing is discarded: there is nowhere to discard it from.
     """
     from docket import Docket, VirtualClock
 
@@ -78,7 +82,18 @@ async def open_docket(
         **options,
     )
     try:
-        async with docket:
+        await docket.__aenter__()
+    except BaseException as error:
+        unreachable = storage_error(error, docket.url) if isinstance(error, Exception) else None
+        if isinstance(unreachable, StorageUnavailable):
+            # A second connection attempt (to discard) would only fail again,
+            # slowly, and bury the one line that says what is wrong.
+            raise unreachable from error
+        await discard(docket)
+        raise
+    try:
+        async with AsyncExitStack() as entered:
+            entered.push_async_exit(docket)
             yield docket
             await docket.clear()
     finally:

@@ -13,6 +13,8 @@ command-line option ``--docket-url URL`` (or the ini value ``docket_url``)
 runs the same fixtures on another engine: a real Redis (``redis://...``) or
 the Redis engine over in-process fakeredis (``fakeredis://...``).  Either way
 ``clock`` drives it, because every engine takes "now" from the docket's clock.
+A server that cannot be reached stops the run at the first test that asks
+for ``docket``, with one line naming the URL (passwords hidden).
 
 ``docket`` and ``worker`` are async fixtures and need pytest-asyncio (auto
 mode, or strict mode with tests marked ``@pytest.mark.asyncio``).  Without
@@ -28,7 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pytest
 
 from docket.engines import check_url, scheme_list
-from docket.errors import InvalidURL
+from docket.errors import InvalidURL, StorageUnavailable
+from docket.urls import redact_url
 
 if TYPE_CHECKING:
     from docket import Docket, VirtualClock, Worker
@@ -95,8 +98,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    """Say which engine the docket fixture runs on."""
-    url = configured_url(config)
+    """Say which engine the docket fixture runs on (passwords hidden)."""
+    url = redact_url(configured_url(config))
     extra = "" if pytest_asyncio is not None else " (pytest-asyncio missing: async fixtures off)"
     return f"docket_testing: docket fixture on {url}{extra}"
 
@@ -140,16 +143,46 @@ def clock() -> VirtualClock:
 
 
 @_async_fixture
-async def docket(clock: VirtualClock, docket_url: str) -> AsyncIterator[Docket]:
+async def docket(
+    clock: VirtualClock, docket_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Docket]:
     """A ``Docket`` with a unique name on ``docket_url``, driven by ``clock``.
 
     When the test ends its pending work is cleared and its storage (the
-    memory store, or every Redis key of the docket) is deleted.
+    memory store, or every Redis key of the docket) is deleted.  If its
+    storage cannot be reached (a Redis that is down), the whole run stops
+    at once, exit code 4, with one line naming the URL, passwords hidden.
     """
     from docket_testing.dockets import open_docket
 
-    async with open_docket(docket_url, clock=clock) as opened:
-        yield opened
+    entered = False
+    try:
+        async with open_docket(docket_url, clock=clock) as opened:
+            entered = True
+            yield opened
+    except StorageUnavailable as error:
+        if entered:  # lost during the test: that test's own failure
+            raise
+        # Every later test would fail the same way, each with a traceback:
+        # one line, once, says it better (exit code 4, as for a bad URL).
+        pytest.exit(
+            _unreachable_reason(error, docket_url, request.config),
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+def _unreachable_reason(error: StorageUnavailable, url: str, config: pytest.Config) -> str:
+    """The one line that stops a run whose ``docket`` fixture cannot reach ``url``.
+
+    It quotes ``error`` (whose message already hides passwords) and says
+    where the URL came from, on a single line.
+    """
+    source = (
+        "--docket-url / the docket_url ini value"
+        if url == configured_url(config)
+        else "the docket_url fixture"
+    )
+    return " ".join(f"docket_testing: the docket fixture {error} (URL from {source})".split())
 
 
 @_async_fixture
