@@ -6,8 +6,11 @@ by ``--docket-url``, driven by it) and ``worker``.  The helpers run due work
 inline (``run_due``), move virtual time (``advance``), keep a history of
 the runs they drove (``run_history``), and assert what is scheduled, and for
 when, and what ran; ``open_docket`` gives a test (or a Hypothesis
-example) a docket of its own.  ``docket_testing.strategies`` has Hypothesis
-strategies for schedules and operation sequences.
+example) a docket of its own; ``follow_virtual_clock`` (and the ``app_clock``
+fixture, the ``docket_app_clock`` marker and ini setting) make
+``datetime.now()`` and ``time.time()`` follow a virtual clock.
+``docket_testing.strategies`` has Hypothesis strategies for schedules and
+operation sequences.
 
 The names below are imported on first use: the plugin loads in every pytest
 run of an environment that has docket installed, and a project that never
@@ -20,6 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from docket_testing.app_clock import follow_virtual_clock
     from docket_testing.assertions import (
         assert_no_tasks,
         assert_not_ran,
@@ -46,6 +50,7 @@ __all__ = [
     "assert_scheduled",
     "clear_run_history",
     "discard",
+    "follow_virtual_clock",
     "open_docket",
     "run_due",
     "run_history",
@@ -68,6 +73,7 @@ _HOMES = {
     "NearMissWarning": "docket_testing.near_miss",
     "discard": "docket_testing.dockets",
     "open_docket": "docket_testing.dockets",
+    "follow_virtual_clock": "docket_testing.app_clock",
     "swap_docket": "docket_testing.swapping",
 }
 

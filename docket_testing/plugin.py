@@ -6,7 +6,9 @@ Installed with docket, it is active in every pytest run and provides:
 ``docket``      a ``Docket`` with a name unique to the test, driven by ``clock``;
                 its storage is discarded when the test ends;
 ``worker``      a ``Worker`` on ``docket`` (one run at a time), entered for the test;
-``docket_url``  the base URL ``docket`` opens (override it to choose engines).
+``docket_url``  the base URL ``docket`` opens (override it to choose engines);
+``app_clock``   ``clock``, with ``datetime.now()``, ``time.time()`` ... following it
+                (also the marker and ini ``docket_app_clock``; see ``app_clock.py``).
 
 By default ``docket`` lives on the in-memory twin (``memory://``).  The
 command-line option ``--docket-url URL`` (or the ini value ``docket_url``)
@@ -42,6 +44,9 @@ except ImportError:  # the plugin must load (and say what is missing) without it
     pytest_asyncio = None  # type: ignore[assignment]
 
 __all__ = ["DEFAULT_URL", "clock", "configured_url", "docket", "docket_url", "worker"]
+
+# The application clock (fixture, marker, ini setting) is a plugin module of its own.
+pytest_plugins = ["docket_testing.app_clock"]
 
 DEFAULT_URL = "memory://"
 """The engine the fixtures use unless ``--docket-url`` or ``docket_url`` says otherwise."""
