@@ -10,7 +10,8 @@ example) a docket of its own; ``follow_virtual_clock`` (and the ``app_clock``
 fixture, the ``docket_app_clock`` marker and ini setting) make
 ``datetime.now()`` and ``time.time()`` follow a virtual clock.
 ``docket_testing.strategies`` has Hypothesis strategies for schedules and
-operation sequences.
+operation sequences, and ``DocketMachine`` (run by ``machine_test``) is a
+Hypothesis state machine over a user's own tasks (both need Hypothesis).
 
 The names below are imported on first use: the plugin loads in every pytest
 run of an environment that has docket installed, and a project that never
@@ -34,10 +35,14 @@ if TYPE_CHECKING:
     from docket_testing.dockets import discard, open_docket
     from docket_testing.helpers import RunawayWork, TaskFailedInTest, advance, run_due
     from docket_testing.history import Run, clear_run_history, run_history
+    from docket_testing.machine_calls import Call, calls
+    from docket_testing.machines import DocketMachine, machine_test
     from docket_testing.near_miss import NearMissWarning
     from docket_testing.swapping import swap_docket
 
 __all__ = [
+    "Call",
+    "DocketMachine",
     "NearMissWarning",
     "Run",
     "RunawayWork",
@@ -48,9 +53,11 @@ __all__ = [
     "assert_not_scheduled",
     "assert_ran",
     "assert_scheduled",
+    "calls",
     "clear_run_history",
     "discard",
     "follow_virtual_clock",
+    "machine_test",
     "open_docket",
     "run_due",
     "run_history",
@@ -75,6 +82,10 @@ _HOMES = {
     "open_docket": "docket_testing.dockets",
     "follow_virtual_clock": "docket_testing.app_clock",
     "swap_docket": "docket_testing.swapping",
+    "Call": "docket_testing.machine_calls",
+    "calls": "docket_testing.machine_calls",
+    "DocketMachine": "docket_testing.machines",
+    "machine_test": "docket_testing.machines",
 }
 
 
