@@ -349,7 +349,9 @@ def target(request: pytest.FixtureRequest) -> Target:
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
         url = server.url
-    clock = VirtualClock() if spec.virtual else SystemClock()
+    # The suite drives virtual time by hand (``Target.drive``) while workers
+    # run; time skipping has tests of its own (test_time_skipping.py).
+    clock = VirtualClock(skip_idle_time=False) if spec.virtual else SystemClock()
     return Target(spec=spec, url=url, name=name, clock=clock)
 
 

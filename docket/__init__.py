@@ -37,6 +37,7 @@ from docket.errors import (
     ExecutionCancelled,
     ExecutionExpired,
     ExecutionFailed,
+    RunsForever,
     UnknownTaskError,
 )
 from docket.execution import Execution, TaskCall
@@ -81,6 +82,7 @@ __all__ = [
     "TaskKey",
     "TaskLogger",
     "Timeout",
+    "RunsForever",
     "UnknownTaskError",
     "VirtualClock",
     "Worker",

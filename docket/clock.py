@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from docket.timeutil import truncate_to_ms, utc
 
-__all__ = ["Clock", "SystemClock", "VirtualClock"]
+__all__ = ["DEFAULT_SKIP_LIMIT", "Clock", "SystemClock", "VirtualClock"]
 
 
 @runtime_checkable
@@ -67,25 +67,55 @@ class SystemClock:
         return "SystemClock()"
 
 
+DEFAULT_SKIP_LIMIT = timedelta(days=366)
+"""How much virtual time one ``run_until_finished`` may skip by default."""
+
+
 class VirtualClock:
-    """A clock that moves only when ``advance`` or ``advance_to`` is called.
+    """A clock that moves when ``advance`` or ``advance_to`` is called, or by
+    itself when a worker has nothing to do but wait for it.
 
     Sleepers are kept in a heap and woken in deadline order (ties in the order
     they started sleeping) when time passes their deadline.  ``start`` defaults
     to the current wall-clock time, truncated to whole milliseconds so that
     schedules round-trip exactly through millisecond-resolution storage.
+
+    ``skip_idle_time`` (on by default): a worker on this clock whose every
+    run is asleep on it, or that has nothing running and waits for work due
+    later, moves the clock to the next deadline itself instead of waiting
+    for ever (``docket.worker.time_skipping``).  Turn it off for a test that
+    moves time by hand while a worker runs in the background.
+    ``skip_limit`` bounds how much virtual time one ``run_until_finished``
+    may skip: work that keeps coming past it (a ``Perpetual`` with no end)
+    raises ``RunsForever`` naming the work, where it would otherwise never end.
     """
 
-    def __init__(self, start: datetime | None = None) -> None:
+    def __init__(
+        self,
+        start: datetime | None = None,
+        *,
+        skip_idle_time: bool = True,
+        skip_limit: timedelta = DEFAULT_SKIP_LIMIT,
+    ) -> None:
         if start is None:
             start = truncate_to_ms(datetime.now(timezone.utc))
         elif start.tzinfo is None:
             raise ValueError(f"start must be timezone-aware, got {start!r}")
+        if not isinstance(skip_idle_time, bool):
+            raise TypeError(f"skip_idle_time must be True or False, got {skip_idle_time!r}")
+        if not isinstance(skip_limit, timedelta) or skip_limit <= timedelta(0):
+            raise ValueError(f"skip_limit must be a positive timedelta, got {skip_limit!r}")
         self._now = utc(start)
         self._origin = self._now
+        self.skip_idle_time = skip_idle_time
+        """Whether workers on this clock move it when they would only wait for it."""
+        self.skip_limit = skip_limit
+        """The most virtual time one ``run_until_finished`` skips before it gives up."""
         self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._listeners: list[Callable[[datetime], None]] = []
+        self._asleep: dict[asyncio.Task[object], asyncio.Future[None]] = {}
+        self._sleep_started = asyncio.Event()
 
     def now(self) -> datetime:
         return self._now
@@ -106,7 +136,15 @@ class VirtualClock:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (utc(when), next(self._order), future))
-        await future
+        task = asyncio.current_task()
+        if task is not None:
+            self._asleep[task] = future
+        self._sleep_started.set()
+        try:
+            await future
+        finally:
+            if task is not None and self._asleep.get(task) is future:
+                del self._asleep[task]
 
     def advance(self, delta: timedelta | float) -> datetime:
         """Move time forward by ``delta`` (a timedelta or seconds); return the new now."""
@@ -146,6 +184,16 @@ class VirtualClock:
                 self._listeners.remove(listener)
 
         return remove
+
+    def asleep(self, task: asyncio.Task[object]) -> bool:
+        """Whether ``task`` is suspended in ``sleep``/``sleep_until`` on this clock now."""
+        future = self._asleep.get(task)
+        return future is not None and not future.done()
+
+    async def sleep_started(self) -> None:
+        """Return the next time anyone starts sleeping on this clock."""
+        self._sleep_started.clear()
+        await self._sleep_started.wait()
 
     def next_deadline(self) -> datetime | None:
         """The earliest deadline anyone is sleeping until, if any."""

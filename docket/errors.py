@@ -8,6 +8,7 @@ __all__ = [
     "ExecutionExpired",
     "ExecutionFailed",
     "InvalidURL",
+    "RunsForever",
     "StorageError",
     "StorageRefused",
     "StorageUnavailable",
@@ -75,3 +76,13 @@ class StorageUnavailable(StorageError):
 
 class StorageRefused(StorageError):
     """The docket's storage answered a command with an error."""
+
+
+class RunsForever(DocketError, RuntimeError):
+    """A worker skipping idle time on a ``VirtualClock`` went past its ``skip_limit``.
+
+    Raised by ``run_until_finished`` when work keeps coming due after the
+    clock has skipped ``skip_limit`` of virtual time (a ``Perpetual`` with no
+    end, say), where waiting for the work to finish would never end.  The
+    message names the work still scheduled.
+    """

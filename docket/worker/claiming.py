@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from docket.clock import Clock
@@ -29,6 +30,7 @@ from docket.instrumentation import internal_operations
 from docket.racing import first_of
 from docket.worker.settling import Settler
 from docket.worker.slots import Slots
+from docket.worker.time_skipping import TimeSkipper
 
 __all__ = ["ClaimLoop"]
 
@@ -68,6 +70,9 @@ class ClaimLoop:
         """Set whenever ``healthy`` may have changed."""
         self._loops = 0
         self._failing = False
+        self.skipper: TimeSkipper | None = None
+        """Moves a ``VirtualClock`` while ``run_until_finished``/``run_until_idle``
+        would only wait for it (set by the worker on such a clock)."""
 
     @property
     def healthy(self) -> bool:
@@ -99,7 +104,10 @@ class ClaimLoop:
             # Runs start in the context this loop was called in, not in the
             # quiet one its own storage traffic goes through.
             self.slots.run_context = contextvars.copy_context()
-            with internal_operations(self.internal_instrumentation):
+            with (
+                internal_operations(self.internal_instrumentation),
+                self._skipping(until_finished or until_idle),
+            ):
                 await self._claim_until_done(until_finished, until_idle)
         finally:
             self._loops -= 1
@@ -107,6 +115,22 @@ class ClaimLoop:
                 self.settler.batcher.autoflush = True
                 self._failing = False
             self.health_changed.set()
+
+    @contextmanager
+    def _skipping(self, wanted: bool) -> Iterator[None]:
+        """Skip idle virtual time during this run, when it ends by itself."""
+        if not wanted or self.skipper is None:
+            yield
+            return
+        with self.skipper.running():
+            yield
+
+    def _skip(self, next_work: datetime | None) -> list[Coroutine[Any, Any, None]]:
+        """The skipper's wait to race with the loop's own, if time is skipped."""
+        skipper = self.skipper
+        if skipper is None or not skipper.active:
+            return []
+        return [skipper.skip(next_work)]
 
     async def _claim_until_done(self, until_finished: bool, until_idle: bool) -> None:
         engine, clock, slots, stopping = self.engine, self.clock, self.slots, self.stopping
@@ -138,7 +162,9 @@ class ClaimLoop:
                 # the backstop bounds the wait should a wake-up ever be missed,
                 # so the worker cannot sit here for good with work to do.
                 await self._wait_for(
-                    slots.freed.wait(), clock.sleep(self.redelivery_timeout.total_seconds())
+                    slots.freed.wait(),
+                    clock.sleep(self.redelivery_timeout.total_seconds()),
+                    *self._skip(None),
                 )
                 continue
             if slots.fresh_starts:
@@ -217,7 +243,9 @@ class ClaimLoop:
                 if self.idle():
                     break
                 slots.freed.clear()
-                await self._wait_for(slots.freed.wait(), engine.wait_for_work(batch.cursor))
+                await self._wait_for(
+                    slots.freed.wait(), engine.wait_for_work(batch.cursor), *self._skip(None)
+                )
                 continue
             if until_finished and self.idle():
                 counts = await engine.counts(now)
@@ -234,7 +262,7 @@ class ClaimLoop:
             if until_finished and self.idle():
                 # Work running on other workers ends without waking us.
                 waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))
-            await self._wait_for(*waits)
+            await self._wait_for(*waits, *self._skip(batch.next_wake))
         # What is held would wait for a run this loop no longer starts.
         await self.hand_back(slots.held.take_all())
 

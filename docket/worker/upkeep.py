@@ -13,7 +13,8 @@ writes only heartbeats, leases and hand-backs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 
 from docket.docket import Docket
@@ -52,6 +53,16 @@ class Upkeep:
         self.claims = claims
         self.hand_back: Callable[[Sequence[Claim]], Awaitable[None]] = claims.hand_back
         self.redelivery_timeout = redelivery_timeout
+        self.in_flight = 0
+        """Storage calls these loops have in flight (time skipping waits for none)."""
+
+    @contextmanager
+    def _storage_call(self) -> Iterator[None]:
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     def on_cancellation(self, notice: Cancellation) -> None:
         """``Docket.cancel`` ended a delivery this worker holds: interrupt or skip its run."""
@@ -71,17 +82,18 @@ class Upkeep:
         while True:
             claims.health_changed.clear()
             try:
-                now = docket.clock.now()
-                if claims.healthy:
-                    listed = True
-                    await docket.engine.heartbeat(
-                        self.worker, frozenset(docket.tasks), now, dead_after
-                    )
-                    counts = await docket.engine.counts(now)
-                    DEPTHS[(docket.name, self.worker)] = (counts.queued, counts.future)
-                elif listed:
-                    listed = False
-                    await docket.engine.retire(self.worker)
+                with self._storage_call():
+                    now = docket.clock.now()
+                    if claims.healthy:
+                        listed = True
+                        await docket.engine.heartbeat(
+                            self.worker, frozenset(docket.tasks), now, dead_after
+                        )
+                        counts = await docket.engine.counts(now)
+                        DEPTHS[(docket.name, self.worker)] = (counts.queued, counts.future)
+                    elif listed:
+                        listed = False
+                        await docket.engine.retire(self.worker)
             except Exception:
                 logger.warning("Worker %r could not send its heartbeat", self.worker, exc_info=True)
             await first_of(docket.clock.sleep(interval), claims.health_changed.wait())
@@ -100,14 +112,17 @@ class Upkeep:
                 *slots.held.deliveries(),
             ]
             now = docket.clock.now()
-            try:
-                lost = await docket.engine.renew(
-                    self.worker, deliveries, now + self.redelivery_timeout
-                )
-            except Exception:
-                logger.warning("Worker %r could not renew its leases", self.worker, exc_info=True)
-                continue
-            cancelled = await self._interrupt_cancelled(set(lost))
+            with self._storage_call():
+                try:
+                    lost = await docket.engine.renew(
+                        self.worker, deliveries, now + self.redelivery_timeout
+                    )
+                except Exception:
+                    logger.warning(
+                        "Worker %r could not renew its leases", self.worker, exc_info=True
+                    )
+                    continue
+                cancelled = await self._interrupt_cancelled(set(lost))
             for delivery in self._really_lost(set(lost) - cancelled):
                 logger.warning(
                     "Worker %r lost the lease on delivery %s; another worker may run it too",
@@ -171,6 +186,7 @@ class Upkeep:
             if delay > 0:
                 await clock.sleep(delay)
                 continue
-            await self.hand_back(slots.held.expired(clock.monotonic()))
+            with self._storage_call():
+                await self.hand_back(slots.held.expired(clock.monotonic()))
             # Room to claim may have changed; let the claim loop look again.
             slots.freed.set()

@@ -20,6 +20,7 @@ from typing import Any
 
 from uncalled_for import FailedDependency
 
+from docket.clock import VirtualClock
 from docket.dependencies.base import Dependency
 from docket.dependencies.functional import SharedScope
 from docket.dependencies.resolution import (
@@ -47,6 +48,7 @@ from docket.worker.running import DeliveryRunner, TaskFunction
 from docket.worker.seeding import reseed_forever, seed_automatic_tasks
 from docket.worker.settling import SettlementObserver, Settler
 from docket.worker.slots import Slots
+from docket.worker.time_skipping import TimeSkipper
 from docket.worker.upkeep import Upkeep
 
 __all__ = ["Worker"]
@@ -172,6 +174,10 @@ class Worker:
             self._claims,
             self.redelivery_timeout,
         )
+        if isinstance(docket.clock, VirtualClock):
+            self._claims.skipper = TimeSkipper(
+                docket.clock, docket.engine, self._slots, lambda: self._upkeep.in_flight > 0
+            )
 
     def _note_written(self) -> None:
         self._slots.note_written()
