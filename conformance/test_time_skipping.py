@@ -20,14 +20,20 @@ import pytest
 
 from conformance.conftest import Target
 from docket import Docket, Perpetual, Retry, RunsForever, VirtualClock, Worker
+from docket.clock import DEFAULT_SKIP_LIMIT
 from docket_testing import advance, run_due
 
 START = datetime(2030, 3, 1, 9, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 
 
-def skipping_docket(target: Target, **clock: object) -> Docket:
-    return target.docket(clock=VirtualClock(START, **clock))  # type: ignore[arg-type]
+def skipping_docket(
+    target: Target, *, skip_idle_time: bool = True, skip_limit: timedelta = DEFAULT_SKIP_LIMIT
+) -> Docket:
+    """A docket of this target's engine on a VirtualClock of its own, starting at START."""
+    clock = VirtualClock(START, skip_idle_time=skip_idle_time, skip_limit=skip_limit)
+    docket: Docket = target.docket(clock=clock)
+    return docket
 
 
 async def test_run_until_finished_runs_work_due_days_ahead_at_its_due_times(
