@@ -2,7 +2,8 @@
 
 Installed with docket, it is active in every pytest run and provides:
 
-``clock``       a ``VirtualClock`` that moves only when told (``advance``);
+``clock``       a ``VirtualClock`` that moves when told (``advance``), or when a
+                worker would only wait for it (``skip_idle_time``);
 ``docket``      a ``Docket`` with a name unique to the test, driven by ``clock``;
                 its storage is discarded when the test ends;
 ``worker``      a ``Worker`` on ``docket`` (one run at a time), entered for the test;
@@ -139,8 +140,11 @@ def docket_url(request: pytest.FixtureRequest) -> str:
 def clock() -> VirtualClock:
     """A ``VirtualClock`` starting at the current time (whole milliseconds).
 
-    It moves only when ``advance``/``advance_to`` (or the ``advance`` helper)
-    is called.  Override this fixture to start at a fixed instant.
+    It moves when ``advance``/``advance_to`` (or the ``advance`` helper) is
+    called, and when a worker on it would only wait for it (time skipping;
+    see ``VirtualClock``).  Override this fixture to start at a fixed
+    instant, or with ``VirtualClock(skip_idle_time=False)`` to move time
+    only by hand while a worker runs in the background.
     """
     from docket import VirtualClock
 
