@@ -158,14 +158,14 @@ class ClaimLoop:
                         await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
                     continue
                 slots.freed.clear()
-                # A slot freeing or an outcome landing sets freed (stop() too);
-                # the backstop bounds the wait should a wake-up ever be missed,
-                # so the worker cannot sit here for good with work to do.
-                await self._wait_for(
-                    slots.freed.wait(),
-                    clock.sleep(self.redelivery_timeout.total_seconds()),
-                    *self._skip(None),
-                )
+                # A slot freeing or an outcome landing sets freed, and so do
+                # stop() and every lease renewal while anything runs or is
+                # held here: a missed wake-up costs at most a renewal period.
+                skipping = self._skip(None)
+                if skipping:
+                    await self._wait_for(slots.freed.wait(), *skipping)
+                else:
+                    await slots.freed.wait()
                 continue
             if slots.fresh_starts:
                 # Let the runs this loop just started reach their first await

@@ -106,6 +106,9 @@ class Upkeep:
             await docket.clock.sleep(period)
             if slots.empty and not settler.unsettled:
                 continue
+            # The claim loop's backstop: should it ever miss the wake-up of a
+            # freed slot, it looks again now rather than never.
+            slots.freed.set()
             deliveries = [
                 *slots.running,
                 *settler.unsettled.difference(slots.running),
