@@ -33,6 +33,7 @@ from docket_testing import (
     open_docket,
 )
 from docket_testing.app_clock import INSTALL_HINT, app_clock_wanted
+from tests.engine_urls import docket_url  # noqa: F401 - overrides the plugin's
 
 pytest_plugins = ["pytester"]
 
@@ -69,14 +70,6 @@ def real_now() -> datetime:
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock(start=START)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def docket_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory://"
-    url: str = request.getfixturevalue("redis_server_url")
-    return url
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ from docket_testing import (
     run_due,
     swap_docket,
 )
+from tests.engine_urls import docket_url  # noqa: F401 - overrides the plugin's
 
 THIS_MODULE = sys.modules[__name__]
 
@@ -59,14 +60,6 @@ async def place_order(order_id: str) -> None:
     await orders.add("ship", key=f"ship-{order_id}")(order_id)
     in_a_week = orders.clock.now() + timedelta(days=7)
     await orders.add(ask_for_review, when=in_a_week, key=f"review-{order_id}")(order_id)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def docket_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory://"
-    url: str = request.getfixturevalue("redis_server_url")
-    return url
 
 
 @pytest.fixture(autouse=True)
