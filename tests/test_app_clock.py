@@ -33,7 +33,10 @@ from docket_testing import (
     open_docket,
 )
 from docket_testing.app_clock import INSTALL_HINT, app_clock_wanted
-from tests.engine_urls import docket_url  # noqa: F401 - overrides the plugin's
+from tests import engine_urls
+
+docket_url = engine_urls.docket_url  # memory://, then the suite's real Redis
+
 
 pytest_plugins = ["pytester"]
 

@@ -27,7 +27,10 @@ from docket_testing import (
     run_due,
     swap_docket,
 )
-from tests.engine_urls import docket_url  # noqa: F401 - overrides the plugin's
+from tests import engine_urls
+
+docket_url = engine_urls.docket_url  # memory://, then the suite's real Redis
+
 
 THIS_MODULE = sys.modules[__name__]
 

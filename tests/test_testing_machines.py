@@ -25,18 +25,12 @@ from docket_testing import TaskFailedInTest
 from docket_testing.machine_calls import Delay
 from docket_testing.machines import Call, DocketMachine, calls, machine_test
 from docket_testing.strategies import delays
+from tests import engine_urls
+
+docket_url = engine_urls.docket_url  # memory://, then the suite's real Redis
 
 ORDERS = st.sampled_from([1, 2, 3])
 SMALL = settings(max_examples=25, stateful_step_count=15, derandomize=True, database=None)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def engine_url(request: pytest.FixtureRequest) -> str:
-    """The base URL of each engine the machines run on."""
-    if request.param == "memory":
-        return "memory://"
-    url: str = request.getfixturevalue("redis_server_url")
-    return url
 
 
 # -- the application: remind each order once ----------------------------------------
@@ -103,10 +97,10 @@ class RemindMonthly(RemindOnce):
     advances = delays(latest=timedelta(days=40), resolution=timedelta(days=1))
 
 
-def test_a_correct_task_passes_on_every_engine(engine_url: str) -> None:
+def test_a_correct_task_passes_on_every_engine(docket_url: str) -> None:
     seen.clear()
     machine_test(
-        RemindOnce, engine_url, settings=settings(SMALL, max_examples=50, stateful_step_count=20)
+        RemindOnce, docket_url, settings=settings(SMALL, max_examples=50, stateful_step_count=20)
     )
     # Not vacuous: keys collided, work was replaced, cancelled and ran.
     assert {"add scheduled", "add already_scheduled", "replace", "cancel", "time passes"} <= set(
@@ -199,9 +193,9 @@ class LatestCallRuns(DocketMachine):
         assert sorted(e.key for e in snapshot.future) == sorted(self.pending)
 
 
-def test_a_model_kept_through_the_hooks(engine_url: str) -> None:
+def test_a_model_kept_through_the_hooks(docket_url: str) -> None:
     seen.clear()
-    machine_test(LatestCallRuns, engine_url, settings=SMALL)
+    machine_test(LatestCallRuns, docket_url, settings=SMALL)
     assert seen["model runs"] > 10, seen
 
 
