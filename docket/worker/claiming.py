@@ -262,7 +262,10 @@ class ClaimLoop:
             if until_finished and self.idle():
                 # Work running on other workers ends without waking us.
                 waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))
-            await self._wait_for(*waits, *self._skip(batch.next_wake))
+            # Skipping goes straight to the next due work; with none known
+            # (a lease elsewhere, say), to the backstop, never in tiny steps.
+            next_work = batch.next_wake if batch.next_wake is not None else wake
+            await self._wait_for(*waits, *self._skip(next_work))
         # What is held would wait for a run this loop no longer starts.
         await self.hand_back(slots.held.take_all())
 
