@@ -43,6 +43,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from conformance.conftest import Target
 from docket import Retry, Worker
+from docket.instrumentation import SECONDS_BUCKETS
 
 
 @dataclass
@@ -386,6 +387,38 @@ async def test_counters_and_histograms_count_what_happened(
     assert telemetry.total("docket_tasks_redelivered", name) == 0
     assert telemetry.total("docket_task_duration", name) == 5
     assert telemetry.total("docket_task_punctuality", name) == 5
+
+
+async def test_duration_histograms_have_buckets_in_seconds_from_1ms_to_1h(
+    target: Target, telemetry: Telemetry
+) -> None:
+    """A 20 ms run lands between the 10 ms and 25 ms bounds, not in one 0-5 s bucket."""
+
+    async def twenty_ms() -> None:
+        await target.clock.sleep(0.02)
+
+    async with target.docket() as docket:
+        await docket.add(twenty_ms, key="twenty")()
+        async with Worker(docket) as worker:
+            await target.drive(worker.run_until_finished(), step=timedelta(milliseconds=20))
+
+    for metric in ("docket_task_duration", "docket_task_punctuality"):
+        points = [
+            point
+            for _, point in telemetry.points(metric)
+            if dict(point.attributes or {}).get("docket.name") == docket.name
+        ]
+        assert len(points) == 1, metric
+        assert tuple(points[0].explicit_bounds) == SECONDS_BUCKETS, metric
+    (duration,) = [
+        point
+        for _, point in telemetry.points("docket_task_duration")
+        if dict(point.attributes or {}).get("docket.name") == docket.name
+    ]
+    bounds = list(duration.explicit_bounds)
+    # Bucket i counts values in (bounds[i-1], bounds[i]]; a real clock may run long.
+    (landed,) = [i for i, count in enumerate(duration.bucket_counts) if count]
+    assert bounds[landed - 1] == 0.01 if target.virtual else bounds[landed - 1] >= 0.01
 
 
 async def test_metric_labels_never_carry_a_task_key(target: Target, telemetry: Telemetry) -> None:

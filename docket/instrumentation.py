@@ -28,6 +28,7 @@ __all__ = [
     "TASKS_SCHEDULED",
     "TASKS_STARTED",
     "TASKS_STRICKEN",
+    "SECONDS_BUCKETS",
     "TASK_DURATION",
     "TASK_PUNCTUALITY",
     "internal_operations",
@@ -56,11 +57,25 @@ TASKS_REDELIVERED = meter.create_counter(
 TASKS_STRICKEN = meter.create_counter(
     "docket_tasks_stricken", description="Tasks refused by strikes"
 )
+SECONDS_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+)  # fmt: skip
+"""Histogram bucket bounds for durations in seconds, 1 ms to 1 h.  The SDK's
+default bounds (0, 5, 10, 25 ... 10,000) suit milliseconds: in seconds they
+would put every run shorter than five seconds in one bucket."""
+
 TASK_DURATION = meter.create_histogram(
-    "docket_task_duration", unit="s", description="How long task runs took"
+    "docket_task_duration",
+    unit="s",
+    description="How long task runs took",
+    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
 )
 TASK_PUNCTUALITY = meter.create_histogram(
-    "docket_task_punctuality", unit="s", description="How late task runs started against when"
+    "docket_task_punctuality",
+    unit="s",
+    description="How late task runs started against when",
+    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
 )
 
 DEPTHS: dict[tuple[str, str], tuple[int, int]] = {}
