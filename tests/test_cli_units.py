@@ -79,8 +79,21 @@ def test_durations_parse(text: str, seconds: float) -> None:
     assert parse_duration(text, "--x") == timedelta(seconds=seconds)
 
 
+@pytest.mark.parametrize(("text", "days"), [("30d", 30), ("1.5d", 1.5), (" 7 D ", 7)])
+def test_durations_accept_days(text: str, days: float) -> None:
+    assert parse_duration(text, "--x") == timedelta(days=days)
+
+
+@pytest.mark.parametrize("text", ["99999999999999d", "999999999999999999:00:00"])
+def test_an_overflowing_duration_is_a_clear_error(text: str) -> None:
+    with pytest.raises(
+        CLIError, match=rf"invalid --x {text!r}: too long \(at most 999,999,999 days\)"
+    ):
+        parse_duration(text, "--x")
+
+
 @pytest.mark.parametrize(
-    "text", ["5x", "-1", "", "ms", "1d", "five", "1:2:3:4", "-1:30", "1.5:00", "1:", ":5", "1__0"]
+    "text", ["5x", "-1", "", "ms", "1w", "five", "1:2:3:4", "-1:30", "1.5:00", "1:", ":5", "1__0"]
 )
 def test_bad_durations_name_the_option(text: str) -> None:
     with pytest.raises(CLIError, match=r"invalid --redelivery-timeout .*250ms, 5s, 10m, 1h"):

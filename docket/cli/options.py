@@ -41,7 +41,7 @@ URL_HELP = (
     "Where the docket lives: redis://, rediss://, redis+sentinel://, redis+cluster:// "
     "(or fakeredis:// for tests)."
 )
-DURATION_HELP = "a duration: seconds (1.5), 250ms, 5s, 10m, 1h, mm:ss or hh:mm:ss"
+DURATION_HELP = "a duration: seconds (1.5), 250ms, 5s, 10m, 1h, 30d, mm:ss or hh:mm:ss"
 
 DocketOption = Annotated[
     str,
@@ -90,11 +90,11 @@ TasksOption = Annotated[
     ),
 ]
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # Digits may be grouped with underscores and signed with "+", as Python's int()
 # (which pydocket parses durations with) allows.
 _DIGITS = r"\+?\d(?:_?\d)*"
-_NUMBER = re.compile(rf"^({_DIGITS}(?:\.\d*)?|\+?\.\d+)\s*(ms|s|m|h)?$")
+_NUMBER = re.compile(rf"^({_DIGITS}(?:\.\d*)?|\+?\.\d+)\s*(ms|s|m|h|d)?$")
 _WHOLE = re.compile(rf"^{_DIGITS}$")
 _SECONDS = re.compile(rf"^(?:{_DIGITS}(?:\.\d*)?|\+?\.\d+)$")
 
@@ -119,16 +119,22 @@ def parse_duration(text: str, option: str = "duration") -> timedelta:
     """``text`` as a non-negative duration.
 
     Accepts every form pydocket's CLI does (``123``, ``123s``, ``123m``,
-    ``123h``, ``mm:ss``, ``hh:mm:ss``) and also fractions and milliseconds
-    (``1.5``, ``250ms``, ``0:00:00.5``).  Raises ``CLIError`` naming
-    ``option`` and the text otherwise; negative durations are refused.
+    ``123h``, ``mm:ss``, ``hh:mm:ss``) and also fractions, milliseconds and
+    days (``1.5``, ``250ms``, ``0:00:00.5``, ``30d``).  Raises ``CLIError``
+    naming ``option`` and the text otherwise, and for a duration too long
+    for a ``timedelta``; negative durations are refused.
     """
     value = text.strip().lower()
-    number = _NUMBER.match(value)
-    if number:
-        amount = float(number.group(1).replace("_", ""))
-        return timedelta(seconds=amount * _UNITS[number.group(2) or "s"])
-    clock = _clock(value)
+    try:
+        number = _NUMBER.match(value)
+        if number:
+            amount = float(number.group(1).replace("_", ""))
+            return timedelta(seconds=amount * _UNITS[number.group(2) or "s"])
+        clock = _clock(value)
+    except OverflowError:
+        raise CLIError(
+            f"invalid {option} {text!r}: too long (at most {timedelta.max.days:,} days)"
+        ) from None
     if clock is not None:
         return clock
     raise CLIError(f"invalid {option} {text!r}: expected {DURATION_HELP}")
