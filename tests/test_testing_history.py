@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from docket import Docket, ExecutionState, SystemClock, VirtualClock, Worker
+from docket import Docket, ExecutionState, Retry, SystemClock, VirtualClock, Worker
 from docket.dependencies import Perpetual
 from docket_testing import (
     NearMissWarning,
@@ -351,6 +351,16 @@ async def test_work_that_ran_in_the_same_call_is_no_near_miss(docket: Docket) ->
     await docket.add(tick, key="tick")()
     await no_warning_from(advance(docket, timedelta(seconds=1, milliseconds=100)))
     await assert_scheduled(docket, tick, when=docket.clock.now() + timedelta(milliseconds=100))
+
+
+async def test_a_pending_retry_is_no_near_miss_in_a_later_call(docket: Docket) -> None:
+    # The retry's delay was counted from the docket's own clock: no wall clock in it.
+    async def shaky(retry: Retry = Retry(attempts=2, delay=timedelta(milliseconds=500))) -> None:
+        raise RuntimeError("not yet")
+
+    await docket.add(shaky, key="shaky")()
+    await no_warning_from(run_due(docket, raise_errors=False))
+    await no_warning_from(run_due(docket))
 
 
 async def test_there_are_no_near_misses_on_the_system_clock() -> None:
