@@ -95,9 +95,17 @@ class Timeout(Runtime["Timeout"]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        clock = self._clock = self._clock or execution.docket.clock
-        self.start()
-        child = asyncio.ensure_future(function(*args, **kwargs))
+        self._clock = self._clock or execution.docket.clock
+
+        async def started_body() -> Any:
+            # The deadline starts in the body's own first step, so time that
+            # passes before the body is scheduled (another task moving a
+            # VirtualClock) is not charged to it.
+            self.start()
+            return await function(*args, **kwargs)
+
+        clock = self._clock
+        child = asyncio.ensure_future(started_body())
         try:
             while not child.done():
                 left = self._remaining_seconds()
