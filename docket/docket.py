@@ -31,6 +31,7 @@ from docket.snapshots import DocketSnapshot, RunningExecution, take_snapshot
 from docket.strike_rules import LiteralOperator, Operator, Restore, Strike, StrikeRule
 from docket.strikelist import StrikeList
 from docket.timeutil import duration_seconds
+from docket.urls import redact_url
 
 __all__ = [
     "Docket",
@@ -384,4 +385,4 @@ class Docket(DeadLetterMethods):
         return self.heartbeat_interval * self.missed_heartbeats
 
     def __repr__(self) -> str:
-        return f"Docket(name={self.name!r}, url={self.url!r})"
+        return f"Docket(name={self.name!r}, url={redact_url(self.url)!r})"

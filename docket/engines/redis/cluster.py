@@ -14,7 +14,9 @@ The URL lists one or more nodes of the cluster (port 6379 by default)::
 
     redis+cluster://[[username]:password@]host[:port][,host[:port]...][/0]
 
-Options: ``socket_timeout`` (the command deadline) and ``socket_connect_timeout``.
+Options: ``socket_timeout`` (the command deadline), ``socket_connect_timeout``,
+and ``ssl=true`` with the TLS options of ``rediss://`` (``tls.py``) for every
+node, the ones asked for the slot's owner and the owner itself.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.crc import key_slot
 
 from docket.engines.redis.multihost import parse_multihost_url
+from docket.engines.redis.sentinel import tls_kwargs
 from docket.engines.schemes import REDIS_CLUSTER
 
 __all__ = ["ClusterTarget", "cluster_pools", "find_slot_owner", "parse_cluster_url"]
@@ -53,7 +56,7 @@ class ClusterTarget:
     nodes: tuple[tuple[str, int], ...]
     username: str | None = None
     password: str | None = None
-    options: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_cluster_url(url: str) -> ClusterTarget:
@@ -88,6 +91,7 @@ async def find_slot_owner(
             # could swallow a cancellation before Python 3.12 (see
             # connections.py); the caller's command deadline bounds this.
             socket_timeout=None,
+            **tls_kwargs(target.options),
         )
         try:
             ranges = await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
@@ -136,6 +140,10 @@ class SlotOwnerConnection(Connection):
             ) from error
 
 
+class SlotOwnerSSLConnection(SlotOwnerConnection, SSLConnection):
+    """A ``SlotOwnerConnection`` over TLS (``ssl=true`` in the URL)."""
+
+
 class _SlotOwnerPool:
     """What both pools add: the slot, and its owner's address, looked up lazily."""
 
@@ -176,8 +184,12 @@ def cluster_pools(
     """The command pool and the blocking-read pool, pinned to ``slot_key``'s slot."""
     connect = float(target.options.get("socket_connect_timeout", connect_timeout))
     slot = key_slot(slot_key.encode())
+    secure = tls_kwargs(target.options)
+    # Connections take the TLS options themselves; "ssl" is only a client's switch.
+    on = bool(secure.pop("ssl", False))
     kwargs: dict[str, Any] = {
-        "connection_class": SlotOwnerConnection,
+        "connection_class": SlotOwnerSSLConnection if on else SlotOwnerConnection,
+        **secure,
         "username": target.username,
         "password": target.password,
         "decode_responses": False,

@@ -32,11 +32,13 @@ import sys
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.exceptions import ResponseError
 
-from docket.engines.redis import cluster, sentinel
+from docket.engines.redis import cluster, sentinel, tls
 from docket.engines.redis.packing import packing_connection_class
 from docket.engines.schemes import (
     FAKEREDIS,
@@ -66,6 +68,9 @@ COMMAND_TIMEOUT = 30.0
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to connect, unless the URL sets ``socket_connect_timeout``."""
+
+# Text options redis-py passes to its connections as written (the others it parses).
+_TEXT_OPTIONS = ("client_name", "username", "password", "lib_name", "lib_version")
 
 _FAKE_SERVERS: dict[str, Any] = {}
 
@@ -114,8 +119,40 @@ def check_url(url: str) -> None:
         sentinel.parse_sentinel_url(url)
     elif scheme is REDIS_CLUSTER:
         cluster.parse_cluster_url(url)
+    elif scheme is REDIS or scheme is REDISS:
+        server_options(url)
     elif scheme is None or scheme.engine != "redis":
         raise _cannot_open(url)
+
+
+def server_options(url: str) -> dict[str, Any]:
+    """The TLS options of a ``redis://`` or ``rediss://`` URL, read; ValueError for a bad one.
+
+    Every query parameter must be one redis-py takes: a TLS option (only on
+    ``rediss://``), or a connection option.  Anything else would reach
+    redis-py's connection as an unexpected keyword on first connect; here
+    it is refused at once, with the list of valid names.
+    """
+    shown = redact_url(url)
+    is_tls = scheme_of(url) is REDISS
+    general = sorted(
+        {name for name in URL_QUERY_ARGUMENT_PARSERS if not tls.looks_like_tls(name)}
+        | set(_TEXT_OPTIONS)
+    )
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if tls.looks_like_tls(name):
+            if name not in tls.tls_options():
+                raise tls.unknown_tls_option(name, shown)
+            if not is_tls:
+                raise ValueError(f"the TLS option {name!r} in {shown!r} needs a rediss:// URL")
+            options[name] = tls.parse_tls_option(name, value, shown)
+        elif name not in general:
+            raise ValueError(
+                f"unknown option {name!r} in {shown!r}; valid options: {', '.join(general)}"
+                + (f"; valid TLS options: {', '.join(tls.tls_options())}" if is_tls else "")
+            )
+    return options
 
 
 def _cannot_open(url: str) -> ValueError:
@@ -167,10 +204,15 @@ def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients
         )
         command_timeout = cluster_target.options.get("socket_timeout", COMMAND_TIMEOUT)
     elif scheme is REDIS or scheme is REDISS:
+        options = server_options(url)
         command_pool = BlockingConnectionPool.from_url(
             url, max_connections=COMMAND_CONNECTIONS, timeout=None
         )
         blocking_pool = ConnectionPool.from_url(url, max_connections=BLOCKING_CONNECTIONS)
+        for pool in (command_pool, blocking_pool):
+            # redis-py reads some TLS options as plain text (ssl_min_version as
+            # a number): docket's reading of them replaces its.
+            pool.connection_kwargs.update(options)
         command_timeout = command_pool.connection_kwargs.get("socket_timeout", COMMAND_TIMEOUT)
     else:
         raise _cannot_open(url)

@@ -2,6 +2,8 @@
 
 ``urlsplit`` cannot parse a port out of ``a:1,b:2``, so these read the
 netloc's text themselves.  Errors name the URL with its password hidden.
+Both take the TLS options of ``rediss://`` (``tls.py``) once ``ssl=true``
+turns TLS on.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from docket.engines.redis import tls
 from docket.urls import redact_url
 
 __all__ = ["MultiHostURL", "parse_multihost_url"]
@@ -39,7 +42,8 @@ def parse_multihost_url(
     """Split ``url`` into credentials, ``(host, port)`` pairs, path pieces and options.
 
     ``what`` names the hosts in errors (``sentinels``, ``cluster nodes``).
-    Options not in ``float_options`` or ``text_options`` are refused.
+    Options not in ``float_options`` or ``text_options`` are refused, except
+    ``ssl`` (a boolean) and the TLS options, which need ``ssl=true``.
     """
     parts = urlsplit(url)
     shown = redact_url(url)
@@ -62,11 +66,21 @@ def parse_multihost_url(
                 raise ValueError(f"{name} in {shown!r} must be a number, got {value!r}") from None
         elif name in text_options:
             options[name] = value
+        elif name == tls.TLS_SWITCH:
+            options[name] = tls.parse_bool(name, value, shown)
+        elif tls.looks_like_tls(name):
+            options[name] = tls.parse_tls_option(name, value, shown)
         else:
             raise ValueError(
                 f"unknown option {name!r} in {shown!r}; known: "
-                + ", ".join(float_options + text_options)
+                + ", ".join((*float_options, *text_options, tls.TLS_SWITCH))
+                + "; TLS options: "
+                + ", ".join(tls.tls_options())
             )
+    given = sorted(name for name in options if name in tls.tls_options())
+    if given and not options.get(tls.TLS_SWITCH):
+        # Certificates given for a plain connection would give a false sense of safety.
+        raise ValueError(f"the TLS options {', '.join(given)} in {shown!r} need ssl=true")
     path = [piece for piece in parts.path.split("/") if piece]
     return MultiHostURL(shown, hosts, path, username, password, options)
 

@@ -6,8 +6,10 @@ The URL names the sentinels, the monitored service and the database::
 
 Sentinel ports default to 26379.  Credentials are the master's.  Query
 parameters: ``socket_timeout`` (the command deadline, as for ``redis://``),
-``socket_connect_timeout``, and ``sentinel_username``/``sentinel_password``
-for sentinels that require auth.  The pools ask the sentinels for the
+``socket_connect_timeout``, ``sentinel_username``/``sentinel_password``
+for sentinels that require auth, and ``ssl=true`` with the TLS options of
+``rediss://`` (``tls.py``), which then apply to the sentinels and the
+master alike.  The pools ask the sentinels for the
 current master on every new connection, so after a failover the next
 connection reaches the new master.
 """
@@ -21,10 +23,11 @@ from urllib.parse import unquote
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
+from docket.engines.redis import tls
 from docket.engines.redis.multihost import parse_multihost_url
 from docket.engines.schemes import REDIS_SENTINEL
 
-__all__ = ["SentinelTarget", "parse_sentinel_url", "sentinel_pools"]
+__all__ = ["SentinelTarget", "parse_sentinel_url", "sentinel_pools", "tls_kwargs"]
 
 DEFAULT_SENTINEL_PORT = 26379
 
@@ -67,6 +70,13 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     )
 
 
+def tls_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """redis-py's keyword arguments for the TLS a multi-host URL's ``options`` ask for."""
+    if not options.get(tls.TLS_SWITCH):
+        return {}
+    return {"ssl": True, **{k: v for k, v in options.items() if k in tls.tls_options()}}
+
+
 class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionPool):
     """A sentinel-managed pool that makes callers wait for a free connection.
 
@@ -87,7 +97,12 @@ def sentinel_pools(
     # No socket_timeout: redis-py would then read under asyncio.wait_for, which
     # before Python 3.12 can swallow a cancellation (see connections.py).  The
     # command deadline bounds the lookup instead.
-    sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": connect, "socket_timeout": None}
+    secure = tls_kwargs(target.options)
+    sentinel_kwargs: dict[str, Any] = {
+        "socket_connect_timeout": connect,
+        "socket_timeout": None,
+        **secure,
+    }
     for name in _QUERY_STRINGS:
         if name in target.options:
             sentinel_kwargs[name.removeprefix("sentinel_")] = target.options[name]
@@ -101,6 +116,8 @@ def sentinel_pools(
         "decode_responses": False,
         "socket_connect_timeout": connect,
         "socket_timeout": None,
+        # "ssl" makes the pools use redis-py's SentinelManagedSSLConnection.
+        **secure,
     }
     commands = BlockingSentinelConnectionPool(  # type: ignore[no-untyped-call]
         target.service,
