@@ -32,7 +32,7 @@ import sys
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
@@ -155,6 +155,15 @@ def server_options(url: str) -> dict[str, Any]:
     return options
 
 
+def _without_options(url: str, options: dict[str, Any]) -> str:
+    """``url`` without the query parameters named in ``options``."""
+    if not options:
+        return url
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in options]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
 def _cannot_open(url: str) -> ValueError:
     return ValueError(f"the Redis engine cannot open {redact_url(url)!r}")
 
@@ -205,13 +214,14 @@ def connect(url: str, slot_key: str, credential_provider: Any = None) -> Clients
         command_timeout = cluster_target.options.get("socket_timeout", COMMAND_TIMEOUT)
     elif scheme is REDIS or scheme is REDISS:
         options = server_options(url)
+        # redis-py reads some TLS options its own way (ssl_min_version only as
+        # a number): they are taken out of the URL and given as docket read them.
+        plain = _without_options(url, options)
         command_pool = BlockingConnectionPool.from_url(
-            url, max_connections=COMMAND_CONNECTIONS, timeout=None
+            plain, max_connections=COMMAND_CONNECTIONS, timeout=None
         )
-        blocking_pool = ConnectionPool.from_url(url, max_connections=BLOCKING_CONNECTIONS)
+        blocking_pool = ConnectionPool.from_url(plain, max_connections=BLOCKING_CONNECTIONS)
         for pool in (command_pool, blocking_pool):
-            # redis-py reads some TLS options as plain text (ssl_min_version as
-            # a number): docket's reading of them replaces its.
             pool.connection_kwargs.update(options)
         command_timeout = command_pool.connection_kwargs.get("socket_timeout", COMMAND_TIMEOUT)
     else:
