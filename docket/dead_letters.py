@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from docket.engines.base import DEAD_LETTER_LIMIT, DeadLetter, Engine, TaskMessage
+from docket.errors import BadSignature
 from docket.execution import Execution
 from docket.instrumentation import producer_span
 from docket.scheduling import check_key, check_when
-from docket.serialization import decode_call
+from docket.serialization import DEFAULT_CODEC, Codec
 from docket.states import Disposition
 from docket.timeutil import duration_seconds, truncate_to_ms, utc
 
@@ -56,19 +57,26 @@ def check_retention(retention: timedelta | float) -> timedelta:
     return retention if isinstance(retention, timedelta) else timedelta(seconds=seconds)
 
 
-def decode_arguments(letter: DeadLetter) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def decode_arguments(
+    letter: DeadLetter, codec: Codec | None = None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The ``(args, kwargs)`` a letter's payload encodes.
 
-    Decoding uses the message codec (``docket.serialization``), as a worker
-    does: it may import the task's module and, like any cloudpickle payload,
-    run code, so only decode letters of producers you trust.  A ValueError
-    names the letter when it holds no payload (a malformed message) or the
-    payload cannot be decoded.
+    Decoding uses ``codec`` (pass the docket's, ``docket.codec``; by default
+    unsigned cloudpickle), as a worker does: with pickle it may import the
+    task's module and, like any cloudpickle payload, run code, so decode
+    letters with the docket's signing keys or only from producers you trust.
+    A ValueError names the letter when it holds no payload (a malformed
+    message) or the payload cannot be decoded; ``BadSignature`` (a
+    ValueError too) when its signature does not hold.
     """
     if letter.payload is None:
         raise ValueError(f"dead letter {letter.id!r} holds no arguments: {letter.reason}")
+    codec = codec or DEFAULT_CODEC
     try:
-        return decode_call(letter.payload)
+        return codec.decode_call(letter.payload, letter.function_name or "")
+    except BadSignature as error:
+        raise BadSignature(f"dead letter {letter.id!r}: {error}") from None
     except Exception as error:
         raise ValueError(
             f"the arguments of dead letter {letter.id!r} cannot be decoded: "
@@ -102,6 +110,7 @@ class DeadLetterMethods:
     name: str
     clock: Clock
     dead_letter_retention: timedelta
+    codec: Codec
 
     if TYPE_CHECKING:
 
@@ -151,8 +160,10 @@ class DeadLetterMethods:
         The task need not be registered with this docket.
 
         A ValueError names ``letter`` when no such letter exists or it holds
-        no message to replay (it was malformed); bad ``when`` or ``key``
-        values are refused as ``add`` refuses them.
+        no message to replay (it was malformed); ``BadSignature`` when this
+        docket signs and the letter's payload is not signed by one of its
+        keys (nothing forged is put back in the queue); bad ``when`` or
+        ``key`` values are refused as ``add`` refuses them.
         """
         letter_id = _letter_id(letter, "letter")
         check_when(when)
@@ -166,6 +177,9 @@ class DeadLetterMethods:
                 f"letter {letter_id!r} holds no message to replay "
                 f"(it was set aside because: {found.reason})"
             )
+        if self.codec.signed:
+            # Checked without decoding: replay must not put forged work back in the queue.
+            self.codec.verify_call(found.payload, found.function_name, f"letter {letter_id!r}")
         message = TaskMessage(
             key=key or found.key or str(uuid.uuid4()),
             function_name=found.function_name,

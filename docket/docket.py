@@ -8,11 +8,11 @@ Workers connect to the same name and URL to run the work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from docket.clock import Clock, SystemClock
 from docket.dead_letters import DeadLetterMethods, check_retention
@@ -27,8 +27,10 @@ from docket.instrumentation import (
 from docket.registry import collection, lookup, names_for, own_name
 from docket.results import set_up
 from docket.scheduling import Scheduler, check_key, check_when
+from docket.serialization import Codec
+from docket.signing import SigningKey
 from docket.snapshots import DocketSnapshot, RunningExecution, take_snapshot
-from docket.strike_rules import LiteralOperator, Operator, Restore, Strike, StrikeRule
+from docket.strike_methods import StrikeMethods
 from docket.strikelist import StrikeList
 from docket.timeutil import duration_seconds
 from docket.urls import redact_url
@@ -47,7 +49,7 @@ logger = logging.getLogger("docket.docket")
 TaskFunction = Callable[..., Any]
 
 
-class Docket(DeadLetterMethods):
+class Docket(DeadLetterMethods, StrikeMethods):
     """A named docket of work at ``url``, shared by every process that opens it.
 
     Use it as an async context manager.  ``execution_ttl`` is how long records
@@ -59,6 +61,10 @@ class Docket(DeadLetterMethods):
     results in instead of the execution record, see ``docket.results``),
     ``enable_internal_instrumentation`` (spans for docket's own storage
     traffic) and ``credential_provider`` (redis-py's, for Redis credentials).
+    ``signing_key`` (one key, or a list whose first signs; None reads
+    ``DOCKET_SIGNING_KEY``), ``codec`` (``"pickle"`` or ``"json"``) and
+    ``max_payload_size`` (bytes) decide how work is stored: see
+    docs/signing.md and ``docket.serialization``.
     """
 
     def __init__(
@@ -74,6 +80,9 @@ class Docket(DeadLetterMethods):
         *,
         clock: Clock | None = None,
         dead_letter_retention: timedelta = DEAD_LETTER_RETENTION,
+        signing_key: SigningKey | Sequence[SigningKey] | None = None,
+        codec: Literal["pickle", "json"] = "pickle",
+        max_payload_size: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or any(c in name for c in "{}"):
             raise ValueError(f"name must be a non-empty string without braces, got {name!r}")
@@ -101,6 +110,8 @@ class Docket(DeadLetterMethods):
         self.enable_internal_instrumentation = enable_internal_instrumentation
         self.credential_provider = credential_provider
         self.clock: Clock = clock or SystemClock()
+        self.codec = Codec(codec, signing_key, max_payload_size)
+        """How this docket encodes, signs and decodes what it stores."""
         self.tasks: dict[str, TaskFunction] = {}
         from docket.tasks import standard_tasks
 
@@ -116,6 +127,7 @@ class Docket(DeadLetterMethods):
             credential_provider,
             engine=self._engine,
             clock=self.clock,
+            codec=self.codec,
         )
 
     @property
@@ -182,51 +194,6 @@ class Docket(DeadLetterMethods):
             await self.strike_list.__aexit__(exc_type, exc_value, traceback)
         finally:
             await self._engine.close()
-
-    async def wait_for_strikes_loaded(self) -> None:
-        """Return once the strikes in storage are known (entering the docket waits for it)."""
-        await self.strike_list.wait_for_strikes_loaded()
-
-    # -- strikes ----------------------------------------------------------
-
-    async def strike(
-        self,
-        function: TaskFunction | str | None = None,
-        parameter: str | None = None,
-        operator: Operator | LiteralOperator = "==",
-        value: Hashable | None = None,
-    ) -> None:
-        """Stop a task, a parameter value of any task, or both, until restored.
-
-        Struck work is refused by ``add`` (disposition STRUCK) and cancelled
-        when a worker meets it.  Strikes reach every Docket and Worker of
-        this docket's name.
-        """
-        rule = StrikeRule.build(function, parameter, operator, value)
-        with producer_span("strike", self.name, Strike.of(rule).labels()):
-            await self.strike_list.send_instruction(Strike.of(rule))
-
-    async def restore(
-        self,
-        function: TaskFunction | str | None = None,
-        parameter: str | None = None,
-        operator: Operator | LiteralOperator = "==",
-        value: Hashable | None = None,
-    ) -> None:
-        """Lift exactly the strike made with the same arguments."""
-        rule = StrikeRule.build(function, parameter, operator, value)
-        with producer_span("restore", self.name, Restore.of(rule).labels()):
-            await self.strike_list.send_instruction(Restore.of(rule))
-
-    def is_stricken(
-        self,
-        function_name: str,
-        function: TaskFunction | None,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> bool:
-        """Whether a call is struck by the rules in force."""
-        return self.strike_list.matches_call(function_name, function, args, kwargs)
 
     # -- registration -----------------------------------------------------
 

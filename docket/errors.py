@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BadSignature",
     "DocketError",
     "ExecutionCancelled",
     "ExecutionExpired",
@@ -41,6 +42,17 @@ class UnknownTaskError(KeyError, DocketError):
     def __str__(self) -> str:
         # KeyError quotes its argument; a sentence reads better unquoted.
         return str(self.args[0]) if self.args else ""
+
+
+class BadSignature(DocketError, ValueError):
+    """A stored payload, result, strike or dead letter failed its signature check.
+
+    Raised, before anything is decoded, when a docket with a ``signing_key``
+    reads an entry that is unsigned, signed by none of its keys, or signed
+    for another place (see ``docket.signing``); also when a docket without
+    keys reads a signed entry it cannot verify.  A worker sets such work
+    aside as a dead letter ("bad signature"); ``get_result`` raises it.
+    """
 
 
 class InvalidURL(DocketError, ValueError):

@@ -25,7 +25,6 @@ from docket.errors import ExecutionCancelled, ExecutionExpired, ExecutionFailed
 from docket.execution_progress import ExecutionProgress, ProgressEvent, StateEvent
 from docket.racing import until_deadline
 from docket.results import fetch_result
-from docket.serialization import decode_call, decode_value
 from docket.states import Disposition, ExecutionState
 
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ class Execution:
         reading a record must never fail because of what a producer stored.
         """
         try:
-            args, kwargs = decode_call(record.payload)
+            args, kwargs = docket.codec.decode_call(record.payload, record.function_name)
         except Exception:
             args, kwargs = (), {}
         execution = cls(
@@ -262,16 +261,14 @@ class Execution:
             raise ExecutionCancelled(f"execution {self.key!r} was cancelled")
         if self.state is ExecutionState.FAILED:
             if self._result is not None:
-                try:
-                    error = decode_value(self._result)
-                except Exception:
-                    error = None
+                # A forged error raises BadSignature; an unreadable one ExecutionFailed.
+                error = self.docket.codec.decode_exception(self._result, self.key)
                 if isinstance(error, BaseException):
                     raise error
             raise ExecutionFailed(self.error or f"execution {self.key!r} failed")
         if self._result is None:
             return None
-        return decode_value(self._result)
+        return self.docket.codec.decode_value(self._result, self.key)
 
     def bound_arguments(self) -> dict[str, Any]:
         """The arguments the caller gave, by parameter name (positional ones included)."""

@@ -28,7 +28,6 @@ from docket.instrumentation import (
     producer_span,
     trace_headers,
 )
-from docket.serialization import encode_call
 from docket.states import Disposition
 from docket.timeutil import truncate_to_ms, utc
 
@@ -175,12 +174,14 @@ class Scheduler:
         )
         return True
 
-    @staticmethod
-    def _message(call: TaskCall, name: str) -> TaskMessage:
+    def _message(self, call: TaskCall, name: str) -> TaskMessage:
+        codec = self.docket.codec
+        payload = codec.encode_call(name, call.args, call.kwargs, call.function)
+        codec.check_payload_size(name, payload)
         return TaskMessage(
             key=call.key,
             function_name=name,
-            payload=encode_call(name, call.args, call.kwargs, call.function),
+            payload=payload,
             when=call.when,
             headers=trace_headers(),
         )

@@ -36,7 +36,9 @@ __all__ = [
     "StrikeInstruction",
     "StrikeRule",
     "call_arguments",
+    "rule_from_json",
     "rule_id",
+    "rule_to_json",
 ]
 
 logger = logging.getLogger("docket.strikelist")
@@ -295,3 +297,21 @@ def rule_id(rule: StrikeRule) -> str:
     return "\x1f".join(
         [rule.function or "*", rule.parameter or "*", rule.operator.value, value_digest]
     )
+
+
+def rule_to_json(rule: StrikeRule) -> dict[str, Any]:
+    """A rule as JSON values, for the JSON codec (a ``between`` pair becomes a list)."""
+    value = list(rule.value) if isinstance(rule.value, tuple) else rule.value
+    return {
+        "function": rule.function,
+        "parameter": rule.parameter,
+        "operator": rule.operator.value,
+        "value": value,
+    }
+
+
+def rule_from_json(data: Any) -> StrikeRule:
+    """The rule ``rule_to_json`` stored, checked as ``StrikeRule.build`` checks user input."""
+    if not isinstance(data, dict) or set(data) != {"function", "parameter", "operator", "value"}:
+        raise ValueError("a JSON strike rule must hold function, parameter, operator and value")
+    return StrikeRule.build(data["function"], data["parameter"], data["operator"], data["value"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +22,10 @@ from typing_extensions import Self
 from docket.clock import Clock, SystemClock
 from docket.engines import open_engine
 from docket.engines.base import Engine
+from docket.errors import BadSignature
 from docket.racing import cancel_and_wait, until_set
-from docket.serialization import decode_value, encode_value
+from docket.serialization import STRIKE, Codec
+from docket.signing import SigningKey
 from docket.strike_rules import (
     LiteralOperator,
     Operator,
@@ -33,7 +35,9 @@ from docket.strike_rules import (
     StrikeInstruction,
     StrikeRule,
     call_arguments,
+    rule_from_json,
     rule_id,
+    rule_to_json,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +62,9 @@ class StrikeList:
     storage and follows changes until it exits.  With no ``url`` it holds
     rules locally (``update``).  ``engine`` (ours) shares an already open
     engine instead of opening one from ``url``, as a ``Docket`` does.
+    ``signing_key`` and ``codec`` are the docket's (see ``Docket``; a
+    ``Docket`` passes its own ``Codec``): with keys, a stored rule that is
+    unsigned or wrongly signed is ignored and logged, never decoded.
     """
 
     def __init__(
@@ -69,7 +76,10 @@ class StrikeList:
         *,
         engine: Engine | None = None,
         clock: Clock | None = None,
+        signing_key: SigningKey | Sequence[SigningKey] | None = None,
+        codec: Codec | str = "pickle",
     ) -> None:
+        self.codec = codec if isinstance(codec, Codec) else Codec(codec, signing_key)
         owns_engine = engine is None and url is not None
         if url is not None and engine is None:
             engine = open_engine(url, name, credential_provider=credential_provider)
@@ -166,15 +176,31 @@ class StrikeList:
         rules = []
         for stored_id, data in (await engine.strikes()).items():
             try:
-                rule = decode_value(data)
+                rule = self._decode(stored_id, data)
+            except BadSignature as error:
+                logger.error("Ignoring strike %r with a bad signature: %s", stored_id, error)
+                continue
             except Exception as error:
                 logger.warning("Ignoring strike %r that cannot be decoded: %s", stored_id, error)
                 continue
             if isinstance(rule, StrikeRule):
                 rules.append(rule)
             else:
-                logger.warning("Ignoring strike %r that is not a rule: %r", stored_id, rule)
+                logger.warning(
+                    "Ignoring strike %r that is not a rule: %s", stored_id, type(rule).__name__
+                )
         self.rules.replace_all(rules)
+
+    def _decode(self, stored_id: str, data: bytes) -> object:
+        decoded = self.codec.decode_object(STRIKE, stored_id, data)
+        return rule_from_json(decoded) if self.codec.kind == "json" else decoded
+
+    def _encode(self, rule: StrikeRule) -> bytes:
+        stored = rule_to_json(rule) if self.codec.kind == "json" else rule
+        try:
+            return self.codec.encode_object(STRIKE, rule_id(rule), stored)
+        except TypeError as error:
+            raise TypeError(f"strike value of {rule.describe()}: {error}") from None
 
     async def wait_for_strikes_loaded(self) -> None:
         """Return once the rules in storage have been read (at once when local-only)."""
@@ -197,9 +223,10 @@ class StrikeList:
                 f"StrikeList {self.name!r} is not connected: give it a url and enter it "
                 "(async with StrikeList(url, name) as strikes: ...)"
             )
-        self.update(instruction)
         rule = instruction.rule
-        stored = None if isinstance(instruction, Restore) else encode_value(rule)
+        # Encoded first: a value this codec cannot store is refused before it applies here.
+        stored = None if isinstance(instruction, Restore) else self._encode(rule)
+        self.update(instruction)
         await self._engine.update_strikes(rule_id(rule), stored)
 
     async def strike(

@@ -22,6 +22,7 @@ from docket.cli.snapshot import format_when
 from docket.cli.support import CLIError, make_console, one_line, open_docket, run
 from docket.dead_letters import DeadLetter, decode_arguments
 from docket.docket import Docket
+from docket.serialization import DEFAULT_CODEC, Codec
 from docket.states import Disposition
 
 __all__ = ["app", "letter_details", "letters_table", "parse_when"]
@@ -75,13 +76,13 @@ def letters_table(letters: list[DeadLetter], now: datetime) -> Table:
     return table
 
 
-def letter_details(letter: DeadLetter, now: datetime) -> Table:
-    """Every part of one letter, its arguments decoded (or why they cannot be)."""
+def letter_details(letter: DeadLetter, now: datetime, codec: Codec = DEFAULT_CODEC) -> Table:
+    """Every part of one letter, its arguments decoded by ``codec`` (or why they cannot be)."""
     table = Table(show_header=False, box=None)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     try:
-        args, kwargs = decode_arguments(letter)
+        args, kwargs = decode_arguments(letter, codec)
         arguments = [("args", repr(args)), ("kwargs", repr(kwargs))]
     except ValueError as error:
         arguments = [("arguments", str(error))]
@@ -166,7 +167,7 @@ def show(
             letter = await docket.dead_letter(letter_id)
             if letter is None:
                 raise CLIError(f"no dead letter {letter_id!r} in docket {docket.name!r}")
-            console.print(letter_details(letter, docket.clock.now()))
+            console.print(letter_details(letter, docket.clock.now(), docket.codec))
 
     run(main, url=url)
 

@@ -26,7 +26,6 @@ from docket.cli.options import DEFAULT_DOCKET, DEFAULT_URL, DocketOption, TasksO
 from docket.cli.support import make_console, open_docket, run
 from docket.docket import Docket
 from docket.engines.base import ExecutionRecord, StorageSnapshot
-from docket.serialization import decode_call
 from docket.states import ExecutionState
 
 __all__ = ["format_age", "format_when", "render_snapshot", "snapshot"]
@@ -72,7 +71,7 @@ class Row:
 def describe_call(docket: Docket, record: ExecutionRecord) -> tuple[str, bool]:
     """``name(args...)`` for a record, or a note saying why its arguments cannot be shown."""
     try:
-        args, kwargs = decode_call(record.payload)
+        args, kwargs = docket.codec.decode_call(record.payload, record.function_name)
     except Exception as error:
         return (
             f"{record.function_name}(<arguments cannot be decoded: "

@@ -25,7 +25,6 @@ from docket.engines.base import ExecutionRecord, TaskMessage
 from docket.execution import Execution
 from docket.instrumentation import TASKS_RETRIED
 from docket.results import store_result
-from docket.serialization import encode_call, encode_exception
 from docket.states import ExecutionState
 from docket.timeutil import truncate_to_ms
 from docket.worker.outcomes import Outcome, RunResult, log_context
@@ -124,7 +123,7 @@ async def failed(
             reschedule=_next_run(record, execution, decision),
             exception=error,
         )
-    encoded = encode_exception(error)
+    encoded = execution.docket.codec.encode_exception(error, execution.key)
     if encoded is not None and await store_result(
         execution.docket, execution.key, execution.generation, encoded
     ):
@@ -189,7 +188,9 @@ def _next_run(record: ExecutionRecord, execution: Execution, decision: TaskOutco
     payload = record.payload
     if decision.next_arguments is not None:
         next_args, next_kwargs = decision.next_arguments
-        payload = encode_call(execution.function_name, next_args, next_kwargs, execution.function)
+        payload = execution.docket.codec.encode_call(
+            execution.function_name, next_args, next_kwargs, execution.function
+        )
     return TaskMessage(
         key=execution.key,
         function_name=execution.function_name,

@@ -30,6 +30,7 @@ from docket.dependencies.resolution import (
     resolved_dependencies,
 )
 from docket.engines.base import Claim, ExecutionRecord
+from docket.errors import BadSignature
 from docket.execution import Execution
 from docket.instrumentation import (
     TASK_DURATION,
@@ -42,7 +43,6 @@ from docket.instrumentation import (
     mark_ok,
     run_span,
 )
-from docket.serialization import decode_call, encode_value
 from docket.states import ExecutionState
 from docket.timeutil import truncate_to_ms
 from docket.worker.cancelling import RunCancellations, RunCancelled
@@ -121,7 +121,7 @@ class DeliveryRunner:
         docket, worker = self.docket, self.worker
         function = docket.tasks.get(record.function_name)
         try:
-            args, kwargs = decode_call(record.payload)
+            args, kwargs = docket.codec.decode_call(record.payload, record.function_name)
         except Exception as error:
             logger.error(
                 "Setting aside %s: its arguments cannot be decoded (%s: %s)",
@@ -129,6 +129,8 @@ class DeliveryRunner:
                 type(error).__name__,
                 capped(str(error)),
             )
+            if isinstance(error, BadSignature):
+                return SetAside(str(error))  # "bad signature: ..."
             return SetAside(f"arguments cannot be decoded: {type(error).__name__}: {error}")
 
         target = function if function is not None else worker.fallback_task
@@ -303,7 +305,11 @@ class DeliveryRunner:
         duration = clock.monotonic() - started
         TASK_DURATION.record(duration, labels)
         try:
-            encoded = None if result is None else encode_value(result)
+            encoded = (
+                None
+                if result is None
+                else execution.docket.codec.encode_value(result, execution.key)
+            )
         except Exception as error:
             TASKS_FAILED.add(1, labels)
             mark_failed(span, error)

@@ -33,6 +33,7 @@ __all__ = [
     "encode_cursor",
     "settlement_args",
     "decode_fields",
+    "loggable_fields",
     "ends",
     "gc_after",
     "pairs",
@@ -91,6 +92,21 @@ def decode_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
         name.decode("utf-8", "backslashreplace"): value.decode("utf-8", "backslashreplace")
         for name, value in fields.items()
     }
+
+
+_ENCODED_FIELDS = frozenset({b"payload", b"result"})
+
+
+def loggable_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
+    """``decode_fields``, with a payload or result shown by its size only.
+
+    A malformed claim's fields go into the worker's log line, which must
+    never carry what a producer encoded (the dead letter keeps all of it).
+    """
+    shown = decode_fields(fields)
+    for name in _ENCODED_FIELDS.intersection(fields):
+        shown[name.decode()] = f"<{len(fields[name])} bytes>"
+    return shown
 
 
 # Parsing a record is on every claim's path, so it looks fields up by bytes
@@ -198,7 +214,7 @@ def parse_claim(reply: Sequence[object]) -> Claim:
         return Claim(
             delivery=delivery,
             record=None,
-            raw=decode_fields(raw),
+            raw=loggable_fields(raw),
             problem=problem,
             redelivered=redelivered,
             deliveries=deliveries,
@@ -210,7 +226,7 @@ def parse_claim(reply: Sequence[object]) -> Claim:
         return Claim(
             delivery=delivery,
             record=None,
-            raw={**decode_fields(stored), **decode_fields(raw)},
+            raw={**loggable_fields(stored), **loggable_fields(raw)},
             problem=str(error),
             redelivered=redelivered,
             deliveries=deliveries,
