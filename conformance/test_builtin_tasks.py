@@ -91,8 +91,13 @@ async def test_fail_fails_twice_then_ends_failed(
         for r in caplog.records
         if r.name.startswith("docket") and r.levelno >= logging.ERROR and r.exc_info
     ]
-    assert len(failures) == 2
+    # The first failure is retried (a WARNING); the second ends it, with its traceback.
+    assert len(failures) == 1
     assert all(isinstance(r.exc_info[1], RuntimeError) for r in failures if r.exc_info)
+    assert failures[0].getMessage().endswith("gave up after 2 attempts")
+    assert any(
+        r.levelno == logging.WARNING and "retrying in" in r.getMessage() for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize(

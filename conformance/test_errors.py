@@ -120,8 +120,16 @@ async def test_retry_runs_a_flaky_task_until_it_succeeds(
         assert await target.wait(execution.get_result()) is None
 
     assert capsys.readouterr().out == "Success on attempt 3\n"
-    # Each failed attempt is logged with its traceback.
-    assert len(error_records(caplog)) == 2
+    # Each failed attempt that is retried is one WARNING line, without a traceback.
+    assert error_records(caplog) == []
+    retried = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "flaky" in r.getMessage()
+    ]
+    assert [r.getMessage().rpartition("; ")[2] for r in retried] == [
+        "retrying in 200ms, attempt 2 of 3",
+        "retrying in 200ms, attempt 3 of 3",
+    ]
+    assert [r.exc_info for r in retried] == [None, None]
 
 
 async def test_retry_gives_up_after_its_attempts(target: Target) -> None:

@@ -2,14 +2,17 @@
 
 Pinned here (logger ``docket.worker``):
 
-* start ``↪ [lateness] call`` (``↬`` for a later attempt), success
-  ``↩ [duration] call`` at INFO, failure ``↩ [duration] call`` at ERROR with
-  the task's exception and traceback, retry ``↫ [duration] call`` at INFO;
+* ``Started call, 3ms late`` (``, attempt 2`` for a later attempt) and
+  ``Completed call in 12ms`` at INFO; a failure that will be retried
+  ``Failed call in 12ms (Error: text); retrying in 2s, attempt 2 of 3`` at
+  WARNING without a traceback; the failure that ends the run
+  ``Failed call in 12ms (Error: text)`` at ERROR with the task's exception
+  and traceback (``; gave up after 3 attempts`` when its retries are spent);
 * ``call`` is ``task(args...){key}``: arguments annotated
   ``Annotated[T, Logged]`` print with ``repr``, ``Logged(length_only=True)``
   as ``[len N]`` / ``{len N}`` / ``(len N)``, all others as ``...`` (so
   secrets stay out of logs); keyword arguments as ``name=value``;
-* durations are ``f"{ms:6.0f}ms"`` under 100 s;
+* durations are ``12ms`` under a second, ``7.2s`` under a minute;
 * ``TaskLogger()`` injects a ``LoggerAdapter`` on ``docket.task.<function>``
   whose records carry ``docket.name``, ``docket.worker``, ``docket.task``,
   ``docket.key``, ``docket.when`` and ``docket.attempt``; the worker's own
@@ -29,8 +32,8 @@ from conformance.conftest import Target
 from docket import CurrentDocket, Docket, Retry, TaskLogger, Worker
 from docket.annotations import Logged
 
-DURATION = r"\[\s*-?\d+ms\]"
-"""A bracketed duration or lateness under 100 s, as the worker formats it."""
+DURATION = r"\d+ms"
+"""A duration or lateness under a second, as the worker says it."""
 
 
 def worker_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -38,8 +41,8 @@ def worker_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 def lines_about(caplog: pytest.LogCaptureFixture, key: str) -> list[logging.LogRecord]:
-    """The worker's records whose message ends with ``{key}``."""
-    return [r for r in worker_lines(caplog) if r.getMessage().endswith("{" + key + "}")]
+    """The worker's records whose message names the call under ``key``."""
+    return [r for r in worker_lines(caplog) if "{" + key + "}" in r.getMessage()]
 
 
 def context_of(record: logging.LogRecord) -> dict[str, Any]:
@@ -50,7 +53,7 @@ def context_of(record: logging.LogRecord) -> dict[str, Any]:
 
 
 async def test_start_and_success_lines(target: Target, caplog: pytest.LogCaptureFixture) -> None:
-    """``↪ [lateness] call`` then ``↩ [duration] call``, both at INFO."""
+    """``Started call, 0ms late`` then ``Completed call in 0ms``, both at INFO."""
     caplog.set_level(logging.INFO, logger="docket")
 
     async def the_task(
@@ -70,8 +73,10 @@ async def test_start_and_success_lines(target: Target, caplog: pytest.LogCapture
     assert [r.levelno for r in records] == [logging.INFO, logging.INFO], [
         r.getMessage() for r in records
     ]
-    assert re.fullmatch(f"↪ {DURATION} {call}", records[0].getMessage())
-    assert re.fullmatch(f"↩ {DURATION} {call}", records[1].getMessage())
+    assert re.fullmatch(f"Started {call}, {DURATION} late", records[0].getMessage())
+    assert re.fullmatch(f"Completed {call} in {DURATION}", records[1].getMessage())
+    assert isinstance(getattr(records[0], "docket.lateness"), float)
+    assert isinstance(getattr(records[1], "docket.duration"), float)
 
 
 async def test_the_success_line_shows_the_run_duration(
@@ -88,17 +93,18 @@ async def test_the_success_line_shows_the_run_duration(
         async with Worker(docket) as worker:
             await target.drive(worker.run_until_finished(), step=0.05)
 
-    done = [r.getMessage() for r in lines_about(caplog, "k-slow") if r.getMessage().startswith("↩")]
+    done = [r for r in lines_about(caplog, "k-slow") if r.getMessage().startswith("Completed")]
     assert len(done) == 1
-    match = re.fullmatch(r"↩ \[\s*(\d+)ms\] slow\(\)\{k-slow\}", done[0])
-    assert match, done[0]
+    match = re.fullmatch(r"Completed slow\(\)\{k-slow\} in (\d+)ms", done[0].getMessage())
+    assert match, done[0].getMessage()
     assert int(match.group(1)) >= 299
+    assert getattr(done[0], "docket.duration") >= 0.299
 
 
 async def test_a_failure_is_logged_at_error_with_its_traceback(
     target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """``↩ [duration] call`` at ERROR, carrying the task's own exception."""
+    """``Failed call in 0ms (Error: text)`` at ERROR, carrying the task's own exception."""
     caplog.set_level(logging.INFO, logger="docket")
 
     async def explode(order_id: Annotated[int, Logged]) -> None:
@@ -110,10 +116,14 @@ async def test_a_failure_is_logged_at_error_with_its_traceback(
             await target.drive(worker.run_until_finished())
 
     records = lines_about(caplog, "k-fail")
-    assert [r.getMessage()[0] for r in records] == ["↪", "↩"]
+    assert [r.getMessage().split()[0] for r in records] == ["Started", "Failed"]
     failure = records[1]
     assert failure.levelno == logging.ERROR
-    assert re.fullmatch(f"↩ {DURATION} explode\\(31\\)\\{{k-fail\\}}", failure.getMessage())
+    assert re.fullmatch(
+        f"Failed explode\\(31\\)\\{{k-fail\\}} in {DURATION} "
+        "\\(ZeroDivisionError: order 31 has no items\\)",
+        failure.getMessage(),
+    )
     assert failure.exc_info is not None
     error = failure.exc_info[1]
     assert isinstance(error, ZeroDivisionError) and str(error) == "order 31 has no items"
@@ -123,10 +133,11 @@ async def test_a_failure_is_logged_at_error_with_its_traceback(
     assert "ZeroDivisionError: order 31 has no items" in text
 
 
-async def test_a_retry_is_logged_and_the_next_attempt_starts_with_a_hooked_arrow(
+async def test_a_retry_is_a_warning_and_the_next_attempt_says_its_number(
     target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Attempt 1: ``↪``, ``↩`` (ERROR), ``↫``; attempt 2: ``↬``, ``↩`` (INFO)."""
+    """Attempt 1: started, failed and retrying (WARNING, no traceback);
+    attempt 2: started with its number, completed."""
     caplog.set_level(logging.INFO, logger="docket")
 
     async def wobble(retry: Retry = Retry(attempts=2, delay=timedelta(0))) -> None:
@@ -139,16 +150,50 @@ async def test_a_retry_is_logged_and_the_next_attempt_starts_with_a_hooked_arrow
             await target.drive(worker.run_until_finished())
 
     records = lines_about(caplog, "k-retry")
-    assert [(r.getMessage()[0], r.levelname) for r in records] == [
-        ("↪", "INFO"),
-        ("↩", "ERROR"),
-        ("↫", "INFO"),
-        ("↬", "INFO"),
-        ("↩", "INFO"),
+    call = re.escape("wobble(){k-retry}")
+    assert [(r.getMessage().split()[0], r.levelname) for r in records] == [
+        ("Started", "INFO"),
+        ("Failed", "WARNING"),
+        ("Started", "INFO"),
+        ("Completed", "INFO"),
     ]
-    for record in records:
-        assert re.fullmatch(f". {DURATION} wobble\\(\\)\\{{k-retry\\}}", record.getMessage())
-    assert isinstance(records[1].exc_info and records[1].exc_info[1], TimeoutError)
+    assert re.fullmatch(
+        f"Failed {call} in {DURATION} \\(TimeoutError: upstream slow\\); "
+        "retrying in 0ms, attempt 2 of 2",
+        records[1].getMessage(),
+    )
+    assert records[1].exc_info is None
+    assert re.fullmatch(f"Started {call}, attempt 2, {DURATION} late", records[2].getMessage())
+
+
+async def test_a_spent_retry_gives_up_at_error_with_the_traceback(
+    target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each retried failure is a WARNING; the last says it gave up, at ERROR with its traceback."""
+    caplog.set_level(logging.INFO, logger="docket")
+
+    async def doomed(retry: Retry = Retry(attempts=3, delay=timedelta(seconds=2))) -> None:
+        raise ConnectionError(f"attempt {retry.attempt} refused")
+
+    async with target.docket() as docket:
+        await docket.add(doomed, key="k-doomed")()
+        async with Worker(docket) as worker:
+            await target.drive(worker.run_until_finished(), step=0.5)
+
+    failures = [r for r in lines_about(caplog, "k-doomed") if r.getMessage().startswith("Failed")]
+    assert [r.levelname for r in failures] == ["WARNING", "WARNING", "ERROR"]
+    assert (
+        failures[0]
+        .getMessage()
+        .endswith("(ConnectionError: attempt 1 refused); retrying in 2s, attempt 2 of 3")
+    ), failures[0].getMessage()
+    assert failures[1].getMessage().endswith("retrying in 2s, attempt 3 of 3")
+    assert [r.exc_info for r in failures[:2]] == [None, None]
+    last = failures[2]
+    assert last.getMessage().endswith(
+        "(ConnectionError: attempt 3 refused); gave up after 3 attempts"
+    ), last.getMessage()
+    assert "Traceback (most recent call last)" in logging.Formatter().format(last)
 
 
 async def test_only_logged_arguments_are_shown(
@@ -190,7 +235,7 @@ async def test_only_logged_arguments_are_shown(
     messages = [r.getMessage() for r in lines_about(caplog, "k-args")]
     assert len(messages) == 2
     for message in messages:
-        assert message.endswith(" " + expected), message
+        assert f" {expected}" in message, message
     assert "hunter2-secret" not in caplog.text
     assert "tok-very-secret" not in caplog.text
     assert "'ann'" not in caplog.text

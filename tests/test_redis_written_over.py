@@ -61,7 +61,7 @@ async def test_the_worker_sets_it_aside_and_runs_the_rest(
         [letter] = await engine.dead_letters()
         assert letter.key == "b" and "not a hash" in letter.reason
     assert any(
-        r.levelno == logging.ERROR and "Setting aside malformed message" in r.getMessage()
+        r.levelno == logging.ERROR and "Set aside malformed message" in r.getMessage()
         for r in caplog.records
     )
 

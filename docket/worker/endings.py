@@ -19,14 +19,22 @@ from docket.dependencies.base import (
     Dependency,
     FailureHandler,
     TaskOutcome,
-    format_duration,
 )
+from docket.dependencies.retry import Retry
 from docket.engines.base import ExecutionRecord, TaskMessage
 from docket.execution import Execution
 from docket.instrumentation import TASKS_RETRIED
+from docket.printable import printable
 from docket.results import store_result
 from docket.states import ExecutionState
 from docket.timeutil import truncate_to_ms
+from docket.worker.event_log import (
+    log_blocked,
+    log_cancelled,
+    log_completed,
+    log_failed,
+    log_retrying,
+)
 from docket.worker.outcomes import Outcome, RunResult, log_context
 
 __all__ = ["ADMISSION_RETRY_DELAY", "blocked", "failed", "succeeded"]
@@ -53,24 +61,16 @@ async def succeeded(
         decision = TaskOutcome(duration=timedelta(seconds=duration), result=result)
         arranged = await _completed(execution, decision, handlers, context)
         if decision.cancelled:
-            logger.info(
-                "⏹ [%s] %s (cancelled itself)",
-                format_duration(duration),
-                execution.call_repr(),
-                extra=context,
-            )
+            log_cancelled(execution, worker, duration, itself=True)
             return Outcome(execution, ExecutionState.CANCELLED)
         if arranged:
-            logger.info(
-                "↫ [%s] %s", format_duration(duration), execution.call_repr(), extra=context
-            )
+            log_completed(execution, worker, duration, decision.next_run_at)
             return Outcome(
                 execution,
                 ExecutionState.COMPLETED,
                 reschedule=_next_run(record, execution, decision),
             )
-    if logger.isEnabledFor(logging.INFO):
-        logger.info("↩ [%s] %s", format_duration(duration), execution.call_repr(), extra=context)
+    log_completed(execution, worker, duration)
     if encoded is not None and await store_result(
         execution.docket, execution.key, execution.generation, encoded
     ):
@@ -97,15 +97,18 @@ async def failed(
                 break
         except Exception:
             logger.exception(
-                "Failure handler %r raised for %s", handler, execution.call_repr(), extra=context
+                "Failure handler %r raised for %s",
+                handler,
+                printable(execution.call_repr()),
+                extra=context,
             )
-    call = execution.call_repr()
-    logger.error("↩ [%s] %s", format_duration(duration), call, exc_info=error, extra=context)
     if decision.retry_at is not None:
         TASKS_RETRIED.add(
             1, {"docket.name": execution.docket.name, "docket.task": execution.function_name}
         )
-        logger.info("↫ [%s] %s", format_duration(duration), call, extra=context)
+        retry_handler = next((h for h in handlers if isinstance(h, Retry)), None)
+        attempts = retry_handler.attempts if retry_handler is not None else None
+        log_retrying(execution, worker, duration, error, decision.retry_at, attempts)
         retry = TaskMessage(
             key=execution.key,
             function_name=execution.function_name,
@@ -115,14 +118,19 @@ async def failed(
             headers=record.headers,
         )
         return Outcome(execution, ExecutionState.QUEUED, reschedule=retry, exception=error)
+    # A Retry that let it fail has had its attempts: it gave up.
+    gave_up = execution.attempt > 1 and any(isinstance(h, Retry) for h in handlers)
     if await _completed(execution, decision, handlers, context):
-        logger.info("↫ [%s] %s", format_duration(duration), call, extra=context)
+        log_failed(
+            execution, worker, duration, error, gave_up=gave_up, next_run=decision.next_run_at
+        )
         return Outcome(
             execution,
             ExecutionState.FAILED,
             reschedule=_next_run(record, execution, decision),
             exception=error,
         )
+    log_failed(execution, worker, duration, error, gave_up=gave_up)
     encoded = execution.docket.codec.encode_exception(error, execution.key)
     if encoded is not None and await store_result(
         execution.docket, execution.key, execution.generation, encoded
@@ -143,13 +151,9 @@ def blocked(
     """The outcome of a run admission control kept from starting: tried again later, or dropped."""
     if block.handled:
         return None
-    context = log_context(execution, worker)
-    call = execution.call_repr()
     if block.reschedule:
         delay = block.retry_delay or ADMISSION_RETRY_DELAY
-        logger.debug(
-            "⏳ Task %s blocked (%s), rescheduling in %s", call, block.reason, delay, extra=context
-        )
+        log_blocked(execution, worker, block.reason, delay.total_seconds())
         again = TaskMessage(
             key=execution.key,
             function_name=execution.function_name,
@@ -159,7 +163,7 @@ def blocked(
             headers=record.headers,
         )
         return Outcome(execution, ExecutionState.QUEUED, reschedule=again, wait_for=block.wait_for)
-    logger.debug("⏭ Task %s blocked (%s), dropping", call, block.reason, extra=context)
+    log_blocked(execution, worker, block.reason, None)
     return Outcome(execution, ExecutionState.CANCELLED, error=block.reason)
 
 
@@ -177,7 +181,10 @@ async def _completed(
             await handler.on_complete(execution, decision)
         except Exception:
             logger.exception(
-                "Completion handler %r raised for %s", handler, execution.call_repr(), extra=context
+                "Completion handler %r raised for %s",
+                handler,
+                printable(execution.call_repr()),
+                extra=context,
             )
     return decision.next_run_at is not None
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from uncalled_for import FailedDependency
 
-from docket.dependencies.base import AdmissionBlocked, Dependency, Runtime, format_duration
+from docket.dependencies.base import AdmissionBlocked, Dependency, Runtime
 from docket.dependencies.context import current_docket, current_execution, current_worker
 from docket.dependencies.resolution import (
     WORKER_DEPENDENCY_PREFIX,
@@ -43,11 +43,19 @@ from docket.instrumentation import (
     mark_ok,
     run_span,
 )
+from docket.printable import printable
 from docket.states import ExecutionState
 from docket.timeutil import truncate_to_ms
 from docket.worker.cancelling import RunCancellations, RunCancelled
 from docket.worker.endings import blocked, failed, succeeded
-from docket.worker.outcomes import Deferred, Outcome, RunResult, SetAside, capped, log_context
+from docket.worker.event_log import (
+    log_cancelled,
+    log_set_aside,
+    log_started,
+    log_struck,
+    log_unstorable_result,
+)
+from docket.worker.outcomes import Deferred, Outcome, RunResult, SetAside, capped
 from docket.worker.run_limits import RunLimits
 from docket.worker.unknown_tasks import unknown_task
 
@@ -108,11 +116,9 @@ class DeliveryRunner:
         """Run ``claim`` (``held``: it waited in the worker for a slot) to its outcome."""
         record = claim.record
         if record is None:
-            logger.error(
-                "Setting aside malformed message %s: %s (%s)",
-                claim.delivery,
-                capped(claim.problem),
-                capped(dict(claim.raw)),
+            log_set_aside(
+                f"malformed message {claim.delivery}",
+                f"{claim.problem} ({capped(dict(claim.raw))})",
             )
             return SetAside(f"malformed message: {claim.problem}")
         refused = self._refusal(claim, record)
@@ -123,11 +129,9 @@ class DeliveryRunner:
         try:
             args, kwargs = docket.codec.decode_call(record.payload, record.function_name)
         except Exception as error:
-            logger.error(
-                "Setting aside %s: its arguments cannot be decoded (%s: %s)",
-                capped(repr(record.key)),
-                type(error).__name__,
-                capped(str(error)),
+            log_set_aside(
+                repr(record.key),
+                f"its arguments cannot be decoded ({type(error).__name__}: {capped(str(error))})",
             )
             if isinstance(error, BadSignature):
                 return SetAside(str(error))  # "bad signature: ..."
@@ -158,14 +162,12 @@ class DeliveryRunner:
         execution.progress.apply_record(record)
 
         if docket.is_stricken(record.function_name, function, args, kwargs):
-            logger.warning("🗙 %s", execution.call_repr(), extra=log_context(execution, worker.name))
+            log_struck(execution, worker.name)
             return Outcome(execution, ExecutionState.CANCELLED, error="struck")
         if self.limits.spent(execution):
             return Outcome(execution, ExecutionState.CANCELLED)
         if self.cancellations.take_skip(claim.delivery):
-            logger.info(
-                "✗ %s (cancelled)", execution.call_repr(), extra=log_context(execution, worker.name)
-            )
+            log_cancelled(execution, worker.name)
             return Outcome(execution, ExecutionState.CANCELLED, cancelled=True)
 
         if claim.suspect and not await self._count_alone(claim, record):
@@ -180,15 +182,7 @@ class DeliveryRunner:
         TASK_PUNCTUALITY.record(max(0.0, lateness), labels)
         if claim.redelivered:
             TASKS_REDELIVERED.add(1, labels)
-        if logger.isEnabledFor(logging.INFO):
-            arrow = "↬" if record.attempt > 1 or claim.redelivered else "↪"
-            logger.info(
-                "%s [%s] %s",
-                arrow,
-                format_duration(lateness),
-                execution.call_repr(),
-                extra=log_context(execution, worker.name),
-            )
+        log_started(execution, worker.name, lateness)
         with run_span(
             record.function_name,
             record.headers,
@@ -208,16 +202,16 @@ class DeliveryRunner:
         delivery comes back once its lease lapses.
         """
         logger.warning(
-            "Running %r alone: a worker may have died running it (delivery %d)",
-            record.key,
+            "Running %s alone: a worker may have died running it (delivery %d)",
+            printable(repr(record.key)),
             claim.deliveries,
         )
         try:
             await self.docket.engine.count_isolated_run(record.key, record.generation)
         except Exception:
             logger.warning(
-                "Could not count the run of %r; not running it until its lease lapses",
-                record.key,
+                "Could not count the run of %s; not running it until its lease lapses",
+                printable(repr(record.key)),
                 exc_info=True,
             )
             return False
@@ -227,12 +221,11 @@ class DeliveryRunner:
         """Why a well-formed delivery cannot run at all, if it cannot."""
         worker = self.worker
         if worker.max_deliveries is not None and claim.deliveries > worker.max_deliveries:
-            logger.error(
-                "Setting aside %s: delivered %d times without finishing (max_deliveries=%d); "
+            log_set_aside(
+                repr(record.key),
+                f"delivered {claim.deliveries} times without finishing "
+                f"(max_deliveries={worker.max_deliveries}); "
                 "its workers may be dying while they run it",
-                capped(repr(record.key)),
-                claim.deliveries,
-                worker.max_deliveries,
             )
             return SetAside(
                 f"delivered {claim.deliveries} times without finishing "
@@ -286,12 +279,7 @@ class DeliveryRunner:
                 cancellations.end(claim.delivery)
         except RunCancelled:
             mark_ok(span)
-            logger.info(
-                "✗ [%s] %s (cancelled)",
-                format_duration(clock.monotonic() - started),
-                execution.call_repr(),
-                extra=log_context(execution, worker.name),
-            )
+            log_cancelled(execution, worker.name, clock.monotonic() - started)
             return Outcome(execution, ExecutionState.CANCELLED, cancelled=True)
         except AdmissionBlocked as block:
             mark_ok(span)
@@ -313,13 +301,7 @@ class DeliveryRunner:
         except Exception as error:
             TASKS_FAILED.add(1, labels)
             mark_failed(span, error)
-            logger.error(
-                "↩ [%s] %s returned a value that cannot be stored: %s",
-                format_duration(duration),
-                execution.call_repr(),
-                error,
-                extra=log_context(execution, worker.name),
-            )
+            log_unstorable_result(execution, worker.name, duration, error)
             return Outcome(
                 execution,
                 ExecutionState.FAILED,

@@ -22,8 +22,10 @@ from datetime import timedelta
 from docket.docket import Docket
 from docket.engines.base import Claim, Settlement, TaskMessage
 from docket.execution import Execution
+from docket.printable import printable
 from docket.states import ExecutionState
 from docket.worker.batching import SettlementBatcher
+from docket.worker.event_log import log_superseded
 from docket.worker.outcomes import Outcome, log_context
 
 __all__ = ["SettlementObserver", "Settler"]
@@ -88,7 +90,7 @@ class Settler:
                     logger.warning(
                         "Could not record the outcome of %s yet (%s: %s); retrying while "
                         "its lease lasts",
-                        execution.call_repr(),
+                        printable(execution.call_repr()),
                         type(failure).__name__,
                         failure,
                         extra=log_context(execution, self.worker),
@@ -103,16 +105,12 @@ class Settler:
             if failure is not None:
                 logger.error(
                     "Could not record the outcome of %s within its lease; it will be redelivered",
-                    execution.call_repr(),
+                    printable(execution.call_repr()),
                     exc_info=failure,
                     extra=log_context(execution, self.worker),
                 )
             elif not applied and not outcome.cancelled:
-                logger.info(
-                    "↬ %s (superseded)",
-                    execution.call_repr(),
-                    extra=log_context(execution, self.worker),
-                )
+                log_superseded(execution, self.worker)
             else:
                 for observer in self.observers:
                     observer(execution, outcome.state, outcome.exception)
