@@ -13,6 +13,7 @@ import typer
 from docket import __version__
 from docket.cli import dead_letters, tasks, workers
 from docket.cli.clear import clear
+from docket.cli.dashboard import dashboard
 from docket.cli.snapshot import snapshot
 from docket.cli.strikes import restore, strike
 from docket.cli.watch import watch
@@ -44,6 +45,7 @@ app.command()(snapshot)
 app.command()(strike)
 app.command()(restore)
 app.command()(clear)
+app.command()(dashboard)
 app.add_typer(workers.app, name="workers")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(dead_letters.app, name="dead-letters")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from docket.cli.dockets import warn_if_wrong_docket
 from docket.cli.health import HealthMonitor, start_health_server
 from docket.cli.loading import load_dependencies, load_function, load_tasks
 from docket.cli.metrics import start_metrics_server
@@ -178,6 +179,7 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
                     label=label("url"),
                 )
             )
+            await warn_if_wrong_docket(docket, label)
             worker = Worker(
                 docket,
                 # An empty name means the default, as in pydocket.

@@ -41,6 +41,7 @@ __all__ = [
     "SCHEDULED",
     "Delivery",
     "Store",
+    "docket_names",
     "evolve",
     "store_for",
 ]
@@ -227,6 +228,11 @@ _STORES: dict[tuple[str, str], Store] = {}
 def has_store(url: str, name: str) -> bool:
     """Whether the process holds a store for docket ``name`` at ``url``."""
     return (url, name) in _STORES
+
+
+def docket_names(url: str) -> list[str]:
+    """The names of the dockets the process holds a store for at ``url``, sorted."""
+    return sorted(name for at, name in _STORES if at == url)
 
 
 def discard_store(url: str, name: str) -> None:
