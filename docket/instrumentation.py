@@ -1,7 +1,9 @@
 """OpenTelemetry for docket: producer and run spans, counters, histograms and gauges.
 
 Only opentelemetry-api is required; without an SDK configured every call here
-is a cheap no-op.  Metric labels are bounded on purpose: the docket name, the
+is a cheap no-op.  Counters and histograms also count into
+``docket.local_metrics.LOCAL`` when the metrics port turns it on, so that it
+serves them without the SDK.  Metric labels are bounded on purpose: the docket name, the
 task name, the worker name and where a decision was made, never a task key.
 """
 
@@ -17,8 +19,12 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
+from docket.local_metrics import LOCAL, Described
+
 __all__ = [
     "DEPTHS",
+    "Counter",
+    "Histogram",
     "TASKS_ADDED",
     "TASKS_CANCELLED",
     "TASKS_COMPLETED",
@@ -40,23 +46,46 @@ __all__ = [
 tracer = trace.get_tracer("docket")
 meter = metrics.get_meter("docket")
 
-TASKS_ADDED = meter.create_counter("docket_tasks_added", description="Tasks added or replaced")
-TASKS_SCHEDULED = meter.create_counter(
-    "docket_tasks_scheduled", description="Tasks stored (not already scheduled, not struck)"
-)
-TASKS_STARTED = meter.create_counter("docket_tasks_started", description="Task runs started")
-TASKS_COMPLETED = meter.create_counter(
-    "docket_tasks_completed", description="Task runs that returned"
-)
-TASKS_FAILED = meter.create_counter("docket_tasks_failed", description="Task runs that raised")
-TASKS_RETRIED = meter.create_counter("docket_tasks_retried", description="Retries arranged")
-TASKS_CANCELLED = meter.create_counter("docket_tasks_cancelled", description="Tasks cancelled")
-TASKS_REDELIVERED = meter.create_counter(
-    "docket_tasks_redelivered", description="Deliveries reclaimed from expired leases"
-)
-TASKS_STRICKEN = meter.create_counter(
-    "docket_tasks_stricken", description="Tasks refused by strikes"
-)
+
+class Counter:
+    """A counter recorded through OpenTelemetry and, when it is on, into ``LOCAL``."""
+
+    __slots__ = ("_instrument", "name")
+
+    def __init__(self, name: str, description: str) -> None:
+        self.name = name
+        self._instrument = meter.create_counter(name, description=description)
+        LOCAL.describe(name, Described("counter", description, ""))
+
+    def add(self, amount: float, attributes: Mapping[str, str] | None = None) -> None:
+        """Add ``amount`` for ``attributes``."""
+        self._instrument.add(amount, attributes)
+        if LOCAL.enabled:
+            LOCAL.add(self.name, amount, attributes)
+
+
+class Histogram:
+    """A histogram in seconds recorded through OpenTelemetry and, when it is on, into ``LOCAL``."""
+
+    __slots__ = ("_instrument", "name")
+
+    def __init__(self, name: str, description: str) -> None:
+        self.name = name
+        self._instrument = meter.create_histogram(
+            name,
+            unit="s",
+            description=description,
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        LOCAL.describe(name, Described("histogram", description, "s", SECONDS_BUCKETS))
+
+    def record(self, value: float, attributes: Mapping[str, str] | None = None) -> None:
+        """Count ``value`` (seconds) for ``attributes``."""
+        self._instrument.record(value, attributes)
+        if LOCAL.enabled:
+            LOCAL.record(self.name, value, attributes)
+
+
 SECONDS_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
@@ -65,18 +94,19 @@ SECONDS_BUCKETS = (
 default bounds (0, 5, 10, 25 ... 10,000) suit milliseconds: in seconds they
 would put every run shorter than five seconds in one bucket."""
 
-TASK_DURATION = meter.create_histogram(
-    "docket_task_duration",
-    unit="s",
-    description="How long task runs took",
-    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+TASKS_ADDED = Counter("docket_tasks_added", "Tasks added or replaced")
+TASKS_SCHEDULED = Counter(
+    "docket_tasks_scheduled", "Tasks stored (not already scheduled, not struck)"
 )
-TASK_PUNCTUALITY = meter.create_histogram(
-    "docket_task_punctuality",
-    unit="s",
-    description="How late task runs started against when",
-    explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
-)
+TASKS_STARTED = Counter("docket_tasks_started", "Task runs started")
+TASKS_COMPLETED = Counter("docket_tasks_completed", "Task runs that returned")
+TASKS_FAILED = Counter("docket_tasks_failed", "Task runs that raised")
+TASKS_RETRIED = Counter("docket_tasks_retried", "Retries arranged")
+TASKS_CANCELLED = Counter("docket_tasks_cancelled", "Tasks cancelled")
+TASKS_REDELIVERED = Counter("docket_tasks_redelivered", "Deliveries reclaimed from expired leases")
+TASKS_STRICKEN = Counter("docket_tasks_stricken", "Tasks refused by strikes")
+TASK_DURATION = Histogram("docket_task_duration", "How long task runs took")
+TASK_PUNCTUALITY = Histogram("docket_task_punctuality", "How late task runs started against when")
 
 DEPTHS: dict[tuple[str, str], tuple[int, int]] = {}
 """Last (queue depth, schedule depth) each worker saw, by (docket, worker)."""

@@ -88,27 +88,49 @@ def _check_max_runs(max_runs: int) -> None:
 
 
 async def _run_due(
-    docket: Docket, raise_errors: bool, worker: Worker | None, max_runs: int
+    docket: Docket,
+    raise_errors: bool,
+    worker: Worker | None,
+    max_runs: int,
+    until: datetime | None = None,
 ) -> list[Execution]:
-    """``run_due`` without the near-miss check, which only its caller's end needs."""
+    """``run_due`` without the near-miss check, which only its caller's end needs.
+
+    With ``until``, the worker goes on through every due time up to it
+    (``Worker.run_until_idle(until=...)``); a final failure stops it at the
+    failure's instant, once the rest of the work due there has run.
+    """
     __tracebackhide__ = True
     runner = worker if worker is not None else Worker(docket, concurrency=1)
     runs: list[tuple[Execution, ExecutionState, BaseException | None]] = []
-    runaway = False
+    runaway = failing = False
+    instant: datetime | None = None
+    at_instant = 0
 
     def observe(execution: Execution, state: ExecutionState, error: BaseException | None) -> None:
-        nonlocal runaway
+        nonlocal runaway, failing, instant, at_instant
         runs.append((execution, state, error))
         record_run(docket, execution, state, error)
-        if len(runs) > max_runs and not runaway:
+        now = docket.clock.now()
+        if now != instant:
+            instant, at_instant = now, 0
+        at_instant += 1
+        if at_instant > max_runs and not runaway:
             runaway = True
+            runner.stop()
+        if until is not None and raise_errors and state is ExecutionState.FAILED:
+            # Time stops at the failure: what else is due there still runs.
+            failing = True
             runner.stop()
 
     try:
         with runner.observe(observe):
-            await runner.run_until_idle()
+            await runner.run_until_idle(until=until)
+            if failing and not runaway and runner.entered:
+                runner.resume()
+                await runner.run_until_idle()
     finally:
-        if runaway and runner.entered:
+        if (runaway or failing) and runner.entered:
             # We stopped it only to end this call; the caller's worker lives on.
             runner.resume()
     if runaway:
@@ -222,30 +244,7 @@ async def advance(
     target = _target(clock, delta_or_when)
     _check_max_runs(max_runs)
     runner = worker if worker is not None else Worker(docket, concurrency=1)
-    settled: list[Execution] = []
-
-    async def step() -> None:
-        settled.extend(await _run_due(docket, raise_errors, runner, max_runs))
-
     async with runner:
-        await step()
-        while True:
-            upcoming = await _next_due(docket)
-            if upcoming is None or upcoming > target:
-                break
-            if upcoming <= clock.now():
-                # Due work that run_due left alone is held elsewhere (another
-                # worker's lease); stepping here again would spin.
-                break
-            clock.advance_to(upcoming)
-            await step()
-        if target > clock.now():
-            clock.advance_to(target)
-            await step()
+        settled = await _run_due(docket, raise_errors, runner, max_runs, until=target)
     await warn_near_misses(docket, ran={e.key for e in settled}, helper="advance", stacklevel=2)
     return settled
-
-
-async def _next_due(docket: Docket) -> datetime | None:
-    snapshot = await docket.snapshot()
-    return min((execution.when for execution in snapshot.future), default=None)

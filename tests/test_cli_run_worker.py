@@ -47,6 +47,8 @@ def test_the_signature_is_pydockets_worker_run() -> None:
         ("prefetch", inspect.Parameter.KEYWORD_ONLY),
         ("max_deliveries", inspect.Parameter.KEYWORD_ONLY),
         ("unknown_task_grace", inspect.Parameter.KEYWORD_ONLY),
+        ("metrics_host", inspect.Parameter.KEYWORD_ONLY),
+        ("healthcheck_host", inspect.Parameter.KEYWORD_ONLY),
     ]
 
 

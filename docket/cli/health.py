@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from docket.cli.metrics import DEFAULT_HOST
 from docket.cli.support import CLIError
 from docket.clock import Clock, SystemClock
 from docket.docket import Docket
@@ -129,11 +131,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class HealthServer:
-    """Serves ``monitor``'s verdict on ``port`` (all interfaces) from a daemon thread."""
+    """Serves ``monitor``'s verdict on ``host`` and ``port`` from a daemon thread."""
 
-    def __init__(self, monitor: HealthMonitor, port: int) -> None:
+    def __init__(self, monitor: HealthMonitor, port: int, host: str = DEFAULT_HOST) -> None:
         handler = type("HealthHandler", (_Handler,), {"monitor": monitor})
-        self._server = ThreadingHTTPServer(("0.0.0.0", port), handler)
+        server_class = type(
+            "HealthHTTPServer",
+            (ThreadingHTTPServer,),
+            {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
+        )
+        self._server = server_class((host, port), handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
@@ -147,13 +154,16 @@ class HealthServer:
         self._thread.join()
 
 
-def start_health_server(monitor: HealthMonitor, port: int) -> HealthServer:
-    """Answer health checks on ``port`` until ``stop()``; a port in use is a ``CLIError``."""
+def start_health_server(
+    monitor: HealthMonitor, port: int, host: str = DEFAULT_HOST
+) -> HealthServer:
+    """Answer health checks on ``host`` (all interfaces by default) and ``port`` until
+    ``stop()``; a port in use or an address that cannot be bound is a ``CLIError``."""
     try:
-        server = HealthServer(monitor, port)
+        server = HealthServer(monitor, port, host)
     except OSError as error:
         raise CLIError(
-            f"cannot serve health checks on port {port}: {error.strerror or error}"
+            f"cannot serve health checks on port {port} at {host}: {error.strerror or error}"
         ) from None
-    logger.info("Answering health checks on port %d", server.port)
+    logger.info("Answering health checks on port %d at %s", server.port, host)
     return server

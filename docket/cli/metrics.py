@@ -8,11 +8,15 @@ and what reaches that registry depends on what is installed:
    feeds every docket metric into the registry.
 2. else ``opentelemetry-sdk``: a small bridge here (``OpenTelemetryCollector``)
    reads the SDK's metrics at scrape time and translates them.
-3. else (API only, so nothing is recorded): gauges of queue and schedule
-   depth, from what the worker's heartbeat last saw.
+3. else (a default install: the API alone records nothing), or when an
+   application already set its own MeterProvider: prometheus-client directly.
+   docket's instruments also count into ``docket.local_metrics.LOCAL``, which
+   ``LocalCollector`` serves.
 
-Counters appear as ``docket_tasks_completed_total``, histograms in seconds
-as ``docket_task_duration_seconds_*``, labels as ``docket_name`` and so on.
+Every way, counters appear as ``docket_tasks_completed_total``, histograms in
+seconds as ``docket_task_duration_seconds_*`` (buckets 1 ms to 1 h), labels as
+``docket_name`` and so on; gauges of queue and schedule depth come from what
+the worker's heartbeat last saw.
 """
 
 from __future__ import annotations
@@ -29,13 +33,23 @@ from prometheus_client.registry import Collector
 
 from docket.cli.support import CLIError
 from docket.instrumentation import DEPTHS
+from docket.local_metrics import LOCAL, LocalMetrics
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
 
-__all__ = ["MetricsServer", "OpenTelemetryCollector", "install_metrics", "start_metrics_server"]
+__all__ = [
+    "LocalCollector",
+    "MetricsServer",
+    "OpenTelemetryCollector",
+    "install_metrics",
+    "start_metrics_server",
+]
 
 logger = logging.getLogger("docket.cli")
+
+DEFAULT_HOST = "0.0.0.0"
+"""Where the metrics and health servers listen unless told: every IPv4 interface."""
 
 _lock = threading.Lock()
 _installed: str | None = None
@@ -113,6 +127,36 @@ class OpenTelemetryCollector(Collector):
         family.add_sample(f"{name}_sum", labels, point.sum)
 
 
+class LocalCollector(Collector):
+    """docket's counters and histograms as ``LocalMetrics`` kept them, named as the
+    OpenTelemetry exporter names them."""
+
+    def __init__(self, store: LocalMetrics = LOCAL) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        for name, series in sorted(self._store.counters().items()):
+            family = Metric(name, self._store.described[name].description, "counter")
+            for labels, value in series.items():
+                family.add_sample(f"{name}_total", _labels(dict(labels)), value)
+            yield family
+        for name, points_by_labels in sorted(self._store.histograms().items()):
+            described = self._store.described[name]
+            full = f"{name}_seconds" if described.unit == "s" else name
+            family = Metric(full, described.description, "histogram")
+            for labels, points in points_by_labels.items():
+                shown = _labels(dict(labels))
+                cumulative = 0
+                for bound, count in zip([*points.bounds, float("inf")], points.counts, strict=True):
+                    cumulative += count
+                    family.add_sample(
+                        f"{full}_bucket", {**shown, "le": _float_text(bound)}, cumulative
+                    )
+                family.add_sample(f"{full}_count", shown, points.count)
+                family.add_sample(f"{full}_sum", shown, points.total)
+            yield family
+
+
 class DepthCollector(Collector):
     """Queue and schedule depth gauges, from what each worker's heartbeat last counted."""
 
@@ -165,22 +209,21 @@ def install_metrics() -> str:
                 REGISTRY.register(OpenTelemetryCollector(reader))
                 _installed = "opentelemetry-sdk"
         if _installed is None:
-            if PrometheusMetricReader is not None or InMemoryMetricReader is not None:
-                logger.warning(
-                    "An OpenTelemetry MeterProvider is already set; "
-                    "serving only queue depths on the metrics port"
-                )
+            # No SDK here, or the application's own provider has the metrics:
+            # docket's instruments count in-process as well.
+            LOCAL.enabled = True
+            REGISTRY.register(LocalCollector())
             REGISTRY.register(DepthCollector())
-            _installed = "depth gauges"
+            _installed = "prometheus-client"
         return _installed
 
 
 class MetricsServer:
     """The running HTTP server; ``stop()`` closes it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str = DEFAULT_HOST) -> None:
         self.source = install_metrics()
-        started: Any = start_http_server(port, registry=REGISTRY)
+        started: Any = start_http_server(port, addr=host, registry=REGISTRY)
         self._server = started[0] if isinstance(started, tuple) else None
         # Port 0 asks for a free port: report the one given.
         self.port = int(self._server.server_address[1]) if self._server is not None else port
@@ -192,11 +235,12 @@ class MetricsServer:
             self._server = None
 
 
-def start_metrics_server(port: int) -> MetricsServer:
-    """Serve ``/metrics`` on ``port`` (all interfaces) until ``stop()``."""
+def start_metrics_server(port: int, host: str = DEFAULT_HOST) -> MetricsServer:
+    """Serve ``/metrics`` on ``host`` (all interfaces by default) and ``port`` until ``stop()``."""
     try:
-        server = MetricsServer(port)
-    except OSError as error:
-        raise CLIError(f"cannot serve metrics on port {port}: {error.strerror or error}") from None
-    logger.info("Serving metrics (%s) on port %d", server.source, server.port)
+        server = MetricsServer(port, host)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise CLIError(f"cannot serve metrics on port {port} at {host}: {reason}") from None
+    logger.info("Serving metrics (%s) on port %d at %s", server.source, server.port, host)
     return server

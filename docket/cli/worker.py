@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from docket.cli.logs import LogLevel, configure_logging
+from docket.cli.metrics import DEFAULT_HOST
 from docket.cli.options import (
     DEFAULT_DOCKET,
     DEFAULT_URL,
@@ -35,11 +36,13 @@ from docket.cli.worker_options import (
     DependenciesOption,
     EnableInternalInstrumentationOption,
     FallbackTaskOption,
+    HealthcheckHostOption,
     HealthcheckPortOption,
     LoggingFormatOption,
     LoggingLevelOption,
     MaxDeliveriesOption,
     MessageBatchOption,
+    MetricsHostOption,
     MetricsPortOption,
     NameOption,
     PrefetchOption,
@@ -79,6 +82,8 @@ async def run_worker(
     prefetch: int | None = _PREFETCH,
     max_deliveries: int | None = _MAX_DELIVERIES,
     unknown_task_grace: timedelta = _UNKNOWN_TASK_GRACE,
+    metrics_host: str = DEFAULT_HOST,
+    healthcheck_host: str = DEFAULT_HOST,
 ) -> None:
     """Run a worker the way ``docket worker`` does, until it is finished or stopped.
 
@@ -92,7 +97,8 @@ async def run_worker(
     the event loop can take signal handlers): the first stops claiming and
     lets running work finish, a second abandons running work, and either way
     it returns.  ``healthcheck_port`` and ``metrics_port`` serve a health
-    check and Prometheus metrics while it runs.
+    check and Prometheus metrics while it runs, on ``healthcheck_host`` and
+    ``metrics_host`` (every interface unless told).
 
     Unlike pydocket's ``Worker.run``, ``minimum_check_interval`` defaults to
     the Worker's own 250 ms (pydocket's ``run`` said 100 ms), and a
@@ -123,6 +129,8 @@ async def run_worker(
         prefetch=prefetch,
         max_deliveries=max_deliveries,
         unknown_task_grace=unknown_task_grace,
+        metrics_host=metrics_host,
+        healthcheck_host=healthcheck_host,
     )
     await serve(settings)
 
@@ -201,6 +209,8 @@ def worker(
     until_finished: UntilFinishedOption = False,
     healthcheck_port: HealthcheckPortOption = None,
     metrics_port: MetricsPortOption = None,
+    healthcheck_host: HealthcheckHostOption = DEFAULT_HOST,
+    metrics_host: MetricsHostOption = DEFAULT_HOST,
     fallback_task: FallbackTaskOption = None,
     dependencies: DependenciesOption = None,
 ) -> None:
@@ -230,6 +240,8 @@ def worker(
             until_finished=until_finished,
             healthcheck_port=healthcheck_port,
             metrics_port=metrics_port,
+            healthcheck_host=healthcheck_host,
+            metrics_host=metrics_host,
             fallback_task=fallback_task,
             message_batch=message_batch,
             dependencies=dependencies,

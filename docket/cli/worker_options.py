@@ -25,11 +25,13 @@ __all__ = [
     "DependenciesOption",
     "EnableInternalInstrumentationOption",
     "FallbackTaskOption",
+    "HealthcheckHostOption",
     "HealthcheckPortOption",
     "LoggingFormatOption",
     "LoggingLevelOption",
     "MaxDeliveriesOption",
     "MessageBatchOption",
+    "MetricsHostOption",
     "MetricsPortOption",
     "NameOption",
     "PrefetchOption",
@@ -156,7 +158,7 @@ MetricsPortOption = Annotated[
         envvar="DOCKET_WORKER_METRICS_PORT",
         metavar="PORT",
         parser=whole_number(0, 65535),
-        help="Serve Prometheus metrics on this port (all interfaces; 0 picks a free one).",
+        help="Serve Prometheus metrics on this port (0 picks a free one), on --metrics-host.",
     ),
 ]
 HealthcheckPortOption = Annotated[
@@ -168,6 +170,26 @@ HealthcheckPortOption = Annotated[
         parser=whole_number(0, 65535),
         help="Answer HTTP health checks on this port (0 picks a free one): 200 while the "
         "worker reaches its server and claims work, 503 otherwise.",
+    ),
+]
+MetricsHostOption = Annotated[
+    str,
+    typer.Option(
+        "--metrics-host",
+        envvar="DOCKET_WORKER_METRICS_HOST",
+        metavar="ADDRESS",
+        help="The address the metrics server listens on (127.0.0.1 for this machine only; "
+        "'::' for every IPv6 interface).",
+    ),
+]
+HealthcheckHostOption = Annotated[
+    str,
+    typer.Option(
+        "--healthcheck-host",
+        envvar="DOCKET_WORKER_HEALTHCHECK_HOST",
+        metavar="ADDRESS",
+        help="The address the health check server listens on (127.0.0.1 for this machine "
+        "only; '::' for every IPv6 interface).",
     ),
 ]
 FallbackTaskOption = Annotated[

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from docket.timeutil import duration_seconds
 
 __all__ = [
+    "aware_or_none",
     "default_worker_name",
     "duration",
     "flag",
+    "iteration_bounds",
     "optional_count",
     "positive_duration",
     "positive_int",
@@ -60,3 +63,24 @@ def flag(value: Any, parameter: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{parameter} must be a bool, got {value!r}")
     return value
+
+
+def aware_or_none(value: Any, parameter: str) -> datetime | None:
+    """``value`` if it is None or a timezone-aware datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"{parameter} must be a datetime or None, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{parameter} must be timezone-aware, got {value!r}")
+    return value
+
+
+def iteration_bounds(bounds: Mapping[str, int]) -> dict[str, int]:
+    """``run_at_most``'s bounds, each a non-negative integer (a bool is not)."""
+    for name, bound in bounds.items():
+        if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
+            raise ValueError(
+                f"the bound for {name!r} must be a non-negative integer, got {bound!r}"
+            )
+    return dict(bounds)

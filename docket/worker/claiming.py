@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from docket.clock import Clock
-from docket.engines.base import Claim, Engine
+from docket.clock import Clock, VirtualClock
+from docket.engines.base import Claim, ClaimBatch, Engine
 from docket.instrumentation import internal_operations
 from docket.racing import first_of
 from docket.worker.settling import Settler
@@ -88,11 +88,15 @@ class ClaimLoop:
         """Nothing runs here, nothing is held, and every outcome is written."""
         return self.slots.empty and not self.settler.unsettled
 
-    async def run(self, until_finished: bool, until_idle: bool = False) -> None:
+    async def run(
+        self, until_finished: bool, until_idle: bool = False, horizon: datetime | None = None
+    ) -> None:
         """Claim and start runs until stopped, or until idle, or until no work is left.
 
         ``until_finished``: until no future, queued or running work remains
-        anywhere; ``until_idle``: until none is due now and none runs here.
+        anywhere; ``until_idle``: until none is due now and none runs here,
+        or, with a ``horizon``, until that holds once the clock has reached it
+        (see ``_toward``).
         """
         # While this loop runs it is the one writer of outcomes: it writes
         # them in its claims' round trips, so no flusher races it into a
@@ -108,7 +112,7 @@ class ClaimLoop:
                 internal_operations(self.internal_instrumentation),
                 self._skipping(until_finished or until_idle),
             ):
-                await self._claim_until_done(until_finished, until_idle)
+                await self._claim_until_done(until_finished, until_idle, horizon)
         finally:
             self._loops -= 1
             if not self._loops:
@@ -132,7 +136,9 @@ class ClaimLoop:
             return []
         return [skipper.skip(next_work)]
 
-    async def _claim_until_done(self, until_finished: bool, until_idle: bool) -> None:
+    async def _claim_until_done(
+        self, until_finished: bool, until_idle: bool, horizon: datetime | None
+    ) -> None:
         engine, clock, slots, stopping = self.engine, self.clock, self.slots, self.stopping
         batcher = self.settler.batcher
         while not stopping.is_set():
@@ -163,7 +169,8 @@ class ClaimLoop:
                 # held here: a missed wake-up costs at most a renewal period.
                 skipping = self._skip(None)
                 if skipping:
-                    await self._wait_for(slots.freed.wait(), *skipping)
+                    # stop() sets freed too: no need to race stopping here.
+                    await first_of(slots.freed.wait(), *skipping)
                 else:
                     await slots.freed.wait()
                 continue
@@ -241,7 +248,9 @@ class ClaimLoop:
                 continue
             if until_idle:
                 if self.idle():
-                    break
+                    if horizon is None or not await self._toward(horizon, batch):
+                        break
+                    continue
                 slots.freed.clear()
                 await self._wait_for(
                     slots.freed.wait(), engine.wait_for_work(batch.cursor), *self._skip(None)
@@ -268,6 +277,31 @@ class ClaimLoop:
             await self._wait_for(*waits, *self._skip(next_work))
         # What is held would wait for a run this loop no longer starts.
         await self.hand_back(slots.held.take_all())
+
+    async def _toward(self, horizon: datetime, batch: ClaimBatch) -> bool:
+        """With nothing running here, move on toward ``horizon``; False once there.
+
+        A ``VirtualClock`` jumps straight to the next due work (or lease
+        expiry) the claim saw, or to the horizon if that comes first: nothing
+        here runs, so nothing here could have used the time in between.  Any
+        other clock waits for it, or for new work.
+        """
+        clock = self.clock
+        now = clock.now()
+        if now >= horizon:
+            return False
+        wake = horizon if batch.next_wake is None else min(batch.next_wake, horizon)
+        if isinstance(clock, VirtualClock):
+            if self.skipper is not None and self.skipper.upkeep_busy():
+                # Let the upkeep a jump woke finish its storage call at the
+                # time it woke for before time moves again.
+                await asyncio.sleep(0)
+            else:
+                clock.advance_to(max(wake, now))
+            return True
+        wake = min(wake, now + self.redelivery_timeout)
+        await self._wait_for(clock.sleep_until(wake), self.engine.wait_for_work(batch.cursor))
+        return True
 
     async def _wait_for(self, *waits: Any) -> None:
         await first_of(self.stopping.wait(), *waits)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -34,9 +34,11 @@ from docket.racing import cancel_and_wait, until_set
 from docket.worker.abandoning import Abandonment
 from docket.worker.cancelling import follow_notices
 from docket.worker.checks import (
+    aware_or_none,
     default_worker_name,
     duration,
     flag,
+    iteration_bounds,
     optional_count,
     positive_duration,
     positive_int,
@@ -342,13 +344,17 @@ class Worker:
         """Run work until no future, queued or running work remains."""
         await self._run(until_finished=True)
 
-    async def run_until_idle(self) -> None:
+    async def run_until_idle(self, *, until: datetime | None = None) -> None:
         """Run work until none is due at the clock's now and none runs here.
 
         Future work is left for later (``docket_testing`` runs due work inline
-        through this).
+        through this).  With ``until`` (an aware datetime), go on until the
+        clock has reached it and then nothing is due or running: a
+        ``VirtualClock`` jumps from each idle moment straight to the next due
+        work (up to ``until``, never past it); any other clock waits for it.
         """
-        await self._run(until_finished=False, until_idle=True)
+        horizon = aware_or_none(until, "until")
+        await self._run(until_finished=False, until_idle=True, horizon=horizon)
 
     async def run_at_most(self, iterations_by_key: Mapping[str, int]) -> None:
         """Like ``run_until_finished``, but run each named key or task at most n times.
@@ -356,14 +362,7 @@ class Worker:
         Further deliveries of a key or task past its bound are cancelled, which
         is how a test bounds a self-rescheduling chain.
         """
-        limits: dict[str, int] = {}
-        for name, bound in iterations_by_key.items():
-            if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
-                raise ValueError(
-                    f"the bound for {name!r} must be a non-negative integer, got {bound!r}"
-                )
-            limits[name] = bound
-        self._runner.limits.set(limits)
+        self._runner.limits.set(iteration_bounds(iterations_by_key))
         try:
             await self._run(until_finished=True)
         finally:
@@ -384,12 +383,14 @@ class Worker:
         """Undo ``stop()`` on an entered worker: its next ``run_*`` call claims again."""
         self._stopping.clear()
 
-    async def _run(self, *, until_finished: bool, until_idle: bool = False) -> None:
+    async def _run(
+        self, *, until_finished: bool, until_idle: bool = False, horizon: datetime | None = None
+    ) -> None:
         if self._entered == 0:
             async with self:
-                await self._claims.run(until_finished, until_idle)
+                await self._claims.run(until_finished, until_idle, horizon)
         else:
-            await self._claims.run(until_finished, until_idle)
+            await self._claims.run(until_finished, until_idle, horizon)
 
     def __repr__(self) -> str:
         return (
