@@ -193,8 +193,12 @@ def test_the_metrics_and_health_servers_listen_where_told(
     process.wait_for_line("Starting worker", stream="err")
     assert f"on port {metrics} at 127.0.0.2" in process.errors
     assert f"on port {health} at 127.0.0.2" in process.errors
-    body = poll(lambda: scrape("127.0.0.2", metrics), "metrics on 127.0.0.2", interval=0.1)
-    assert "docket_tasks_started_total" in body
+
+    def started() -> str | None:
+        body = scrape("127.0.0.2", metrics)
+        return body if body and "docket_tasks_started_total" in body else None
+
+    poll(started, "runs counted on 127.0.0.2", interval=0.1)
     assert scrape("127.0.0.1", metrics) is None
     with NO_PROXY.open(f"http://127.0.0.2:{health}/", timeout=5) as response:
         assert response.status == 200
