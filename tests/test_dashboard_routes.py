@@ -154,6 +154,8 @@ async def test_recent_failures_show_the_error_escaped(docket: Docket) -> None:
     assert HOSTILE not in page and "<b>x</b>" not in page
     assert "&lt;b&gt;x&lt;/b&gt; went wrong" in page
     assert 'id="failures">Recent failures <span class="muted">(1)' in page
+    # One failure seen by a dashboard younger than a minute: one per minute.
+    assert re.search(r"<td>explode</td>(<td>0</td>){3}<td>0</td><td>1.00</td><td>0</td>", page)
     assert HOSTILE not in record and "&lt;script&gt;alert(1)&lt;/script&gt;" in record
     assert 'data-state="failed"' in record
 

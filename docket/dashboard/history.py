@@ -86,8 +86,9 @@ class History:
         counted = Counter((e.function_name, e.state) for e in self._endings if e.at >= start)
         minutes = RATE_WINDOW.total_seconds() / 60
         if self.since is not None and self.since > start:
-            # A dashboard up for less than the window divides by its own age.
-            minutes = max((now - self.since).total_seconds() / 60, 1 / 60)
+            # A dashboard up for less than the window divides by its own age, but
+            # by at least a minute, so its first few endings do not read as a flood.
+            minutes = max((now - self.since).total_seconds() / 60, 1.0)
         return {pair: count / minutes for pair, count in counted.items()}
 
     def totals(self) -> Counter[tuple[str, ExecutionState]]:
