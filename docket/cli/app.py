@@ -14,7 +14,6 @@ from docket import __version__
 from docket.cli import dead_letters, tasks, workers
 from docket.cli.clear import clear
 from docket.cli.dashboard import dashboard
-from docket.cli.signing import add_signing_key_option
 from docket.cli.snapshot import snapshot
 from docket.cli.strikes import restore, strike
 from docket.cli.watch import watch
@@ -50,5 +49,3 @@ app.command()(dashboard)
 app.add_typer(workers.app, name="workers")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(dead_letters.app, name="dead-letters")
-# Last: it wraps every command registered above.
-add_signing_key_option(app)

@@ -21,7 +21,6 @@ import typer
 from rich.console import Console
 
 from docket.cli import event_loop
-from docket.cli.signing import signing_key
 from docket.docket import Docket
 from docket.engines import SCHEMES, scheme_list, scheme_of, storage_error
 from docket.engines import check_url as check_engine_url
@@ -155,10 +154,7 @@ async def open_docket(
     check_url(url, allow_memory=allow_memory, label=label)
     try:
         docket = Docket(
-            name=name,
-            url=url,
-            enable_internal_instrumentation=enable_internal_instrumentation,
-            signing_key=signing_key(),
+            name=name, url=url, enable_internal_instrumentation=enable_internal_instrumentation
         )
     except ValueError as error:
         # The URL was checked above; what is left is the Docket's own
