@@ -1,0 +1,63 @@
+"""docs/dashboard.md: every python block runs as written, and every option it names exists.
+
+Each python block runs in a fresh interpreter.  The console blocks name
+``docket dashboard``'s options; they must all be in its ``--help``, and the
+screenshot the page shows must be there.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from docket.cli.app import app
+
+pytest.importorskip("starlette")
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+GUIDE = DOCS / "dashboard.md"
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def python_blocks() -> list[tuple[int, str]]:
+    text = GUIDE.read_text(encoding="utf-8")
+    return [
+        (text.count("\n", 0, match.start()) + 1, match.group(1))
+        for match in PYTHON_BLOCK.finditer(text)
+    ]
+
+
+def test_the_guide_has_its_examples() -> None:
+    assert len(python_blocks()) == 2
+
+
+@pytest.mark.parametrize(("line", "code"), python_blocks(), ids=lambda value: str(value)[:4])
+def test_each_example_runs(line: int, code: str, tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(code, encoding="utf-8")
+    finished = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode == 0, (
+        f"docs/dashboard.md:{line} failed:\n{finished.stdout}\n{finished.stderr}"
+    )
+
+
+def test_every_option_it_names_exists() -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    named = set(re.findall(r"`(--[a-z-]+)", text)) | set(
+        re.findall(r"docket dashboard[^\n`]*?(--[a-z-]+)", text)
+    )
+    assert {"--read-only", "--allow-unauthenticated-actions", "--host"} <= named
+    shown = CliRunner().invoke(app, ["dashboard", "--help"], terminal_width=200).output
+    assert not [option for option in named if option not in shown]
+
+
+def test_the_screenshot_is_there() -> None:
+    assert "](dashboard.png)" in GUIDE.read_text(encoding="utf-8")
+    assert (DOCS / "dashboard.png").read_bytes().startswith(b"\x89PNG")
