@@ -111,7 +111,13 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(redis_server_url: str) -> Iterator[tuple[str, Docket, LoopThread]]:
+def chromium() -> str:
+    """The system chromium (checked before anything is started for it)."""
+    return chromium_or_skip()
+
+
+@pytest.fixture
+def served(chromium: str, redis_server_url: str) -> Iterator[tuple[str, Docket, LoopThread]]:
     """The dashboard of a fresh docket on Redis at a URL, a worker running beside it."""
     import uvicorn
 
@@ -159,9 +165,9 @@ def served(redis_server_url: str) -> Iterator[tuple[str, Docket, LoopThread]]:
 
 
 def test_cancel_a_scheduled_task_in_a_real_browser(
-    served: tuple[str, Docket, LoopThread],
+    chromium: str, served: tuple[str, Docket, LoopThread]
 ) -> None:
-    executable = chromium_or_skip()
+    executable = chromium
     from playwright.sync_api import expect, sync_playwright
 
     url, docket, side = served

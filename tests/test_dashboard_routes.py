@@ -175,9 +175,12 @@ async def test_cancel_cancels_scheduled_work(docket: Docket) -> None:
         token = token_of((await client.get("/")).text)
         response = await act(client, "cancel", {"key": "doomed"}, token)
         assert response.status_code == 303
-        assert response.headers["location"] == "/?notice=Cancelled+doomed."
+        assert response.headers["location"].startswith("/?notice=Cancelled+doomed.&signed=")
         page = (await client.get(response.headers["location"])).text
-    assert "Cancelled doomed." in page
+        forged = (await client.get("/?notice=Call+0800+now&signed=0123")).text
+        unsigned = (await client.get("/?notice=Call+0800+now")).text
+    assert '<p class="notice" role="status">Cancelled doomed.</p>' in page
+    assert "0800" not in forged and "0800" not in unsigned
     execution = await docket.get_execution("doomed")
     assert execution is not None and execution.state is ExecutionState.CANCELLED
 

@@ -95,4 +95,7 @@ def dashboard(
         f"docket dashboard of {docket_name!r} at {redact_url(url)} on http://{host}:{port}/"
         + (" (read-only)" if read_only else "")
     )
-    uvicorn.run(dashboard_app, host=host, port=port, log_level="warning")
+    # Open pages hold their event streams open; on Ctrl-C wait for them only briefly.
+    uvicorn.run(
+        dashboard_app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
+    )

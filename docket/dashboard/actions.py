@@ -162,14 +162,14 @@ ACTIONS: dict[str, Handler] = {
 """Every action by the name in its URL, ``/actions/{name}``."""
 
 
-def _back(request: Request, form: Form, notice: str) -> str:
+def _back(request: Request, form: Form, notice: str, settings: Settings) -> str:
     base = request.scope.get("root_path", "")
     key = form.get("key")
     if form.get("back") == "execution" and isinstance(key, str) and key:
         path = f"{base}/executions/{quote(key, safe='')}"
     else:
         path = f"{base}/"
-    return f"{path}?{urlencode({'notice': notice})}"
+    return f"{path}?{urlencode({'notice': notice, 'signed': settings.sign(notice)})}"
 
 
 async def handle_action(request: Request, source: DocketSource, settings: Settings) -> Response:
@@ -184,4 +184,4 @@ async def handle_action(request: Request, source: DocketSource, settings: Settin
         notice = await handler(await source.get(), form)
     except Refused as refused:
         return PlainTextResponse(refused.reason, status_code=refused.status)
-    return RedirectResponse(_back(request, form, notice), status_code=303)
+    return RedirectResponse(_back(request, form, notice, settings), status_code=303)

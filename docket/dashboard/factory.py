@@ -89,7 +89,8 @@ class Dashboard(Starlette):
         return str(request.scope.get("root_path", "")).rstrip("/")
 
     def _page(self, request: Request, title: str, body: str, events: str, still: str = "") -> str:
-        notice = request.query_params.get("notice")
+        query = request.query_params
+        notice = self.settings.notice_of(query.get("notice"), query.get("signed"))
         base = self._base(request)
         return page(
             title,
@@ -101,9 +102,10 @@ class Dashboard(Starlette):
             still=still,
         )
 
-    async def _render_overview(self, base: str) -> str:
+    async def _render_overview(self, base: str, max_age: float = 0.0) -> str:
         docket = await self.source.get()
-        return overview_body(await self.queries.overview(docket), base, self.settings)
+        view = await self.queries.overview(docket, max_age=max_age)
+        return overview_body(view, base, self.settings)
 
     async def _render_execution(self, base: str, key: str) -> str:
         docket = await self.source.get()
@@ -139,11 +141,14 @@ class Dashboard(Starlette):
         def render() -> Awaitable[str]:
             if key:
                 return self._render_execution(base, key)
-            return self._render_overview(base)
+            # Every open page's stream shares one look per half interval.
+            return self._render_overview(base, self.settings.poll_interval / 2)
 
         docket = await self.source.get()
         stream = refreshes(render, docket.clock, self.settings.poll_interval, self._url())
-        return StreamingResponse(stream, media_type="text/event-stream")
+        # A proxy must pass each event on at once rather than buffer the stream.
+        headers = {"X-Accel-Buffering": "no"}
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
     async def _act(self, request: Request) -> Response:
         return await handle_action(request, self.source, self.settings)

@@ -90,7 +90,3 @@ class History:
             # by at least a minute, so its first few endings do not read as a flood.
             minutes = max((now - self.since).total_seconds() / 60, 1.0)
         return {pair: count / minutes for pair, count in counted.items()}
-
-    def totals(self) -> Counter[tuple[str, ExecutionState]]:
-        """Every ending remembered, counted by task and final state."""
-        return Counter((e.function_name, e.state) for e in self._endings)

@@ -107,12 +107,24 @@ class Queries:
     def __init__(self) -> None:
         self.history = History()
         self._lock = asyncio.Lock()
+        self._last: tuple[float, Overview] | None = None
 
-    async def overview(self, docket: Docket) -> Overview:
-        """One look at everything the main page shows."""
+    async def overview(self, docket: Docket, max_age: float = 0.0) -> Overview:
+        """One look at everything the main page shows.
+
+        A look taken less than ``max_age`` seconds ago (on the docket's clock)
+        is reused, so many open pages cost one look per interval, not one each.
+        """
         async with self._lock:
-            snapshot = await docket.snapshot()
-            await self.history.observe(docket, snapshot)
+            if self._last is not None and docket.clock.monotonic() - self._last[0] < max_age:
+                return self._last[1]
+            overview = await self._look(docket)
+            self._last = (docket.clock.monotonic(), overview)
+            return overview
+
+    async def _look(self, docket: Docket) -> Overview:
+        snapshot = await docket.snapshot()
+        await self.history.observe(docket, snapshot)
         letters = await docket.dead_letters(DEAD_LETTERS_SHOWN)
         now = snapshot.taken
         late_after = docket.heartbeat_interval * 2

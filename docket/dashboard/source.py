@@ -11,6 +11,8 @@ lifespan, so a dashboard mounted in FastAPI never sees a startup event.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,7 +34,9 @@ class Settings:
     """The dashboard's choices: what it may do, who may do it, how often it looks.
 
     ``csrf_token`` is a random value each page's forms carry; an action
-    without it is refused, and another origin's page cannot read it.
+    without it is refused, and another origin's page cannot read it.  It
+    also signs the notices an action sends back, so a link from elsewhere
+    cannot make the page say something.
     """
 
     read_only: bool = False
@@ -64,6 +68,17 @@ class Settings:
         return not self.read_only and (
             self.authorize is not None or self.allow_unauthenticated_actions
         )
+
+    def sign(self, notice: str) -> str:
+        """The signature that lets a page show ``notice`` (so no one else's link can)."""
+        digest = hmac.new(self.csrf_token.encode(), notice.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def notice_of(self, notice: str | None, signature: str | None) -> str | None:
+        """``notice`` if the dashboard itself signed it, else None."""
+        if notice is None or signature is None:
+            return None
+        return notice if hmac.compare_digest(self.sign(notice), signature) else None
 
     async def authorized(self, request: Request) -> bool:
         """What the host's hook says of ``request`` (True when there is no hook)."""
