@@ -160,15 +160,35 @@ class StrikeList:
 
     async def _follow(self, engine: Engine, loaded: asyncio.Event) -> None:
         """Keep ``rules`` equal to the rules in storage, for as long as this is entered."""
+        from docket.worker.event_log import looks_like_outage, say_duration
+
+        lost_at: float | None = None
         while True:
             try:
                 async with engine.watch_strikes() as changes:
                     await self._load(engine)
                     loaded.set()
+                    if lost_at is not None:
+                        back = self._clock.monotonic() - lost_at
+                        logger.info(
+                            "Strike list of %r back after %s", self.name, say_duration(back)
+                        )
+                        lost_at = None
                     async for _ in changes:
                         await self._load(engine)
-            except Exception:
-                logger.warning("Lost the strike list of %r; reconnecting", self.name, exc_info=True)
+            except Exception as error:
+                # One line per outage, without a traceback; retries are DEBUG.
+                outage = looks_like_outage(error)
+                logger.log(
+                    logging.WARNING if lost_at is None else logging.DEBUG,
+                    "Lost the strike list of %r (%s: %s); reconnecting",
+                    self.name,
+                    type(error).__name__,
+                    error,
+                    exc_info=lost_at is not None or not outage,
+                )
+                if lost_at is None:
+                    lost_at = self._clock.monotonic()
                 loaded.set()
                 await self._clock.sleep(RETRY_SECONDS)
 

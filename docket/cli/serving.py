@@ -27,12 +27,14 @@ from typing import Any
 from docket.cli.dockets import warn_if_wrong_docket
 from docket.cli.health import HealthMonitor, start_health_server
 from docket.cli.loading import load_dependencies, load_function, load_tasks
-from docket.cli.metrics import start_metrics_server
+from docket.cli.metrics import DEFAULT_HOST, start_metrics_server
 from docket.cli.options import DEFAULT_DOCKET, DEFAULT_URL, STANDARD_TASKS
 from docket.cli.shutdown import Shutdown
 from docket.cli.support import InvalidValue, open_docket
 from docket.dependencies import Dependency
+from docket.printable import printable
 from docket.worker import Worker
+from docket.worker.event_log import log_worker_started
 
 __all__ = [
     "WorkerSettings",
@@ -85,6 +87,8 @@ class WorkerSettings:
     until_finished: bool = False
     healthcheck_port: int | None = None
     metrics_port: int | None = None
+    healthcheck_host: str = DEFAULT_HOST
+    metrics_host: str = DEFAULT_HOST
     fallback_task: str | TaskFunction | None = None
     message_batch: int = field(default_factory=lambda: int(worker_default("message_batch")))
     dependencies: Mapping[str, Any] | Sequence[Any] | str | None = None
@@ -168,7 +172,7 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
     try:
         async with AsyncExitStack() as stack:
             if metrics_port is not None:
-                stack.callback(start_metrics_server(metrics_port).stop)
+                stack.callback(start_metrics_server(metrics_port, settings.metrics_host).stop)
             docket = await stack.enter_async_context(
                 open_docket(
                     settings.docket_name,
@@ -204,7 +208,9 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
                     docket, worker.name, claim_loop_healthy=lambda: worker.healthy
                 )
                 await monitor.probe()
-                stack.callback(start_health_server(monitor, healthcheck_port).stop)
+                stack.callback(
+                    start_health_server(monitor, healthcheck_port, settings.healthcheck_host).stop
+                )
                 probing = asyncio.create_task(monitor.run(), name="docket:healthcheck")
                 stack.push_async_callback(_cancel, probing)
             shutdown = Shutdown(worker, task, monitor)
@@ -213,9 +219,11 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
             stack.push_async_callback(_uninstall, shutdown)
             await stack.enter_async_context(worker)
             shutdown.install()
-            logger.info("Starting worker %r with the following tasks:", worker.name)
+            log_worker_started(
+                worker.name, docket.name, settings.url, worker.concurrency, docket.tasks
+            )
             for name, function in sorted(docket.tasks.items()):
-                logger.info("* %s", describe_task(name, function))
+                logger.info("* %s", printable(describe_task(name, function)))
             if monitor is not None:
                 monitor.claiming = shutdown.received == 0
             if settings.until_finished:

@@ -4,7 +4,8 @@ Rows come straight from the engine's records, so a task this process does
 not know, or arguments it cannot unpickle (a class from a module it cannot
 import), show up as such in the row instead of failing the command.
 ``--tasks`` imports task modules, which lets their arguments decode and
-their ``Logged`` parameters show.
+their ``Logged`` parameters show.  Keys, task names, calls and worker names
+are shown with control characters escaped (``docket.printable``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from docket.cli.options import DEFAULT_DOCKET, DEFAULT_URL, DocketOption, TasksO
 from docket.cli.support import make_console, open_docket, run
 from docket.docket import Docket
 from docket.engines.base import ExecutionRecord, StorageSnapshot
+from docket.printable import printable
 from docket.states import ExecutionState
 
 __all__ = ["format_age", "format_when", "render_snapshot", "snapshot"]
@@ -74,15 +76,17 @@ def describe_call(docket: Docket, record: ExecutionRecord) -> tuple[str, bool]:
         args, kwargs = docket.codec.decode_call(record.payload, record.function_name)
     except Exception as error:
         return (
-            f"{record.function_name}(<arguments cannot be decoded: "
-            f"{type(error).__name__}: {error}>)",
+            printable(
+                f"{record.function_name}(<arguments cannot be decoded: "
+                f"{type(error).__name__}: {error}>)"
+            ),
             False,
         )
     text = call_repr(
         record.function_name, docket.tasks.get(record.function_name), args, kwargs, record.key
     )
     suffix = "{" + record.key + "}"
-    return (text[: -len(suffix)] if text.endswith(suffix) else text), True
+    return printable(text[: -len(suffix)] if text.endswith(suffix) else text), True
 
 
 def _rows(docket: Docket, records: Sequence[ExecutionRecord]) -> list[Row]:
@@ -117,8 +121,8 @@ def render_snapshot(
         table.add_row(
             Text(format_when(record.when, now)),
             call,
-            Text(record.key),
-            Text(record.worker or ""),
+            Text(printable(record.key)),
+            Text(printable(record.worker or "")),
             Text(format_when(record.started_at, now)),
             style="bold" if record.state is ExecutionState.RUNNING else None,
         )
@@ -147,7 +151,7 @@ def _stats_table(stored: StorageSnapshot, now: datetime) -> Table:
             count[record.state] += 1
         waiting = sorted(r.when for r in records if r.state is not ExecutionState.RUNNING)
         table.add_row(
-            Text(name),
+            Text(printable(name)),
             str(len(records)),
             str(count[ExecutionState.RUNNING]),
             str(count[ExecutionState.QUEUED]),

@@ -6,7 +6,8 @@ progress updates), ignoring anything from an older generation.  ``follow``
 subscribes first and then reads the record, so no change is missed, and also
 re-reads every ``POLL_SECONDS`` in case an event is lost.  Two reporters
 draw the view: a rich live panel with a progress bar on a terminal, and one
-plain line per change when piped.
+plain line per change when piped; both show stored text (key, task, worker,
+progress, error) with control characters escaped (``docket.printable``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from docket.cli.support import CLIError, make_console, open_docket, run
 from docket.clock import Clock, SystemClock
 from docket.docket import Docket
 from docket.engines.base import ExecutionRecord, ProgressChange, ProgressState, StateChange
+from docket.printable import printable
 from docket.states import ExecutionState
 
 __all__ = ["LineReporter", "LiveReporter", "WatchView", "follow", "watch"]
@@ -125,13 +127,13 @@ class WatchView:
     def line(self, now: datetime) -> str:
         """One line describing the execution, for piped output."""
         state = "gone (expired or removed)" if self.gone else str(self.state)
-        parts = [f"{self.key}: {state}"]
+        parts = [f"{printable(self.key)}: {state}"]
         if self.function:
-            parts.append(f"task={self.function}")
+            parts.append(f"task={printable(self.function)}")
         if self.state is ExecutionState.SCHEDULED and self.when is not None:
             parts.append(f"due={format_when(self.when, now)}")
         if self.worker:
-            parts.append(f"worker={self.worker}")
+            parts.append(f"worker={printable(self.worker)}")
         if self.attempt > 1:
             parts.append(f"attempt={self.attempt}")
         if self.state is not None and self.state.is_terminal:
@@ -140,9 +142,9 @@ class WatchView:
                 parts.append(f"duration={format_age(duration)}")
         progress = self.progress_text()
         if progress:
-            parts.append(f"progress={progress}")
+            parts.append(f"progress={printable(progress)}")
         if self.error:
-            parts.append(f"error={self.error}")
+            parts.append(f"error={printable(self.error)}")
         return " ".join(parts)
 
 
@@ -221,15 +223,15 @@ class LiveReporter:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("Key", Text(view.key))
-        grid.add_row("Task", Text(view.function or ""))
+        grid.add_row("Key", Text(printable(view.key)))
+        grid.add_row("Task", Text(printable(view.function or "")))
         state = Text("gone (expired or removed)" if view.gone else str(view.state or ""))
         if view.state is not None:
             state.stylize(STATE_STYLES.get(view.state, ""))
         grid.add_row("State", state)
         if view.attempt > 1:
             grid.add_row("Attempt", str(view.attempt))
-        grid.add_row("Worker", Text(view.worker or ""))
+        grid.add_row("Worker", Text(printable(view.worker or "")))
         grid.add_row("When", Text(format_when(view.when, now)))
         grid.add_row("Started", Text(format_when(view.started_at, now)))
         if view.completed_at is not None:
@@ -238,14 +240,16 @@ class LiveReporter:
         if duration is not None:
             grid.add_row("Duration" if view.ended else "Elapsed", format_age(duration))
         if view.error:
-            grid.add_row("Error", Text(view.error, style="red"))
+            grid.add_row("Error", Text(printable(view.error), style="red"))
         return grid
 
     def update(self, view: WatchView) -> None:
         self.view = view
         progress = view.progress
-        description = progress.message or (
-            "gone" if view.gone else str(view.state) if view.state else ""
+        description = (
+            printable(progress.message)
+            if progress.message
+            else ("gone" if view.gone else str(view.state) if view.state else "")
         )
         total: float | None = float(progress.total) if progress.total else None
         completed = float(progress.current)

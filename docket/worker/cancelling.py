@@ -22,6 +22,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from docket.worker.event_log import looks_like_outage
+
 if TYPE_CHECKING:
     from docket.clock import Clock
     from docket.engines.base import Cancellation, Engine
@@ -123,8 +125,10 @@ async def follow_notices(
                 async for notice in notices:
                     if notice.worker == worker:
                         on_notice(notice)
-        except Exception:
-            logger.warning(
+        except Exception as error:
+            # An outage is the claim loop's to report, once; anything else is news.
+            logger.log(
+                logging.DEBUG if looks_like_outage(error) else logging.WARNING,
                 "Worker %r lost its cancellation notices; resubscribing in %s",
                 worker,
                 retry_delay,

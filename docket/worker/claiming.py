@@ -28,6 +28,7 @@ from docket.clock import Clock, VirtualClock
 from docket.engines.base import Claim, ClaimBatch, Engine
 from docket.instrumentation import internal_operations
 from docket.racing import first_of
+from docket.worker.event_log import ConnectionTrouble
 from docket.worker.settling import Settler
 from docket.worker.slots import Slots
 from docket.worker.time_skipping import TimeSkipper
@@ -70,6 +71,7 @@ class ClaimLoop:
         """Set whenever ``healthy`` may have changed."""
         self._loops = 0
         self._failing = False
+        self._trouble = ConnectionTrouble(worker, "claim work")
         self.skipper: TimeSkipper | None = None
         """Moves a ``VirtualClock`` while ``run_until_finished``/``run_until_idle``
         would only wait for it (set by the worker on such a clock)."""
@@ -210,15 +212,14 @@ class ClaimLoop:
                     runs_ended += len(settling)
                 else:
                     batch = await engine.claim(self.worker, room, now, lease_until)
-            except Exception:
-                logger.exception(
-                    "Worker %r could not claim work; retrying in %s",
-                    self.worker,
-                    self.reconnection_delay,
+            except Exception as error:
+                wait = self._trouble.failed(
+                    error, clock.monotonic(), self.reconnection_delay.total_seconds()
                 )
                 self._set_failing(True)
-                await self._wait_for(clock.sleep(self.reconnection_delay.total_seconds()))
+                await self._wait_for(clock.sleep(wait))
                 continue
+            self._trouble.succeeded(clock.monotonic())
             self._set_failing(False)
             if stopping.is_set():
                 # Asked to stop while claiming: start nothing new.

@@ -39,6 +39,7 @@ __all__ = [
     "log_superseded",
     "log_unstorable_result",
     "log_worker_started",
+    "looks_like_outage",
     "say_duration",
 ]
 
@@ -246,8 +247,17 @@ def log_worker_started(
 
 
 class ConnectionTrouble:
-    """Words for a loop that keeps trying to reach storage: one line when it
-    starts failing, quiet (DEBUG) lines for each retry, one when it is back."""
+    """Words and waits for a loop that keeps trying to reach storage.
+
+    One line when it starts failing (a WARNING; an ERROR with the traceback
+    when the error does not look like an outage, so a bug is not hidden),
+    quiet DEBUG lines for each retry, waits that double from
+    ``FIRST_RETRY`` up to the loop's own delay, and one line when it is back:
+    ``reconnected after 7.2s``.
+    """
+
+    FIRST_RETRY = 0.25
+    """Seconds before the first retry (or the loop's delay, if shorter)."""
 
     def __init__(self, worker: str, what: str) -> None:
         self.worker = worker
@@ -255,27 +265,33 @@ class ConnectionTrouble:
         self.since: float | None = None
         self.retries = 0
 
-    def failed(self, error: BaseException, now: float, retry_in: float) -> None:
-        """Another failed try at ``now`` (monotonic seconds); the next in ``retry_in``."""
-        text = _error(error)
+    def failed(self, error: BaseException, now: float, longest: float) -> float:
+        """Another failed try at ``now`` (monotonic seconds): log it, return the wait."""
+        who = printable(repr(self.worker))
         if self.since is None:
             self.since, self.retries = now, 0
-            logger.warning(
-                "Worker %s lost its storage (%s) and cannot %s; retrying with backoff",
-                printable(repr(self.worker)),
-                text,
+            outage = looks_like_outage(error)
+            logger.log(
+                logging.WARNING if outage else logging.ERROR,
+                "Worker %s cannot %s (%s); retrying with backoff",
+                who,
                 self.what,
+                _error(error),
+                exc_info=None if outage else error,
             )
         else:
             self.retries += 1
-            logger.debug(
-                "Worker %s still cannot %s (%s); retry %d in %s",
-                printable(repr(self.worker)),
-                self.what,
-                text,
-                self.retries,
-                say_duration(retry_in),
-            )
+        wait: float = min(longest, self.FIRST_RETRY * 2.0 ** min(self.retries, 16))
+        logger.debug(
+            "Worker %s: try %d to %s failed (%s); next in %s",
+            who,
+            self.retries + 1,
+            self.what,
+            _error(error),
+            say_duration(wait),
+            exc_info=error,
+        )
+        return wait
 
     def succeeded(self, now: float) -> None:
         """A try that worked: say how long storage was out, once."""
@@ -288,6 +304,18 @@ class ConnectionTrouble:
             say_duration(outage),
             extra={"docket.worker": self.worker, "docket.outage": outage},
         )
+
+
+def looks_like_outage(error: BaseException) -> bool:
+    """Whether ``error`` says storage is out of reach (a connection or time-out error),
+    rather than something a traceback would help with."""
+    # redis-py's ConnectionError and TimeoutError are not the builtins.
+    if isinstance(error, (OSError, TimeoutError)):
+        return True
+    return any(
+        "Connection" in kind.__name__ or "Timeout" in kind.__name__ or "Busy" in kind.__name__
+        for kind in type(error).__mro__
+    )
 
 
 def _until(execution: Execution, when: datetime) -> float:

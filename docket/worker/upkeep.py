@@ -24,6 +24,7 @@ from docket.racing import first_of
 from docket.states import ExecutionState
 from docket.worker.cancelling import RunCancellations
 from docket.worker.claiming import ClaimLoop
+from docket.worker.event_log import looks_like_outage
 from docket.worker.settling import Settler
 from docket.worker.slots import Slots
 
@@ -94,8 +95,14 @@ class Upkeep:
                     elif listed:
                         listed = False
                         await docket.engine.retire(self.worker)
-            except Exception:
-                logger.warning("Worker %r could not send its heartbeat", self.worker, exc_info=True)
+            except Exception as error:
+                # An outage is the claim loop's to report, once; anything else is news.
+                logger.log(
+                    logging.DEBUG if looks_like_outage(error) else logging.WARNING,
+                    "Worker %r could not send its heartbeat",
+                    self.worker,
+                    exc_info=True,
+                )
             await first_of(docket.clock.sleep(interval), claims.health_changed.wait())
 
     async def lease_renewals(self) -> None:
