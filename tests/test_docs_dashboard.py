@@ -21,6 +21,7 @@ pytest.importorskip("starlette")
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 GUIDE = DOCS / "dashboard.md"
+RUNS_DOCS_PAGES = ("docs/dashboard.md",)  # every python block (tests/docs_blocks.py)
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "flow-control.md"
+RUNS_DOCS_PAGES = ("docs/flow-control.md",)  # every python block (tests/docs_blocks.py)
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 

@@ -19,6 +19,7 @@ import pytest
 pytest_plugins = ["pytester"]
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+RUNS_DOCS_PAGES = ("docs/testing.md",)  # every python block (tests/docs_blocks.py)
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 FILE_NAME = re.compile(r"#\s*([\w/]+\.py)\s*$")
 
