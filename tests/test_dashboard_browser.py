@@ -4,7 +4,8 @@ uvicorn serves ``docket.dashboard.app`` on a free port in a thread, over the
 suite's real Redis; a worker runs in another thread.  The browser loads the
 page, sees the live stream connect and a task added afterwards appear
 without a reload, clicks "Cancel" on a scheduled task, and the test checks
-the page's notice and the record in the docket.
+the page's notice and the record in the docket; then it opens the running
+execution's page and sees its worker and progress there.
 
 Without ``chromium`` (``apt-get install chromium``) the test is skipped,
 unless CI is set: there it fails.  Playwright uses the system browser
@@ -201,6 +202,12 @@ def test_cancel_a_scheduled_task_in_a_real_browser(
             expect(page.locator('tr[data-key="remind-1"]')).to_have_count(0)
             execution = side.run(docket.get_execution("remind-1"))
             assert execution is not None and execution.state is ExecutionState.CANCELLED
+
+            # One execution's page follows it live too.
+            page.locator('tr[data-key="report-2026-q4"] a').click()
+            expect(page.locator("dl.record")).to_contain_text("rendering page 13 of 40")
+            expect(page.locator("dl.record")).to_contain_text("worker-a")
+            expect(page.locator("#status")).to_have_text("live", timeout=15_000)
 
             if screenshot:
                 soon = docket.clock.now() + timedelta(seconds=2)
