@@ -213,6 +213,7 @@ def test_cancel_a_scheduled_task_in_a_real_browser(
                 soon = docket.clock.now() + timedelta(seconds=2)
                 side.run(docket.add(charge_card, when=soon)(4242))
                 side.run(set_aside_an_unknown_task(docket))
+                page.goto(url + "/")
                 expect(page.locator("table.failures")).to_contain_text(
                     "payment gateway timed out", timeout=15_000
                 )
