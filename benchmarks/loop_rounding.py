@@ -19,6 +19,8 @@ Beside asyncio's own loop it measures docket.cli.event_loop's, which ``docket
 worker`` runs on: the same loop with the second rounding taken out, so work of
 1 to 2 ms per wave costs what its fraction of a millisecond costs.
 
+With uvloop installed (``pydocket[uvloop]``) it measures uvloop's loop too.
+
 Usage:  python benchmarks/loop_rounding.py [--tasks 2000]
 """
 
@@ -34,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from docket.cli import event_loop  # noqa: E402
+from docket.cli.loops import loop_factory, uvloop_installed  # noqa: E402
 
 WORK_PER_WAVE_MS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.25)
 
@@ -78,14 +81,21 @@ def main() -> None:
     args = parser.parse_args()
     print(f"9 ms as the selector computes it: {math.ceil(8.5) * 1e-3!r} s")
     print()
+    uvloop_factory = loop_factory("uvloop") if uvloop_installed() else None
+    uvloop_column = " 10 ms sleeps/s, uvloop |" if uvloop_factory else ""
     print(
         "| CPU per wave | 10 ms sleeps/s, asyncio's loop | 10 ms sleeps/s, docket.cli.event_loop |"
+        + uvloop_column
     )
-    print("|---|---|---|")
+    print("|---|---|---|" + ("---|" if uvloop_factory else ""))
     for work_ms in WORK_PER_WAVE_MS:
         stock = asyncio.run(rate_with_work(args.tasks, work_ms))
         corrected = event_loop.run(rate_with_work(args.tasks, work_ms))
-        print(f"| {work_ms:.2f} ms | {stock:,.0f} | {corrected:,.0f} |")
+        row = f"| {work_ms:.2f} ms | {stock:,.0f} | {corrected:,.0f} |"
+        if uvloop_factory:
+            with asyncio.Runner(loop_factory=uvloop_factory) as runner:
+                row += f" {runner.run(rate_with_work(args.tasks, work_ms)):,.0f} |"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ milliseconds the selector meant, as a float that ``epoll.poll`` converts to
 exactly that number.  Nothing else about the loop changes.  Where epoll is not
 the default selector (macOS, Windows) it is asyncio's default loop, unchanged.
 
-``run`` is ``asyncio.run`` on that loop.  ``docket worker`` and every other
-``docket`` command use it.  Applications that run a Worker on their own loop
+``run`` is ``asyncio.run`` on that loop (or on another loop factory's, as
+``docket worker --loop`` chooses: see ``loops``).  Every ``docket`` command
+uses it.  Applications that run a Worker on their own loop
 can pass ``new_event_loop`` as a loop factory (``asyncio.Runner`` on 3.11+).
 """
 
@@ -29,7 +30,7 @@ import math
 import select
 import selectors
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
@@ -151,17 +152,25 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(selector_class())
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """Run ``main`` to completion on a loop from ``new_event_loop``, as ``asyncio.run`` does."""
+def run(
+    main: Coroutine[Any, Any, T],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """Run ``main`` to completion on a loop from ``loop_factory`` (``new_event_loop`` unless
+    given), as ``asyncio.run`` does."""
+    factory = loop_factory or new_event_loop
     if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(main)
-    return _run_without_runner(main)
+    return _run_without_runner(main, factory)
 
 
-def _run_without_runner(main: Coroutine[Any, Any, T]) -> T:
+def _run_without_runner(
+    main: Coroutine[Any, Any, T],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = new_event_loop,
+) -> T:
     """``asyncio.run`` for Python 3.10, which has neither ``asyncio.Runner`` nor a loop factory."""
-    loop = new_event_loop()
+    loop = loop_factory()
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(main)

@@ -27,6 +27,7 @@ from typing import Any
 from docket.cli.dockets import warn_if_wrong_docket
 from docket.cli.health import HealthMonitor, start_health_server
 from docket.cli.loading import load_dependencies, load_function, load_tasks
+from docket.cli.loops import loop_name
 from docket.cli.metrics import DEFAULT_HOST, start_metrics_server
 from docket.cli.options import DEFAULT_DOCKET, DEFAULT_URL, STANDARD_TASKS
 from docket.cli.shutdown import Shutdown
@@ -224,6 +225,7 @@ async def serve(settings: WorkerSettings, label: Callable[[str], str] = paramete
             )
             for name, function in sorted(docket.tasks.items()):
                 logger.info("* %s", printable(describe_task(name, function)))
+            logger.info("Event loop: %s", loop_name(asyncio.get_running_loop()))
             if monitor is not None:
                 monitor.claiming = shutdown.received == 0
             if settings.until_finished:

@@ -10,6 +10,7 @@ What a URL may be and what an engine's errors mean, the engine registry
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -21,6 +22,7 @@ import typer
 from rich.console import Console
 
 from docket.cli import event_loop
+from docket.cli.signing import signing_key
 from docket.docket import Docket
 from docket.engines import SCHEMES, scheme_list, scheme_of, storage_error
 from docket.engines import check_url as check_engine_url
@@ -112,15 +114,22 @@ def exit_with_error(message: str, exit_code: int = 1) -> typer.Exit:
     return typer.Exit(exit_code)
 
 
-def run(work: Callable[[], Coroutine[Any, Any, T]], *, url: str | None = None) -> T:
+def run(
+    work: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    url: str | None = None,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
     """Run ``work()`` in a fresh ``docket.cli.event_loop`` loop, turning any failure into one line and an exit.
+
+    ``loop_factory`` builds another loop instead (``docket worker --loop``).
 
     Unexpected errors are logged with their traceback at DEBUG on
     ``docket.cli`` (visible with ``--logging-level DEBUG``), then reported
     as one line like the rest.
     """
     try:
-        return event_loop.run(work())
+        return event_loop.run(work(), loop_factory)
     except typer.Exit:
         raise
     except CLIError as error:
@@ -154,7 +163,10 @@ async def open_docket(
     check_url(url, allow_memory=allow_memory, label=label)
     try:
         docket = Docket(
-            name=name, url=url, enable_internal_instrumentation=enable_internal_instrumentation
+            name=name,
+            url=url,
+            enable_internal_instrumentation=enable_internal_instrumentation,
+            signing_key=signing_key(),
         )
     except ValueError as error:
         # The URL was checked above; what is left is the Docket's own

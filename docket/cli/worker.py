@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from docket.cli.logs import LogLevel, configure_logging
+from docket.cli.loops import LoopChoice, LoopOption, loop_factory
 from docket.cli.metrics import DEFAULT_HOST
 from docket.cli.options import (
     DEFAULT_DOCKET,
@@ -30,7 +31,7 @@ from docket.cli.options import (
     parse_duration,
 )
 from docket.cli.serving import WorkerSettings, serve, worker_default
-from docket.cli.support import CLIError, check_url, run
+from docket.cli.support import CLIError, check_url, exit_with_error, run
 from docket.cli.worker_options import (
     ConcurrencyOption,
     DependenciesOption,
@@ -213,6 +214,7 @@ def worker(
     metrics_host: MetricsHostOption = DEFAULT_HOST,
     fallback_task: FallbackTaskOption = None,
     dependencies: DependenciesOption = None,
+    loop: LoopOption = LoopChoice.AUTO,
 ) -> None:
     """Run a worker: claim the docket's work and run it, until stopped.
 
@@ -250,13 +252,17 @@ def worker(
             unknown_task_grace=_duration(unknown_task_grace, "unknown_task_grace", zero=True),
         )
 
+    try:
+        factory = loop_factory(loop)
+    except ValueError as error:
+        raise exit_with_error(str(error)) from None
     restore_logging = configure_logging(logging_level, logging_format)
     try:
 
         async def main() -> int:
             return await serve(settings(), option_label)
 
-        code = run(main, url=url)
+        code = run(main, url=url, loop_factory=factory)
     finally:
         restore_logging()
     if code:
