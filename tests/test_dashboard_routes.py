@@ -418,3 +418,15 @@ def test_a_docket_instance_takes_no_url() -> None:
     build: Callable[..., Any] = app
     with pytest.raises(ValueError, match="url must be None"):
         build(url="memory://other", docket=docket)
+
+
+async def test_an_action_takes_only_a_small_url_encoded_form(docket: Docket) -> None:
+    dashboard = open_app(docket)
+    token = dashboard.settings.csrf_token
+    async with browse(dashboard) as client:
+        as_json = await client.post("/actions/cancel", json={"key": "k", "csrf": token})
+        huge = await client.post("/actions/cancel", data={"key": "k" * 70_000, "csrf": token})
+        unknown = await act(client, "explode", {"key": "k"}, token)
+    assert as_json.status_code == 415 and "URL-encoded form" in as_json.text
+    assert huge.status_code == 413
+    assert unknown.status_code == 404 and "No such action: 'explode'" in unknown.text
