@@ -430,3 +430,22 @@ async def test_an_action_takes_only_a_small_url_encoded_form(docket: Docket) -> 
     assert as_json.status_code == 415 and "URL-encoded form" in as_json.text
     assert huge.status_code == 413
     assert unknown.status_code == 404 and "No such action: 'explode'" in unknown.text
+
+
+async def test_an_unreachable_docket_is_a_503_without_its_password() -> None:
+    dashboard = app(
+        url="redis://:hunter2@127.0.0.1:1/0", docket="down", allow_unauthenticated_actions=True
+    )
+    try:
+        async with browse(dashboard) as client:
+            page = await client.get("/")
+            record = await client.get("/executions/k")
+            stream = await client.get("/events")
+            action = await act(client, "cancel", {"key": "k"}, dashboard.settings.csrf_token)
+    finally:
+        await dashboard.aclose()
+    for response in (page, record, stream, action):
+        assert response.status_code == 503
+        assert "hunter2" not in response.text
+    assert "Cannot read the docket right now" in page.text
+    assert "The cancel action failed" in action.text

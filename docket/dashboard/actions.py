@@ -10,6 +10,7 @@ that cannot be carried out gets a plain-text answer with the reason and a
 from __future__ import annotations
 
 import ast
+import logging
 from collections.abc import Awaitable, Callable, Hashable
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -22,8 +23,11 @@ from docket.dashboard.source import DocketSource, Settings
 from docket.docket import Docket
 from docket.states import ExecutionState
 from docket.strike_rules import Operator
+from docket.urls import scrub
 
 __all__ = ["ACTIONS", "handle_action", "parse_value", "read_form"]
+
+logger = logging.getLogger("docket.dashboard")
 
 Form = dict[str, str]
 Handler = Callable[[Docket, Form], Awaitable[str]]
@@ -184,4 +188,9 @@ async def handle_action(request: Request, source: DocketSource, settings: Settin
         notice = await handler(await source.get(), form)
     except Refused as refused:
         return PlainTextResponse(refused.reason, status_code=refused.status)
+    except Exception as error:
+        # Storage trouble, say: one line for the person, the URL's password scrubbed.
+        said = scrub(f"{type(error).__name__}: {error}", source.url)
+        logger.warning("The dashboard's %s action failed: %s", name, said)
+        return PlainTextResponse(f"The {name} action failed: {said}", status_code=503)
     return RedirectResponse(_back(request, form, notice, settings), status_code=303)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -28,8 +29,11 @@ from docket.dashboard.queries import Queries
 from docket.dashboard.sections import execution_body, overview_body, strike_form
 from docket.dashboard.source import Authorize, DocketSource, Settings
 from docket.docket import Docket
+from docket.urls import scrub
 
 __all__ = ["Dashboard", "app"]
+
+logger = logging.getLogger("docket.dashboard")
 
 HEADERS = {
     "Content-Security-Policy": CSP,
@@ -117,7 +121,7 @@ class Dashboard(Starlette):
         try:
             body = await self._render_overview(base)
         except Exception as error:
-            body, status = failure_body(error, self._url()), 503
+            body, status = self._failed(error), 503
         still = strike_form(base, self.settings)
         title = f"{self.settings.title}: {self.source.name}"
         return HTMLResponse(self._page(request, title, body, f"{base}/events", still), status)
@@ -129,7 +133,7 @@ class Dashboard(Starlette):
         try:
             body = await self._render_execution(base, key)
         except Exception as error:
-            body, status = failure_body(error, self._url()), 503
+            body, status = self._failed(error), 503
         events = f"{base}/events?key={quote(key, safe='')}"
         title = f"{self.settings.title}: {key}"
         return HTMLResponse(self._page(request, title, body, events), status)
@@ -144,7 +148,11 @@ class Dashboard(Starlette):
             # Every open page's stream shares one look per half interval.
             return self._render_overview(base, self.settings.poll_interval / 2)
 
-        docket = await self.source.get()
+        try:
+            docket = await self.source.get()
+        except Exception as error:
+            # The browser's EventSource tries again by itself.
+            return HTMLResponse(self._failed(error), 503)
         stream = refreshes(render, docket.clock, self.settings.poll_interval, self._url())
         # A proxy must pass each event on at once rather than buffer the stream.
         headers = {"X-Accel-Buffering": "no"}
@@ -161,6 +169,14 @@ class Dashboard(Starlette):
 
     def _url(self) -> str:
         return self.source.url
+
+    def _failed(self, error: Exception) -> str:
+        logger.warning(
+            "The dashboard could not read docket %r: %s",
+            self.source.name,
+            scrub(f"{type(error).__name__}: {error}", self._url()),
+        )
+        return failure_body(error, self._url())
 
 
 def app(
