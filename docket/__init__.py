@@ -34,7 +34,6 @@ from docket.dependencies import (
 )
 from docket.docket import Docket, DocketSnapshot
 from docket.errors import (
-    BadSignature,
     ExecutionCancelled,
     ExecutionExpired,
     ExecutionFailed,
@@ -50,7 +49,6 @@ __version__ = "0.28.0"
 
 __all__ = [
     "Agenda",
-    "BadSignature",
     "CallArgument",
     "Clock",
     "ConcurrencyLimit",

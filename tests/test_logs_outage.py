@@ -28,6 +28,10 @@ from docket import Docket, Worker
 from docket.worker.event_log import ConnectionTrouble
 
 
+async def nap(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
 async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     for _ in range(400):
         if await check():
@@ -74,6 +78,7 @@ async def test_an_outage_is_one_line_then_quiet_then_one_line(
     caplog.set_level(logging.DEBUG, logger="docket")
     try:
         async with Docket("outage", server.url) as docket:
+            docket.register(nap)
             worker = Worker(docket, name="outage-worker", reconnection_delay=timedelta(seconds=1))
             async with worker:
                 running = asyncio.create_task(worker.run_forever())
@@ -85,11 +90,18 @@ async def test_an_outage_is_one_line_then_quiet_then_one_line(
                     return not worker.healthy
 
                 await _eventually(healthy, "claiming")
+                # A run that ends while storage is away: its outcome waits, quietly.
+                await docket.add(nap, key="nap")(1.0)
+
+                async def napping() -> bool:
+                    return any("Started nap" in r.getMessage() for r in caplog.records)
+
+                await _eventually(napping, "the nap started")
                 caplog.clear()
                 server.process.kill()
                 server.process.wait()
                 await _eventually(unhealthy, "every claim failing")
-                await asyncio.sleep(2.0)  # several retries' worth
+                await asyncio.sleep(2.0)  # several retries' worth, and the nap ends
                 restarted = subprocess.Popen(
                     [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
                     stdout=subprocess.DEVNULL,
@@ -124,6 +136,7 @@ async def test_an_outage_is_one_line_then_quiet_then_one_line(
     match = re.fullmatch(r"Worker 'outage-worker' reconnected after (\d+(\.\d)?)s", back[0])
     assert match, back[0]
     assert float(match.group(1)) >= 2.0
+    assert any("Could not record the outcome of nap" in r.getMessage() for r in worker_lines)
     # Nothing in docket logs a traceback per retry.
     tracebacks = [
         r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.exc_info

@@ -25,7 +25,7 @@ from docket.execution import Execution
 from docket.printable import printable
 from docket.states import ExecutionState
 from docket.worker.batching import SettlementBatcher
-from docket.worker.event_log import log_superseded
+from docket.worker.event_log import log_superseded, looks_like_outage
 from docket.worker.outcomes import Outcome, log_context
 
 __all__ = ["SettlementObserver", "Settler"]
@@ -87,7 +87,9 @@ class Settler:
                 now = self.docket.clock.monotonic()
                 if first_failure is None:
                     first_failure = now
-                    logger.warning(
+                    # An outage is the claim loop's to report, once, not once per run.
+                    logger.log(
+                        logging.DEBUG if looks_like_outage(failure) else logging.WARNING,
                         "Could not record the outcome of %s yet (%s: %s); retrying while "
                         "its lease lasts",
                         printable(execution.call_repr()),
