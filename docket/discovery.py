@@ -21,14 +21,15 @@ from typing import Any
 
 from docket.docket import Docket
 from docket.engines import layout
+from docket.engines.records import QueueCounts
 from docket.engines.schemes import MEMORY, REDIS_CLUSTER, scheme_of
 
-__all__ = ["DocketSummary", "find_dockets", "summarize_docket"]
+__all__ = ["DocketSummary", "find_dockets", "summarize_docket", "work_counts"]
 
 MARKER = "stream"
 """The key every opened docket has (its stream, created with the consumer group)."""
 
-SCAN_BATCH = 500
+SCAN_BATCH = 1000
 """How many keys one SCAN step asks the server to look at."""
 
 
@@ -113,3 +114,53 @@ async def summarize_docket(
         running=counts.running,
         workers=len(workers),
     )
+
+
+async def work_counts(
+    url: str, names: list[str], *, credential_provider: Any | None = None
+) -> dict[str, QueueCounts]:
+    """Scheduled, queued and running work of each docket in ``names`` at ``url``.
+
+    On Redis this is one pipeline over one connection for all of them (what
+    ``Engine.counts`` reads for one docket, without opening an engine per
+    docket), so a worker can afford it at start; elsewhere each docket is
+    opened and asked.
+    """
+    if not names:
+        return {}
+    if scheme_of(url) is MEMORY:
+        found = {}
+        for name in names:
+            async with Docket(name=name, url=url) as docket:
+                found[name] = await docket.engine.counts(docket.clock.now())
+        return found
+    return await _redis_counts(url, names, credential_provider)
+
+
+async def _redis_counts(
+    url: str, names: list[str], credential_provider: Any | None
+) -> dict[str, QueueCounts]:
+    from docket.engines.redis.connections import connect
+    from docket.engines.redis.keys import DocketKeys
+
+    clients = connect(url, DocketKeys(names[0]).stream, credential_provider)
+    try:
+        async with clients.commands.pipeline(transaction=False) as pipe:
+            for name in names:
+                keys = DocketKeys(name)
+                pipe.zcard(keys.future)
+                pipe.zcard(keys.queue)
+                pipe.xlen(keys.stream)
+                pipe.zcard(keys.leases)
+            replies = await pipe.execute()
+    finally:
+        await clients.close()
+    found = {}
+    for index, name in enumerate(names):
+        future, queue, entries, leased = (int(r) for r in replies[index * 4 : index * 4 + 4])
+        # As docket.engines.redis.queries.counts reads them: every stream entry
+        # a worker has read holds a lease until it is settled.
+        found[name] = QueueCounts(
+            future=future, queued=queue + max(0, entries - leased), running=leased
+        )
+    return found

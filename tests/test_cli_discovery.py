@@ -19,10 +19,11 @@ import pytest
 import redis.asyncio
 from typer.testing import CliRunner
 
-from docket import Docket
+from docket import Docket, Worker
 from docket.cli import app
 from docket.cli.serving import WorkerSettings, serve
-from docket.discovery import find_dockets, marker_name, summarize_docket
+from docket.discovery import find_dockets, marker_name, summarize_docket, work_counts
+from docket.engines.records import QueueCounts
 
 runner = CliRunner()
 
@@ -117,6 +118,33 @@ async def test_summaries_count_work_by_state_and_live_workers(url: str) -> None:
     assert (summary.name, summary.scheduled, summary.queued, summary.running) == (name, 2, 1, 0)
     assert summary.workers == 0
     assert summary.pending == 3
+
+
+async def test_work_counts_agree_with_each_dockets_own(url: str) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        started.set()
+        await release.wait()
+
+    busy, waiting = unique("busy"), unique("waiting")
+    async with Docket(waiting, url) as docket:
+        await docket.add(job, when=docket.clock.now() + timedelta(hours=1))(1)
+        await docket.add(job)(2)
+    async with Docket(busy, url) as docket:
+        docket.register(hold)
+        await docket.add(hold)()
+        await docket.add(hold, when=docket.clock.now() + timedelta(hours=1))()
+        async with Worker(docket, concurrency=1) as worker:
+            running = asyncio.create_task(worker.run_forever())
+            await asyncio.wait_for(started.wait(), 10)  # a bound, not a pause
+            counted = await work_counts(url, [busy, waiting, unique("never-opened")])
+            release.set()
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+    assert counted[busy] == QueueCounts(future=1, queued=0, running=1)
+    assert counted[waiting] == QueueCounts(future=1, queued=1, running=0)
+    assert await work_counts(url, []) == {}
 
 
 # -- the worker's warning ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from docket.cli.options import DEFAULT_URL, UrlOption
 from docket.cli.support import check_url, make_console, run
-from docket.discovery import DocketSummary, find_dockets, summarize_docket
+from docket.discovery import DocketSummary, find_dockets, summarize_docket, work_counts
 from docket.docket import Docket
 from docket.urls import redact_url
 
@@ -29,8 +29,8 @@ logger = logging.getLogger("docket.cli")
 
 MOST_NAMED = 5
 """How many other dockets the warning names before saying "and N more"."""
-MOST_COUNTED = 50
-"""How many other dockets the worker opens to count their work, at most."""
+MOST_COUNTED = 1000
+"""How many other dockets the worker counts the work of, at most (one pipeline on Redis)."""
 
 
 def dockets_table(summaries: list[DocketSummary]) -> Table:
@@ -76,21 +76,21 @@ def ls(url: UrlOption = DEFAULT_URL) -> None:
 async def other_dockets_with_work(docket: Docket) -> list[DocketSummary]:
     """The other dockets at ``docket``'s URL that hold work, when ``docket`` itself holds none.
 
-    Empty when ``docket`` holds any scheduled, queued or running work.  At
-    most ``MOST_COUNTED`` other dockets are opened to count their work.
+    Empty when ``docket`` holds any scheduled, queued or running work.  Their
+    ``workers`` are not counted (0): that would mean opening each one.
     """
     counts = await docket.engine.counts(docket.clock.now())
     if counts.total:
         return []
-    names = await find_dockets(docket.url, credential_provider=docket.credential_provider)
-    found = []
-    for name in [n for n in names if n != docket.name][:MOST_COUNTED]:
-        summary = await summarize_docket(
-            docket.url, name, credential_provider=docket.credential_provider
-        )
-        if summary.pending:
-            found.append(summary)
-    return found
+    provider = docket.credential_provider
+    names = await find_dockets(docket.url, credential_provider=provider)
+    others = [n for n in names if n != docket.name][:MOST_COUNTED]
+    found = await work_counts(docket.url, others, credential_provider=provider)
+    return [
+        DocketSummary(name, c.future, c.queued, c.running, workers=0)
+        for name, c in found.items()
+        if c.total
+    ]
 
 
 def _described(summary: DocketSummary) -> str:
