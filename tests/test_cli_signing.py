@@ -142,3 +142,28 @@ def test_snapshot_decodes_signed_arguments_only_with_the_key(redis_server_url: s
     bare = invoke("snapshot", "--docket", name, "--url", redis_server_url)
     assert bare.exit_code == 0, bare.output
     assert "trace(<arguments cannot be decoded: BadSignature" in bare.stdout
+
+
+def test_a_docket_the_command_builds_itself_gets_the_key_too() -> None:
+    """The dashboard builds its own Docket: it reads DOCKET_SIGNING_KEY, set for the run."""
+    import os
+
+    import typer
+
+    from docket.cli.signing import add_signing_key_option
+
+    own = typer.Typer()
+
+    @own.command()
+    def build(url: str = "memory://own-docket") -> None:
+        typer.echo(f"signed={Docket(url=url).codec.signed}")
+
+    @own.command()
+    def other() -> None:
+        """Takes no url: no option."""
+
+    add_signing_key_option(own)
+    assert runner.invoke(own, ["build", "--signing-key", KEY]).stdout == "signed=True\n"
+    assert runner.invoke(own, ["build"]).stdout == "signed=False\n"
+    assert "DOCKET_SIGNING_KEY" not in os.environ
+    assert "--signing-key" not in runner.invoke(own, ["other", "--help"]).stdout

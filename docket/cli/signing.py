@@ -4,8 +4,9 @@
 ``--url`` a ``--signing-key`` option (``DOCKET_SIGNING_KEY``; several keys
 separated by commas, the first signs).  The command itself does not see it:
 the key is kept for the command's run and ``open_docket`` hands it to the
-``Docket`` (see ``signing_key``), so no command module needs to know about
-signing.  The key is never echoed: it has no default shown, and errors
+``Docket`` (see ``signing_key``); it is also the process's
+``DOCKET_SIGNING_KEY`` meanwhile, for a ``Docket`` a command builds itself.
+No command module needs to know about signing.  The key is never echoed: it has no default shown, and errors
 about it name its position, not its value.
 """
 
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Annotated, Any
 
 import typer
+
+from docket.signing import ENV_VAR
 
 __all__ = ["SigningKeyOption", "add_signing_key_option", "signing_key"]
 
@@ -25,7 +29,7 @@ SigningKeyOption = Annotated[
     str | None,
     typer.Option(
         "--signing-key",
-        envvar="DOCKET_SIGNING_KEY",
+        envvar=ENV_VAR,
         metavar="KEY[,KEY...]",
         show_default=False,
         help=(
@@ -60,11 +64,20 @@ def _with_signing_key(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = _signing_key.set(kwargs.pop(PARAMETER, None))
+        given = kwargs.pop(PARAMETER, None)
+        token = _signing_key.set(given)
+        before = os.environ.get(ENV_VAR)
+        if given is not None:
+            # A Docket the command builds itself (the dashboard's) reads the variable.
+            os.environ[ENV_VAR] = given
         try:
             return command(*args, **kwargs)
         finally:
             _signing_key.reset(token)
+            if before is None:
+                os.environ.pop(ENV_VAR, None)
+            else:
+                os.environ[ENV_VAR] = before
 
     parameter = inspect.Parameter(
         PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SigningKeyOption
