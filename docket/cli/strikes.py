@@ -220,7 +220,8 @@ OperatorArgument = Annotated[
 ValueArgument = Annotated[
     str | None,
     typer.Argument(
-        help="The value to compare with: text, or type:value such as int:5, bool:true, "
+        help="The value to compare with, read as the task parameter's type when the task "
+        "is known (--tasks), else as text; or type:value such as int:5, bool:true, "
         "datetime.timedelta:30; for between, two values separated by a comma.",
         show_default=False,
     ),
