@@ -87,20 +87,30 @@ def clear(
             counts = await _counts(docket)
             pending = counts.future + counts.queued
             if dry_run:
-                console.print("Would clear " + describe_counts(docket.name, counts), markup=False)
+                console.print(
+                    "Would clear " + describe_counts(docket.name, counts),
+                    markup=False,
+                    highlight=False,
+                )
                 return 0
             if interactive:
                 console.print(
-                    "This will clear " + describe_counts(docket.name, counts), markup=False
+                    "This will clear " + describe_counts(docket.name, counts),
+                    markup=False,
+                    highlight=False,
                 )
                 if pending == 0:
-                    console.print("Nothing to clear.", markup=False)
+                    console.print("Nothing to clear.", markup=False, highlight=False)
                     return 0
                 if not typer.confirm("Clear them?", default=False):
-                    console.print("Nothing was cleared.", markup=False)
+                    console.print("Nothing was cleared.", markup=False, highlight=False)
                     return 1
             else:
-                notes.print("Clearing " + describe_counts(docket.name, counts), markup=False)
+                notes.print(
+                    "Clearing " + describe_counts(docket.name, counts),
+                    markup=False,
+                    highlight=False,
+                )
             cleared = await docket.clear()
             console.print(
                 f"Cleared {cleared} task{'' if cleared == 1 else 's'} from docket {docket.name!r}",
