@@ -3,6 +3,11 @@
 Logs go to stderr.  ``rich`` is the default on a terminal and ``plain``
 otherwise; ``json`` writes one object per line through python-json-logger,
 with any ``extra`` fields a record carries (such as ``docket.key``).
+
+In ``plain`` and ``rich`` form a record's message is written with control
+characters escaped (``docket.printable``): whatever a message quotes (a key, a
+task's own log text) it stays one line and cannot send escape codes to a
+terminal.  A traceback after it keeps its lines.  JSON escapes them itself.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import logging
 import sys
 from collections.abc import Callable
 
-__all__ = ["LogFormat", "LogLevel", "configure_logging"]
+from docket.printable import printable
+
+__all__ = ["LogFormat", "LogLevel", "PrintableFormatter", "configure_logging"]
 
 PLAIN_FORMAT = "[%(asctime)s] %(levelname)s - %(name)s - %(message)s"
 PLAIN_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -42,12 +49,27 @@ def default_format() -> LogFormat:
     return LogFormat.RICH if isatty is not None and isatty() else LogFormat.PLAIN
 
 
+class PrintableFormatter(logging.Formatter):
+    """A ``logging.Formatter`` that writes each message with control characters escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
+def _rich_handler() -> logging.Handler:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+    # The message escaped; a traceback the formatter adds after it keeps its lines.
+    handler.setFormatter(PrintableFormatter("%(message)s"))
+    return handler
+
+
 def _handler(log_format: LogFormat) -> logging.Handler:
     if log_format is LogFormat.RICH:
-        from rich.console import Console
-        from rich.logging import RichHandler
-
-        return RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+        return _rich_handler()
     handler = logging.StreamHandler(sys.stderr)
     if log_format is LogFormat.JSON:
         try:
@@ -60,7 +82,7 @@ def _handler(log_format: LogFormat) -> logging.Handler:
             JsonFormatter("{name}{asctime}{levelname}{message}{exc_info}", style="{")
         )
     else:
-        handler.setFormatter(logging.Formatter(PLAIN_FORMAT, PLAIN_DATE_FORMAT))
+        handler.setFormatter(PrintableFormatter(PLAIN_FORMAT, PLAIN_DATE_FORMAT))
     return handler
 
 
