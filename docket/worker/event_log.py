@@ -51,7 +51,7 @@ def say_duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
+    if seconds < 59.95:  # what would round to 60.0 reads as a minute
         return f"{seconds:.1f}".removesuffix(".0") + "s"
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
