@@ -22,7 +22,6 @@ PENDING: dict[str, str] = {
         "tests/test_docs_production.py runs the dead-letter example but only compiles the "
         "event-loop one, and declares neither"
     ),
-    "docs/security.md": "no docs test runs its examples yet (tests/test_docs_security.py)",
 }
 """Pages whose owners have not yet made every block run, and what is missing.
 

@@ -16,6 +16,7 @@ import pytest
 from docket.engines.redis.tls import tls_options
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "security.md"
+RUNS_DOCS_PAGES = ("docs/security.md",)  # every python block (tests/docs_blocks.py)
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
