@@ -49,7 +49,7 @@ logger = logging.getLogger("docket.worker")
 def say_duration(seconds: float) -> str:
     """A short duration in words: ``12ms``, ``2s``, ``7.2s``, ``4m 12s``, ``3h 5m``."""
     seconds = max(0.0, seconds)
-    if seconds < 1:
+    if seconds < 0.9995:  # what would round to 1000ms reads as a second
         return f"{seconds * 1000:.0f}ms"
     if seconds < 59.95:  # what would round to 60.0 reads as a minute
         return f"{seconds:.1f}".removesuffix(".0") + "s"
