@@ -11,9 +11,10 @@ from __future__ import annotations
 import typer
 
 from docket import __version__
-from docket.cli import dead_letters, tasks, workers
+from docket.cli import dead_letters, strikes, tasks, workers
 from docket.cli.clear import clear
 from docket.cli.dashboard import dashboard
+from docket.cli.dockets import ls
 from docket.cli.snapshot import snapshot
 from docket.cli.strikes import restore, strike
 from docket.cli.watch import watch
@@ -46,6 +47,8 @@ app.command()(strike)
 app.command()(restore)
 app.command()(clear)
 app.command()(dashboard)
+app.command("ls")(ls)
 app.add_typer(workers.app, name="workers")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(dead_letters.app, name="dead-letters")
+app.add_typer(strikes.app, name="strikes")
