@@ -254,6 +254,7 @@ def test_a_misspelt_tls_option_is_refused_with_the_valid_ones(url: str) -> None:
         ("rediss://localhost/0?ssl_cert_reqs=always", "none, optional, required"),
         ("rediss://localhost/0?ssl_min_version=SSLv3", "TLSv1_2 or TLSv1_3"),
         ("rediss://localhost/0?colour=blue", "valid TLS options: "),
+        ("redis://localhost/0?ssl=true", "use a rediss:// URL"),
         ("redis+sentinel://h1/mymaster?ssl_ca_certs=/ca.pem", "need ssl=true"),
         ("redis+cluster://h1:7000?ssl=sure", "must be true or false"),
     ],

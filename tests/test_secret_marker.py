@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import redis
@@ -29,6 +30,7 @@ from typer.testing import CliRunner
 
 from docket import Docket, StrikeList, Worker
 from docket.cli import app
+from docket.urls import redact_url, scrub
 
 MARKER = "mk" + uuid.uuid4().hex
 """The right password (and, where there is one, the signing key)."""
@@ -57,6 +59,24 @@ MALFORMED = [
     f"http://user:{MARKER}@localhost/0",
     f"user:{MARKER}@localhost:6379/0",
 ]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"user:{MARKER}@h:6379/0", "user:***@h:6379/0"),
+        (f"redis://u:{MARKER}@[::1/0", "redis://u:***@[::1/0"),
+        (f"redis://u:p%40{MARKER}@h/0", "redis://u:***@h/0"),
+        (f"redis://u:p@{MARKER}@h/0", "redis://u:***@h/0"),
+        (f"redis://h/0?a=1&PassWord={MARKER}#x", "redis://h/0?a=1&PassWord=***#x"),
+        (f"redis://h/0?ssl_pass%77ord={MARKER}", "redis://h/0?ssl_pass%77ord=***"),
+        ("memory://", "memory://"),
+        ("redis://h:6379/0?db=1", "redis://h:6379/0?db=1"),
+    ],
+)
+def test_redact_url_hides_passwords_by_the_text(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert scrub(f"quoting {url} and {unquote(url)}", url).count(MARKER) == 0
 
 
 def exposed(error: BaseException) -> str:

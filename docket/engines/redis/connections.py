@@ -141,6 +141,11 @@ def server_options(url: str) -> dict[str, Any]:
     )
     options: dict[str, Any] = {}
     for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if name == tls.TLS_SWITCH:
+            raise ValueError(
+                f"{name}= in {shown!r} is for sentinel and cluster URLs; "
+                "for TLS to one server, use a rediss:// URL"
+            )
         if tls.looks_like_tls(name):
             if name not in tls.tls_options():
                 raise tls.unknown_tls_option(name, shown)
