@@ -238,6 +238,38 @@ async def test_repr_and_errors_of_an_open_and_a_closed_docket(server: int, logs:
         assert_clean(exposed(await caught(action)), "an error of a closed docket")
 
 
+async def test_a_worker_losing_its_server_never_shows_a_password(logs: list[str]) -> None:
+    from conformance.redis_server import RedisUnavailable, start_redis_server
+
+    try:
+        lost = start_redis_server(extra_args=["--protected-mode", "no"])
+    except RedisUnavailable as error:
+        pytest.skip(f"no redis-server available: {error}")
+    try:
+        if lost.process is None:
+            pytest.skip("needs a server of its own, not DOCKET_TEST_REDIS_URL")
+        admin = redis.Redis.from_url(lost.url)
+        admin.config_set("requirepass", MARKER)
+        admin.close()
+        url = lost.url.replace("redis://", f"redis://:{MARKER}@")
+        async with Docket("secrets-lost", url) as docket:
+            async with Worker(docket) as worker:
+                running = asyncio.create_task(worker.run_forever())
+                await docket.add(plain_task)(1)
+                await asyncio.sleep(0.3)
+                lost.stop()  # the worker's connections break, and reconnecting fails
+                await asyncio.sleep(2)
+                running.cancel()
+                with pytest.raises((asyncio.CancelledError, Exception)) as ended:
+                    await running
+                assert_clean(exposed(ended.value), "the worker's end")
+    except Exception as error:
+        assert_clean(exposed(error), "a lost server's error")
+    finally:
+        lost.stop()
+    assert any("127.0.0.1" in line or "connect" in line.lower() for line in logs)
+
+
 def cli_commands(name: str) -> list[list[str]]:
     where = ["--docket", name]
     return [
