@@ -11,6 +11,7 @@ worker with no work lost.
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from conformance.conftest import Target
+from conformance.test_results import DictStore
 from docket import Docket, ExecutionState, Worker
 from docket.engines.base import TaskMessage
 from docket.errors import BadSignature
@@ -151,6 +153,25 @@ async def test_a_result_signed_for_another_key_is_refused(target: Target) -> Non
         with pytest.raises(BadSignature):
             codec.decode_value(moved, "elsewhere")
         assert codec.decode_value(moved, "real") == 40
+
+
+async def test_a_forged_result_in_the_result_storage_raises_bad_signature(target: Target) -> None:
+    store = DictStore()
+    async with target.docket(signing_key=KEY, result_storage=store) as docket:
+        docket.register(count)
+        genuine = await docket.add(count)(2)
+        forged = await docket.add(count)(3)
+        await run_all(target, docket)
+        assert await genuine.get_result() == 20
+        stored_at = f"{forged.key}:{forged.generation}"
+        assert stored_at in store.data
+        planted = base64.b64encode(encode_value(Evil("stored"))).decode("ascii")
+        store.data[stored_at] = ({"data": planted}, None)
+        reread = await docket.get_execution(forged.key)
+        assert reread is not None
+        with pytest.raises(BadSignature, match="bad signature"):
+            await reread.get_result()
+    assert executed == []
 
 
 async def test_forged_strike_rules_are_ignored_and_logged(
