@@ -34,6 +34,7 @@ from docket.dependencies import (
 )
 from docket.docket import Docket, DocketSnapshot
 from docket.errors import (
+    BadSignature,
     ExecutionCancelled,
     ExecutionExpired,
     ExecutionFailed,
@@ -49,6 +50,7 @@ __version__ = "0.28.0"
 
 __all__ = [
     "Agenda",
+    "BadSignature",
     "CallArgument",
     "Clock",
     "ConcurrencyLimit",

@@ -15,6 +15,7 @@ from docket.cli import dead_letters, strikes, tasks, workers
 from docket.cli.clear import clear
 from docket.cli.dashboard import dashboard
 from docket.cli.dockets import ls
+from docket.cli.signing import add_signing_key_option
 from docket.cli.snapshot import snapshot
 from docket.cli.strikes import restore, strike
 from docket.cli.watch import watch
@@ -52,3 +53,5 @@ app.add_typer(workers.app, name="workers")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(strikes.app, name="strikes")
+# Last: it wraps every command registered above.
+add_signing_key_option(app)
