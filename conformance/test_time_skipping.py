@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conformance.conftest import Target
-from docket import Docket, Perpetual, Retry, RunsForever, VirtualClock, Worker
+from docket import Docket, Perpetual, Retry, RunsForever, Timeout, VirtualClock, Worker
 from docket.clock import DEFAULT_SKIP_LIMIT
 from docket_testing import advance, run_due
 
@@ -163,3 +163,29 @@ def test_bad_clock_options_name_the_parameter_and_value() -> None:
         VirtualClock(START, skip_limit=timedelta(days=-1))
     with pytest.raises(TypeError, match=r"skip_idle_time.*'yes'"):
         VirtualClock(START, skip_idle_time="yes")  # type: ignore[arg-type]
+
+
+async def test_a_run_under_a_timeout_sleeping_on_the_clock_is_skipped_through(
+    target: Target,
+) -> None:
+    """``Timeout`` races the body in a child task; the run still counts as asleep."""
+    finished: list[datetime] = []
+    async with skipping_docket(target) as docket:
+
+        async def patient(timeout: Timeout = Timeout(timedelta(seconds=10))) -> str:
+            await docket.clock.sleep(8)
+            finished.append(docket.clock.now())
+            return "done"
+
+        async def stuck(timeout: Timeout = Timeout(timedelta(seconds=10))) -> None:
+            await docket.clock.sleep(60)
+
+        done = await docket.add(patient)()
+        late = await docket.add(stuck)()
+        async with Worker(docket) as worker:
+            await target.wait(worker.run_until_finished())
+        assert finished == [START + timedelta(seconds=8)]
+        assert await done.get_result() == "done"
+        with pytest.raises(TimeoutError):
+            await late.get_result()
+        assert docket.clock.now() == START + timedelta(seconds=10)

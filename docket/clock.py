@@ -13,7 +13,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
@@ -115,6 +116,7 @@ class VirtualClock:
         self._order = itertools.count()
         self._listeners: list[Callable[[datetime], None]] = []
         self._asleep: dict[asyncio.Task[object], asyncio.Future[None]] = {}
+        self._waiting_on: dict[asyncio.Task[object], tuple[asyncio.Future[object], ...]] = {}
         self._sleep_started = asyncio.Event()
 
     def now(self) -> datetime:
@@ -186,9 +188,37 @@ class VirtualClock:
         return remove
 
     def asleep(self, task: asyncio.Task[object]) -> bool:
-        """Whether ``task`` is suspended in ``sleep``/``sleep_until`` on this clock now."""
+        """Whether ``task`` is suspended in ``sleep``/``sleep_until`` on this clock now,
+        or waits (see ``waits_for``) only on tasks that all are, or are done."""
         future = self._asleep.get(task)
-        return future is not None and not future.done()
+        if future is not None:
+            return not future.done()
+        children = self._waiting_on.get(task)
+        if children is None:
+            return False
+        pending = [child for child in children if not child.done()]
+        return bool(pending) and all(
+            isinstance(child, asyncio.Task) and self.asleep(child) for child in pending
+        )
+
+    @contextmanager
+    def waits_for(self, *children: asyncio.Future[object]) -> Iterator[None]:
+        """While the block lasts, the current task waits on ``children`` alone.
+
+        It then counts as asleep whenever they are all asleep on this clock,
+        so a worker skipping idle time sees through a task that races its
+        body against a deadline (``Timeout``) or gathers sleepers.
+        """
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._waiting_on[task] = children
+        try:
+            yield
+        finally:
+            if self._waiting_on.get(task) is children:
+                del self._waiting_on[task]
 
     async def sleep_started(self) -> None:
         """Return the next time anyone starts sleeping on this clock."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from docket.clock import VirtualClock
 from docket.dependencies.base import Runtime
 from docket.dependencies.context import current_execution
 from docket.racing import cancel_and_wait
@@ -115,7 +117,13 @@ class Timeout(Runtime["Timeout"]):
                 # loop re-reads it, so an extend() meanwhile keeps the body going.
                 timer = asyncio.ensure_future(clock.sleep(left))
                 try:
-                    await asyncio.wait({child, timer}, return_when=asyncio.FIRST_COMPLETED)
+                    # On a VirtualClock, this run is asleep when the body is.
+                    with (
+                        clock.waits_for(child, timer)
+                        if isinstance(clock, VirtualClock)
+                        else nullcontext()
+                    ):
+                        await asyncio.wait({child, timer}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     await cancel_and_wait(timer)
         except asyncio.CancelledError:
