@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from docket.timeutil import truncate_to_ms, utc
 
@@ -116,7 +116,7 @@ class VirtualClock:
         self._order = itertools.count()
         self._listeners: list[Callable[[datetime], None]] = []
         self._asleep: dict[asyncio.Task[object], asyncio.Future[None]] = {}
-        self._waiting_on: dict[asyncio.Task[object], tuple[asyncio.Future[object], ...]] = {}
+        self._waiting_on: dict[asyncio.Task[object], tuple[asyncio.Future[Any], ...]] = {}
         self._sleep_started = asyncio.Event()
 
     def now(self) -> datetime:
@@ -202,7 +202,7 @@ class VirtualClock:
         )
 
     @contextmanager
-    def waits_for(self, *children: asyncio.Future[object]) -> Iterator[None]:
+    def waits_for(self, *children: asyncio.Future[Any]) -> Iterator[None]:
         """While the block lasts, the current task waits on ``children`` alone.
 
         It then counts as asleep whenever they are all asleep on this clock,
