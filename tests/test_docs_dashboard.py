@@ -8,11 +8,10 @@ screenshot the page shows must be there.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from docs_blocks import Block, blocks, run_program
 from typer.testing import CliRunner
 
 from docket.cli.app import app
@@ -22,31 +21,15 @@ pytest.importorskip("starlette")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 GUIDE = DOCS / "dashboard.md"
 RUNS_DOCS_PAGES = ("docs/dashboard.md",)  # every python block (tests/docs_blocks.py)
-PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-
-
-def python_blocks() -> list[tuple[int, str]]:
-    text = GUIDE.read_text(encoding="utf-8")
-    return [
-        (text.count("\n", 0, match.start()) + 1, match.group(1))
-        for match in PYTHON_BLOCK.finditer(text)
-    ]
 
 
 def test_the_guide_has_its_examples() -> None:
-    assert len(python_blocks()) == 2
+    assert len(blocks("docs/dashboard.md")) == 2
 
 
-@pytest.mark.parametrize(("line", "code"), python_blocks(), ids=lambda value: str(value)[:4])
-def test_each_example_runs(line: int, code: str, tmp_path: Path) -> None:
-    script = tmp_path / "example.py"
-    script.write_text(code, encoding="utf-8")
-    finished = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
-    )
-    assert finished.returncode == 0, (
-        f"docs/dashboard.md:{line} failed:\n{finished.stdout}\n{finished.stderr}"
-    )
+@pytest.mark.parametrize("block", blocks("docs/dashboard.md"), ids=str)
+def test_each_example_runs(block: Block, tmp_path: Path) -> None:
+    run_program(block, tmp_path)
 
 
 def test_every_option_it_names_exists() -> None:
