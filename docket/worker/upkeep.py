@@ -57,6 +57,11 @@ class Upkeep:
         self.in_flight = 0
         """Storage calls these loops have in flight (time skipping waits for none)."""
 
+    def busy(self) -> bool:
+        """Time must not skip yet: a storage call is in flight, or an outcome waits to
+        be written (until it is, the next due time the claim loop knows is stale)."""
+        return self.in_flight > 0 or bool(self.settler.unsettled)
+
     @contextmanager
     def _storage_call(self) -> Iterator[None]:
         self.in_flight += 1

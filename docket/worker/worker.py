@@ -178,7 +178,7 @@ class Worker:
         )
         if isinstance(docket.clock, VirtualClock):
             self._claims.skipper = TimeSkipper(
-                docket.clock, docket.engine, self._slots, lambda: self._upkeep.in_flight > 0
+                docket.clock, docket.engine, self._slots, self._upkeep.busy
             )
 
     def _note_written(self) -> None:
