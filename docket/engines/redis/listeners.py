@@ -123,10 +123,9 @@ class Channels:
         if connection is None:
             return
         connection.closing = True
-        if connection.reader is not None:
-            connection.reader.cancel()
         await connection.pubsub.aclose()  # type: ignore[no-untyped-call]
         if connection.reader is not None:
+            connection.reader.cancel()
             await asyncio.gather(connection.reader, return_exceptions=True)
         connection.fail(ConnectionError("the engine's subscriptions were closed"))
 
