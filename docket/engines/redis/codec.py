@@ -286,7 +286,8 @@ def parse_cancellation(data: bytes) -> Cancellation:
 
 
 def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
-    """The 21 script arguments of one settlement (see ``lua/settling.lua``).
+    """The script arguments of one settlement (see ``lua/settling.lua``): 13 for
+    a run that ends, 21 for one that is rescheduled.
 
     ``settlement`` has passed ``messages.check_settlement``.
     """
@@ -307,7 +308,7 @@ def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
         "" if settlement.started_at is None else epoch_ms(settlement.started_at),
     ]
     if retry is None:
-        return [*args, "0", "", b"", 0, 0, "", "", "", 0]
+        return [*args, "0"]
     headers = json.dumps(dict(retry.headers), separators=(",", ":"))
     wait_for = settlement.wait_for
     return [

@@ -72,14 +72,31 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
 
   local claims = {}
 
-  -- Each entry is leased as soon as it is handed out, so that should the
-  -- script fail part way, what it handed out can be reclaimed.
+  -- Each entry is leased before it is handed out, so that should the script
+  -- fail part way, what it handed out can be reclaimed.  A fresh read leases
+  -- all its entries in two calls (lease_all) before any is handed out.
   local function lease(id)
     redis.call('ZADD', leases, lease_until, id)
     redis.call('HSET', holders, id, worker)
   end
 
-  local function hand_out(id, fields, redelivered)
+  local function lease_all(ids)
+    local scored, held = {}, {}
+    for _, id in ipairs(ids) do
+      scored[#scored + 1] = lease_until
+      scored[#scored + 1] = id
+      held[#held + 1] = id
+      held[#held + 1] = worker
+    end
+    call_chunked(scored, 'ZADD', leases)
+    call_chunked(held, 'HSET', holders)
+  end
+
+  local function leased_already() end
+
+  -- `leased` says lease_all already leased `id`.
+  local function hand_out(id, fields, redelivered, leased)
+    local lease = leased and leased_already or lease
     local entry = fields_map(fields)
     local key, generation = entry['key'], entry['generation']
     if not key or not generation then
@@ -157,22 +174,25 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
 
   -- 3. Move the first queued records, in due order, into the stream and read
   -- them through the consumer group (which tracks them until acknowledged).
+  -- A record read here is kept, so that its hand-out need not read it again.
   local take = count - #claims
   if take > 0 then
     local popped = redis.call('ZPOPMIN', queue, take)
+    local fresh = {}
     for i = 1, #popped, 2 do
       local m = popped[i]
       local key = member_key(m)
       local record = runs .. key
-      local current = read_fields(record, 'state', 'generation')
-      if current == nil or gone(current) or not KNOWN_STATES[current[1]] then
+      local stored = redis.pcall('HGETALL', record)
+      local current = (not stored.err) and fields_map(stored) or {}
+      if stored.err or not KNOWN_STATES[current['state']] then
         -- Unreadable, gone or strange: delivered all the same, so that a
         -- worker sets it aside.
         redis.call('XADD', stream, '*', 'key', key, 'generation', member_generation(m))
-      elseif current[1] == 'queued' and is_member_of(m, current, key) then
-        local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current[2])
-        -- A cancel withdraws queued work by this id, should the read below not reach it.
-        redis.call('HSET', record, 'message_id', id)
+      elseif current['state'] == 'queued' and tonumber(current['generation'])
+          and member(current['generation'], key) == m then
+        local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current['generation'])
+        fresh[id] = {record = record, stored = stored, key = key, generation = current['generation']}
       end
     end
     local reply = redis.pcall('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
@@ -187,10 +207,33 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
       reply = redis.call('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
     end
+    local entries, ids = {}, {}
     for _, entry in ipairs(stream_entries(reply)) do
       if type(entry[2]) == 'table' then
-        hand_out(entry[1], entry[2], 0)
+        entries[#entries + 1] = entry
+        ids[#ids + 1] = entry[1]
       end
+    end
+    lease_all(ids)
+    for _, entry in ipairs(entries) do
+      local id = entry[1]
+      local mine = fresh[id]
+      if mine then
+        -- Moved from the queue just above: its record was read then.
+        fresh[id] = nil
+        local changes = {state = 'running', worker = worker, started_at = now, message_id = id}
+        redis.call('HSET', mine.record, 'state', 'running', 'worker', worker, 'started_at', now,
+          'message_id', id)
+        publish(events, mine.key, 'running', mine.generation, worker)
+        claims[#claims + 1] = {id, 'ok', 0, {}, with_fields(mine.stored, changes)}
+      else
+        hand_out(id, entry[2], 0, true)
+      end
+    end
+    -- Moved but not read (older unread entries came first): a cancel
+    -- withdraws queued work by this id.
+    for id, mine in pairs(fresh) do
+      redis.call('HSET', mine.record, 'message_id', id)
     end
   end
 

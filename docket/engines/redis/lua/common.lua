@@ -110,13 +110,18 @@ local function store(record, key, fn, payload, when, attempt, headers, generatio
 end
 
 -- End a record.  gc_ms '0' means its ttl was zero: forget it at once.
--- started_at, when given, replaces the time the claim recorded.
-local function finish(record, state, completed_at, expires_at, gc_ms, result, err, started_at)
+-- started_at, when given, replaces the time the claim recorded.  `settled`
+-- says the record is the running generation its worker settles: that one
+-- holds no result or error to clear (store() starts every generation from an
+-- empty hash and only finish() writes them), and its message_id is only ever
+-- read while the record is live, so one HDEL per run is spared.
+local function finish(record, state, completed_at, expires_at, gc_ms, result, err, started_at,
+                      settled)
   if gc_ms == '0' then
     redis.call('DEL', record)
     return
   end
-  redis.call('HDEL', record, 'message_id', 'result', 'error')
+  if not settled then redis.call('HDEL', record, 'message_id', 'result', 'error') end
   local f = {'state', state, 'completed_at', completed_at, 'expires_at', expires_at}
   if result then f[#f + 1] = 'result'; f[#f + 1] = result end
   if err then f[#f + 1] = 'error'; f[#f + 1] = err end
