@@ -21,7 +21,6 @@ Needs valgrind (with callgrind_control) and redis-server on PATH.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import subprocess
 import sys
