@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
+from docket.cancelling import cancel_many
 from docket.clock import Clock, SystemClock
 from docket.dead_letters import DeadLetterMethods, check_retention
 from docket.dependencies.resolution import check_task_dependencies
@@ -322,6 +323,21 @@ class Docket(DeadLetterMethods, StrikeMethods):
             span.set_attribute("docket.cancelled", cancelled)
         if cancelled:
             TASKS_CANCELLED.add(1, {"docket.name": self.name})
+
+    async def cancel_many(
+        self, keys: Iterable[str], *, chunk_size: int | None = 1000
+    ) -> list[bool]:
+        """``cancel`` each key in order, ``chunk_size`` keys per round trip (None: one for all).
+
+        Returns one bool per key, in order: True where this call cancelled
+        that key's scheduled, queued or running work (running work is
+        interrupted as by ``cancel``), False for missing or ended work.  Each
+        key is cancelled on its own; the batch is not atomic.  A key given
+        twice is cancelled by its first occurrence and reads False at its
+        second, as two ``cancel`` calls would.  Every key is checked before
+        any is sent.  Not in pydocket.
+        """
+        return await cancel_many(self, keys, chunk_size)
 
     async def clear(self) -> int:
         """Cancel all scheduled and queued work; return how many executions."""

@@ -94,6 +94,10 @@ class MemoryEngine:
         """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
         return scheduling.cancel(self._store, key, self._store.tick(now), ttl)
 
+    async def cancel_many(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
+        """``cancel`` each key in order; True where this call cancelled."""
+        return scheduling.cancel_many(self._store, keys, self._store.tick(now), ttl)
+
     async def clear(self, now: datetime, ttl: timedelta) -> int:
         """Cancel every SCHEDULED and QUEUED execution; return how many."""
         return scheduling.clear(self._store, self._store.tick(now), ttl)

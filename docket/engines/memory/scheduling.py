@@ -17,7 +17,7 @@ from docket.engines.records import Cancellation, ScheduleResult, TaskMessage
 from docket.engines.rules import due_order
 from docket.states import Disposition, ExecutionState
 
-__all__ = ["cancel", "clear", "schedule", "schedule_many"]
+__all__ = ["cancel", "cancel_many", "clear", "schedule", "schedule_many"]
 
 
 def schedule(store: Store, message: TaskMessage, now: datetime, replace: bool) -> ScheduleResult:
@@ -60,6 +60,11 @@ def cancel(store: Store, key: str, now: datetime, ttl: timedelta) -> bool:
     if notice is not None:
         announce(store.cancellation_watchers, notice)
     return True
+
+
+def cancel_many(store: Store, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
+    """``cancel`` each key in order; a key given twice is found ended the second time."""
+    return [cancel(store, key, now, ttl) for key in keys]
 
 
 def clear(store: Store, now: datetime, ttl: timedelta) -> int:

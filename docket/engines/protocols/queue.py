@@ -3,8 +3,8 @@
 These move a key's execution record through its states (see ``base.py`` for
 the invariants every engine keeps): ``schedule`` makes it SCHEDULED or
 QUEUED, ``claim`` RUNNING under a lease, ``settle`` ends or reschedules it,
-and ``cancel``, ``clear``, ``release`` and ``set_aside`` end or hand back work
-on the way.
+and ``cancel`` (and ``cancel_many``), ``clear``, ``release`` and ``set_aside``
+end or hand back work on the way.
 """
 
 from __future__ import annotations
@@ -74,6 +74,18 @@ class QueueOperations(Protocol):
         delivery's settlement then only acknowledges it (reported not
         applied, rescheduling nothing), a reclaim of it once its lease
         expires hands nothing out, and ``renew`` reports it lost.
+        """
+        ...
+
+    async def cancel_many(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
+        """``cancel`` each key in order, in one round trip where the engine has them.
+
+        One result per key, in order, as ``cancel`` would return it alone:
+        each key is cancelled atomically on its own (the batch is not
+        atomic), so a key given twice is cancelled by its first occurrence
+        and found ended by its second.  An empty ``keys`` costs nothing.  A
+        failure of the whole batch (a lost connection) raises, and then
+        any of the keys may or may not have been cancelled.
         """
         ...
 

@@ -13,9 +13,9 @@ Where work waits (see ``keys.py`` for every key):
   caller's clock, so expiry never depends on Redis's clock.
 
 Every transition is one Lua script (``lua/``), called by hash: ``schedule``,
-``cancel``, ``claim`` and ``clear`` take one round trip each; ``settle`` and
-``renew`` one per batch, and ``schedule_many`` pipelines one schedule per
-message in one round trip.  Times always come from the caller's ``now``.
+``cancel``, ``claim`` and ``clear`` take one round trip each; ``settle``,
+``renew`` and ``cancel_many`` one per batch, and ``schedule_many`` pipelines
+one schedule per message in one round trip.  Times always come from the caller's ``now``.
 
 This module says which step serves each operation; the steps live beside
 their memory twins, in modules of the same names: ``scheduling`` (schedule,
@@ -112,6 +112,10 @@ class RedisEngine:
     async def cancel(self, key: str, now: datetime, ttl: timedelta) -> bool:
         """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
         return await scheduling.cancel(self._session, key, now, ttl)
+
+    async def cancel_many(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
+        """``cancel`` each key in order, in one script call; True where this call cancelled."""
+        return await scheduling.cancel_many(self._session, keys, now, ttl)
 
     async def clear(self, now: datetime, ttl: timedelta) -> int:
         """Cancel every SCHEDULED and QUEUED execution; return how many."""

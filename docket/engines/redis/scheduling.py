@@ -3,8 +3,9 @@
 The twin of ``memory/scheduling.py``.  ``schedule`` sends one message to
 ``lua/schedule.lua`` and ``schedule_many`` a pipelined batch; both build each
 call and read each reply through ``ScheduleCall``, so a message means the
-same whichever way it travels.  ``cancel`` and ``clear`` are one script call
-each (``lua/cancel.lua``, ``lua/clear.lua``).
+same whichever way it travels.  ``cancel_many`` is one call of
+``lua/cancel.lua`` for all its keys (``cancel`` is a batch of one), and
+``clear`` one call of ``lua/clear.lua``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from docket.engines.redis.session import Session
 from docket.states import Disposition, ExecutionState
 from docket.timeutil import epoch_ms, from_epoch_ms
 
-__all__ = ["ScheduleCall", "cancel", "clear", "schedule", "schedule_call", "schedule_many"]
+__all__ = [
+    "ScheduleCall",
+    "cancel",
+    "cancel_many",
+    "clear",
+    "schedule",
+    "schedule_call",
+    "schedule_many",
+]
 
 
 @dataclass(frozen=True)
@@ -123,13 +132,28 @@ async def schedule_many(
 
 async def cancel(session: Session, key: str, now: datetime, ttl: timedelta) -> bool:
     """Cancel SCHEDULED, QUEUED or RUNNING work under ``key``; True if this call did."""
-    keys = session.keys
+    return (await cancel_many(session, [key], now, ttl))[0]
+
+
+async def cancel_many(
+    session: Session, keys: Sequence[str], now: datetime, ttl: timedelta
+) -> list[bool]:
+    """``cancel`` each key in order, in one script call; True where that key's work ended."""
+    if not keys:
+        return []
+    names = session.keys
     reply = await session.run(
         "cancel",
-        [keys.record(key), keys.queue, keys.future, keys.stream, keys.holders],
-        [key, *ends(now, ttl), keys.events_prefix, keys.cancellation_channel],
+        [
+            names.queue,
+            names.future,
+            names.stream,
+            names.holders,
+            *(names.record(key) for key in keys),
+        ],
+        [*ends(now, ttl), names.events_prefix, names.cancellation_channel, *keys],
     )
-    return bool(reply)
+    return [bool(cancelled) for cancelled in reply]
 
 
 async def clear(session: Session, now: datetime, ttl: timedelta) -> int:
