@@ -142,6 +142,17 @@ async def replace_and_cancel(session: Session, block: Block) -> None:
     assert cancelled is not None and cancelled.state is ExecutionState.CANCELLED
 
 
+async def batches(session: Session, block: Block) -> None:
+    async def send_reminder(customer_id: int, message: str) -> None: ...
+
+    async with session.docket() as docket:
+        await session.run(block, docket=docket, send_reminder=send_reminder)
+        left = await docket.get_execution("reminder-103")
+        assert left is not None and left.state is ExecutionState.SCHEDULED
+        assert (await docket.snapshot()).total_tasks == 1
+    assert session.printed() == block.output
+
+
 async def worker_forever(session: Session, block: Block) -> None:
     running = asyncio.ensure_future(session.run(block))
     seen = ""
@@ -261,6 +272,7 @@ CHECKS: dict[str, Check] = {
     "# Ignored - key already exists": custom_keys,
     "@app.post(": web_endpoint,
     "await docket.cancel(key)": replace_and_cancel,
+    "await docket.cancel_many(": batches,
     "await worker.run_forever()": worker_forever,
     "# tasks.py": tasks_module,
     "flaky_api_call": retries,
