@@ -13,14 +13,15 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 
+from docket.racing import Signal
 from docket.timeutil import truncate_to_ms, utc
 
-__all__ = ["DEFAULT_SKIP_LIMIT", "Clock", "SystemClock", "VirtualClock"]
+__all__ = ["DEFAULT_SKIP_LIMIT", "Clock", "SystemClock", "VirtualClock", "sleeping"]
 
 
 @runtime_checkable
@@ -117,7 +118,7 @@ class VirtualClock:
         self._listeners: list[Callable[[datetime], None]] = []
         self._asleep: dict[asyncio.Task[object], asyncio.Future[None]] = {}
         self._waiting_on: dict[asyncio.Task[object], tuple[asyncio.Future[Any], ...]] = {}
-        self._sleep_started = asyncio.Event()
+        self._sleep_started = Signal()
 
     def now(self) -> datetime:
         return self._now
@@ -136,17 +137,36 @@ class VirtualClock:
             # an elapsed deadline cannot starve the event loop.
             await asyncio.sleep(0)
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (utc(when), next(self._order), future))
+        future = self._alarm(when)
         task = asyncio.current_task()
         if task is not None:
             self._asleep[task] = future
-        self._sleep_started.set()
         try:
             await future
         finally:
             if task is not None and self._asleep.get(task) is future:
                 del self._asleep[task]
+
+    def alarm(self, when: datetime) -> asyncio.Future[None]:
+        """A future that completes once this clock reaches ``when`` (at once if it has).
+
+        ``sleep_until`` without a task: racing it (``first_of``) costs no task.
+        Cancelling it only stops that one wait.  Unlike a ``sleep_until``, the
+        caller does not count as asleep for time skipping.
+        """
+        if when.tzinfo is None:
+            raise ValueError(f"when must be timezone-aware, got {when!r}")
+        if when <= self._now:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            return future
+        return self._alarm(when)
+
+    def _alarm(self, when: datetime) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (utc(when), next(self._order), future))
+        self._sleep_started.set()
+        return future
 
     def advance(self, delta: timedelta | float) -> datetime:
         """Move time forward by ``delta`` (a timedelta or seconds); return the new now."""
@@ -222,8 +242,12 @@ class VirtualClock:
 
     async def sleep_started(self) -> None:
         """Return the next time anyone starts sleeping on this clock."""
+        await self.sleep_starting()
+
+    def sleep_starting(self) -> asyncio.Future[None]:
+        """A future that completes the next time anyone starts sleeping on this clock."""
         self._sleep_started.clear()
-        await self._sleep_started.wait()
+        return self._sleep_started.waiter()
 
     def next_deadline(self) -> datetime | None:
         """The earliest deadline anyone is sleeping until, if any."""
@@ -233,3 +257,14 @@ class VirtualClock:
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self._now.isoformat()})"
+
+
+def sleeping(clock: Clock, seconds: float) -> Awaitable[None]:
+    """``clock.sleep(seconds)`` to race with other waits (``first_of``).
+
+    On a ``VirtualClock`` it is a plain future (``VirtualClock.alarm``), so
+    racing it costs no task; on any other clock, the ``sleep`` coroutine.
+    """
+    if isinstance(clock, VirtualClock):
+        return clock.alarm(clock.now() + timedelta(seconds=max(0.0, seconds)))
+    return clock.sleep(seconds)

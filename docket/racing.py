@@ -1,6 +1,8 @@
 """Racing awaitables, and cancelling the losers cleanly.
 
-``first_of`` returns when the first of several awaitables ends,
+``first_of`` returns when the first of several awaitables ends (a future
+is raced as it is; a coroutine gets a task), ``Signal`` is an ``asyncio.Event``
+whose waits are plain futures (so racing one costs no task),
 ``until_deadline`` races work against a deadline on a docket ``Clock`` (not
 the event loop's timer, so a ``VirtualClock`` controls it too), ``until_set``
 races an event against the task that would set it, and ``cancel_and_wait``
@@ -12,11 +14,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Coroutine
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from docket.clock import Clock
+if TYPE_CHECKING:
+    # Only named in hints: clock.py uses this module's Signal.
+    from docket.clock import Clock
 
-__all__ = ["cancel_and_wait", "first_of", "until_deadline", "until_set"]
+__all__ = ["Signal", "cancel_and_wait", "first_of", "until_deadline", "until_set"]
 
 T = TypeVar("T")
 
@@ -35,6 +39,9 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
     pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
+    # A plain future is done as soon as it is cancelled; only tasks need a
+    # turn of the loop to unwind.
+    pending = [task for task in pending if not task.done()]
     if pending:
         await asyncio.wait(pending)
     for task in tasks:
@@ -46,16 +53,86 @@ async def first_of(*waits: Awaitable[Any]) -> None:
     """Return once any of ``waits`` finishes; the others are cancelled.
 
     An exception from the first to finish propagates.  Cancelling the caller
-    cancels every wait.
+    cancels every wait.  A future in ``waits`` is raced as it is, with no
+    task around it, so it must be the caller's own to cancel.
     """
-    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    futures = [asyncio.ensure_future(wait) for wait in waits]
+    done = [future for future in futures if future.done()]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            winner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def wake(_: asyncio.Future[Any]) -> None:
+                if not winner.done():
+                    winner.set_result(None)
+
+            for future in futures:
+                future.add_done_callback(wake)
+            try:
+                await winner
+            finally:
+                for future in futures:
+                    future.remove_done_callback(wake)
+            done = [future for future in futures if future.done()]
     finally:
         # Let cancellations settle so no task outlives this call unobserved.
-        await cancel_and_wait(*tasks)
-    for task in done:
-        task.result()
+        await cancel_and_wait(*futures)
+    for future in done:
+        if not future.cancelled():
+            future.result()
+
+
+class Signal:
+    """A flag to wait for, as ``asyncio.Event`` is, whose ``waiter`` is a plain future.
+
+    ``set`` wakes every waiter and the flag stays set until ``clear``;
+    waiting on a set flag returns at once, without yielding.
+    """
+
+    __slots__ = ("_flag", "_limit", "_waiters")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._limit = 8
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+        return self._flag
+
+    def set(self) -> None:
+        """Set the flag and wake everyone waiting for it."""
+        if self._flag:
+            return
+        self._flag = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        """Unset the flag; waits started from now on wait for the next ``set``."""
+        self._flag = False
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A new future that completes when the flag is set (at once if it is).
+
+        Cancelling it only stops that one wait.
+        """
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._flag:
+            waiter.set_result(None)
+            return waiter
+        if len(self._waiters) >= self._limit:
+            # Forget waits that were cancelled, at a cost that stays linear.
+            self._waiters = [w for w in self._waiters if not w.done()]
+            self._limit = max(8, 2 * len(self._waiters))
+        self._waiters.append(waiter)
+        return waiter
+
+    async def wait(self) -> None:
+        """Return once the flag is set (at once, without yielding, if it is)."""
+        await self.waiter()
 
 
 async def until_deadline(

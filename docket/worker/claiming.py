@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from docket.clock import Clock, VirtualClock
 from docket.engines.base import Claim, ClaimBatch, Engine
 from docket.instrumentation import internal_operations
-from docket.racing import first_of
+from docket.racing import Signal, first_of
 from docket.worker.event_log import ConnectionTrouble
 from docket.worker.settling import Settler
 from docket.worker.slots import Slots
@@ -48,7 +48,7 @@ class ClaimLoop:
         clock: Clock,
         slots: Slots,
         settler: Settler,
-        stopping: asyncio.Event,
+        stopping: Signal,
         *,
         message_batch: int,
         redelivery_timeout: timedelta,
@@ -67,7 +67,7 @@ class ClaimLoop:
         self.reconnection_delay = reconnection_delay
         self.minimum_check_interval = minimum_check_interval
         self.internal_instrumentation = internal_instrumentation
-        self.health_changed = asyncio.Event()
+        self.health_changed = Signal()
         """Set whenever ``healthy`` may have changed."""
         self._loops = 0
         self._failing = False
@@ -131,7 +131,7 @@ class ClaimLoop:
         with self.skipper.running():
             yield
 
-    def _skip(self, next_work: datetime | None) -> list[Coroutine[Any, Any, None]]:
+    def _skip(self, next_work: datetime | None) -> list[asyncio.Future[None]]:
         """The skipper's wait to race with the loop's own, if time is skipped."""
         skipper = self.skipper
         if skipper is None or not skipper.active:
@@ -172,7 +172,7 @@ class ClaimLoop:
                 skipping = self._skip(None)
                 if skipping:
                     # stop() sets freed too: no need to race stopping here.
-                    await first_of(slots.freed.wait(), *skipping)
+                    await first_of(slots.freed.waiter(), *skipping)
                 else:
                     await slots.freed.wait()
                 continue
@@ -254,7 +254,7 @@ class ClaimLoop:
                     continue
                 slots.freed.clear()
                 await self._wait_for(
-                    slots.freed.wait(), engine.wait_for_work(batch.cursor), *self._skip(None)
+                    slots.freed.waiter(), engine.wait_for_work(batch.cursor), *self._skip(None)
                 )
                 continue
             if until_finished and self.idle():
@@ -262,7 +262,7 @@ class ClaimLoop:
                 if counts.total == 0:
                     break
             slots.freed.clear()
-            waits = [engine.wait_for_work(batch.cursor), slots.freed.wait()]
+            waits = [engine.wait_for_work(batch.cursor), slots.freed.waiter()]
             # Leases taken by other workers after this claim are not in
             # next_wake; looking again once per redelivery_timeout bounds how
             # long a dead worker's work can wait to be reclaimed.
@@ -305,7 +305,7 @@ class ClaimLoop:
         return True
 
     async def _wait_for(self, *waits: Any) -> None:
-        await first_of(self.stopping.wait(), *waits)
+        await first_of(self.stopping.waiter(), *waits)
 
     async def hand_back(self, claims: Sequence[Claim]) -> None:
         """Return claimed, never started deliveries to the queue for any worker."""

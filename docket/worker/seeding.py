@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.resolution import declared_dependencies
 from docket.timeutil import duration_seconds
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from docket.docket import Docket
     from docket.execution import Execution
 
@@ -29,12 +29,31 @@ __all__ = ["automatic_perpetual", "reseed_forever", "seed_automatic_tasks"]
 logger = logging.getLogger("docket.automatic")
 
 
+_AUTOMATIC: WeakKeyDictionary[Callable[..., Any], Perpetual | None] = WeakKeyDictionary()
+"""What ``automatic_perpetual`` found for each function: reseeding asks again
+every minute of (perhaps virtual) time, and the answer only depends on the
+function's signature."""
+
+
 def automatic_perpetual(function: Callable[..., Any]) -> Perpetual | None:
     """The ``Perpetual`` (or ``Cron``) that makes ``function`` automatic, if any.
 
     Raises ValueError if it is automatic but has parameters with no default:
     a seeded run has no arguments to give them.
     """
+    try:
+        return _AUTOMATIC[function]
+    except (KeyError, TypeError):  # not seen yet, or cannot be remembered
+        pass
+    perpetual = _automatic_perpetual(function)
+    try:
+        _AUTOMATIC[function] = perpetual
+    except TypeError:  # not weakly referenceable: asked afresh each time
+        pass
+    return perpetual
+
+
+def _automatic_perpetual(function: Callable[..., Any]) -> Perpetual | None:
     perpetual = next(
         (
             dependency

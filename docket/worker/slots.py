@@ -26,6 +26,7 @@ from typing import Any
 
 from docket.clock import Clock
 from docket.engines.base import Claim
+from docket.racing import Signal
 from docket.worker.outcomes import Deferred, Outcome, RunResult, SetAside
 from docket.worker.prefetch import HeldDeliveries
 from docket.worker.run_context import in_context
@@ -44,7 +45,7 @@ class Slots:
         clock: Clock,
         run: Callable[[Claim, bool], Coroutine[Any, Any, RunResult]],
         settler: Settler,
-        stopping: asyncio.Event,
+        stopping: Signal,
     ) -> None:
         self.concurrency = concurrency
         self.held = held
@@ -52,7 +53,7 @@ class Slots:
         """The slot task of each delivery started and not yet finished."""
         self.occupied: dict[str, float] = {}
         """Deliveries whose body may still be running, with the monotonic time it started."""
-        self.freed = asyncio.Event()
+        self.freed = Signal()
         self.holding = asyncio.Event()
         """Set while deliveries are held (the hold-expiry loop sleeps otherwise)."""
         self.runs_ended = 0

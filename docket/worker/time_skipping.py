@@ -82,40 +82,80 @@ class TimeSkipper:
         clock = self.clock
         return all(clock.asleep(task) for task in self.slots.running.values())
 
-    async def skip(self, next_work: datetime | None) -> None:
-        """Move the clock whenever this worker only waits for it; never returns.
+    def skip(self, next_work: datetime | None) -> asyncio.Future[None]:
+        """Move the clock whenever this worker only waits for it, until cancelled.
 
-        Raced against the claim loop's other waits, which end it.
-        ``next_work`` is when the claim loop's next look is due: with nothing
-        running or held here, time moves straight there.
+        Returns a future to race against the claim loop's other waits (which
+        cancel it); it never completes by itself, and fails with
+        ``RunsForever`` past the skip limit.  ``next_work`` is when the claim
+        loop's next look is due: with nothing running or held here, time
+        moves straight there.  The watch is a chain of callbacks, one per
+        turn of the loop, rather than a task: the claim loop races one each
+        time it waits.
         """
-        clock, slots = self.clock, self.slots
-        if _running_on.get(clock, 0) > 1:
+        watch: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if _running_on.get(self.clock, 0) > 1:
             # Another worker runs on this clock: leave time to the test.
-            await asyncio.get_running_loop().create_future()
-        while True:
-            for _ in range(SETTLE_TURNS):
-                await asyncio.sleep(0)
-            if not self._runs_asleep():
-                # A run is busy (or waits on something else): look again once
-                # anything starts sleeping on the clock, or the run ends (which
-                # ends the claim loop's wait, and this with it).
-                await clock.sleep_started()
-                continue
-            if self.upkeep_busy():
-                continue
+            return watch
+        # A task would first run on the next turn, then let SETTLE_TURNS pass.
+        self._after_turns(watch, next_work, SETTLE_TURNS + 1)
+        return watch
+
+    def _after_turns(
+        self, watch: asyncio.Future[None], next_work: datetime | None, turns: int
+    ) -> None:
+        """Look (``_look``) once ``turns`` turns of the loop have passed, unless cancelled."""
+        if watch.done():
+            return
+        if turns > 0:
+            asyncio.get_running_loop().call_soon(self._after_turns, watch, next_work, turns - 1)
+            return
+        self._look(watch, next_work)
+
+    def _look(self, watch: asyncio.Future[None], next_work: datetime | None) -> None:
+        """Move the clock if everything here waits for it; then look again later."""
+        clock, slots = self.clock, self.slots
+        if not self._runs_asleep():
+            # A run is busy (or waits on something else): look again once
+            # anything starts sleeping on the clock, or the run ends (which
+            # ends the claim loop's wait, and this with it).
+            self._after_sleep_starts(watch, next_work)
+            return
+        if not self.upkeep_busy():
             idle = not slots.running and not slots.held
             target = next_work if idle and next_work is not None else clock.next_deadline()
             if target is None:
-                await clock.sleep_started()
-                continue
+                self._after_sleep_starts(watch, next_work)
+                return
             now = clock.now()
-            if target <= now:
-                continue
-            if self.skipped + (target - now) > clock.skip_limit:
-                raise RunsForever(await self._runaway_message(target))
-            self.skipped += target - now
-            clock.advance_to(target)
+            if target > now:
+                if self.skipped + (target - now) > clock.skip_limit:
+                    self._give_up(watch, target)
+                    return
+                self.skipped += target - now
+                clock.advance_to(target)
+        self._after_turns(watch, next_work, SETTLE_TURNS)
+
+    def _after_sleep_starts(self, watch: asyncio.Future[None], next_work: datetime | None) -> None:
+        started = self.clock.sleep_starting()
+
+        def woken(_: asyncio.Future[None]) -> None:
+            # Woken a turn after the sleep started, as a task would be.
+            self._after_turns(watch, next_work, SETTLE_TURNS)
+
+        started.add_done_callback(woken)
+        watch.add_done_callback(lambda _: started.cancel())
+
+    def _give_up(self, watch: asyncio.Future[None], target: datetime) -> None:
+        """Fail ``watch`` with ``RunsForever``, naming the work still coming."""
+
+        async def fail() -> None:
+            message = await self._runaway_message(target)
+            if not watch.done():
+                watch.set_exception(RunsForever(message))
+
+        task = asyncio.ensure_future(fail())
+        watch.add_done_callback(lambda _: task.cancel())
 
     async def _runaway_message(self, target: datetime) -> str:
         now = self.clock.now()

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 
+from docket.clock import sleeping
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim
 from docket.instrumentation import DEPTHS
@@ -108,7 +109,7 @@ class Upkeep:
                     self.worker,
                     exc_info=True,
                 )
-            await first_of(docket.clock.sleep(interval), claims.health_changed.wait())
+            await first_of(sleeping(docket.clock, interval), claims.health_changed.waiter())
 
     async def lease_renewals(self) -> None:
         """Renew the leases of every delivery this worker holds, four times per lease."""

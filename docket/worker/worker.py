@@ -30,7 +30,7 @@ from docket.dependencies.resolution import (
 )
 from docket.docket import Docket
 from docket.instrumentation import DEPTHS, internal_operations
-from docket.racing import cancel_and_wait, until_set
+from docket.racing import Signal, cancel_and_wait, until_set
 from docket.worker.abandoning import Abandonment
 from docket.worker.cancelling import follow_notices
 from docket.worker.checks import (
@@ -143,7 +143,7 @@ class Worker:
             check_task_dependencies(fallback_task)
         self.shared_scope = SharedScope()
         self._conflicts: dict[Callable[..., Any], dict[str, FailedDependency]] = {}
-        self._stopping = asyncio.Event()
+        self._stopping = Signal()
         self._entered = 0
         self._background: list[asyncio.Task[None]] = []
         self._abandonment = Abandonment()
