@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,15 +27,54 @@ from typing import Any
 from docket.clock import Clock, VirtualClock
 from docket.engines.base import Claim, ClaimBatch, Engine
 from docket.instrumentation import internal_operations
-from docket.racing import Signal, first_of
+from docket.racing import Signal, cancel_and_wait, first_of
 from docket.worker.event_log import ConnectionTrouble
 from docket.worker.settling import Settler
 from docket.worker.slots import Slots
 from docket.worker.time_skipping import TimeSkipper
 
-__all__ = ["ClaimLoop"]
+__all__ = ["ClaimLoop", "WorkWait"]
 
 logger = logging.getLogger("docket.worker")
+
+
+class WorkWait:
+    """The engine's ``wait_for_work``, kept across the claim loop's waits.
+
+    A wait still pending from the last time, for the same cursor, is one
+    that has seen no new work since: it is raced again (shielded) rather
+    than cancelled and started afresh, which would cost a task and turns
+    of the loop for every wait.  One that ended, or was for another
+    cursor, is replaced.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._task: asyncio.Future[None] | None = None
+        self._cursor: str | None = None
+
+    def wait(self, cursor: str | None) -> asyncio.Future[None]:
+        """A future for ``wait_for_work(cursor)``; cancelling it leaves the wait running."""
+        task = self._task
+        if task is None or task.done() or cursor != self._cursor:
+            if task is not None and not task.done():
+                task.cancel()
+                task.add_done_callback(_retrieve)
+            task = self._task = asyncio.ensure_future(self._engine.wait_for_work(cursor))
+            self._cursor = cursor
+        return asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Cancel the wait, if one is pending, and let it end."""
+        task, self._task = self._task, None
+        if task is not None:
+            await cancel_and_wait(task)
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    # A replaced wait's failure is no one's news: its caller has moved on.
+    if not task.cancelled():
+        task.exception()
 
 
 class ClaimLoop:
@@ -140,6 +179,15 @@ class ClaimLoop:
 
     async def _claim_until_done(
         self, until_finished: bool, until_idle: bool, horizon: datetime | None
+    ) -> None:
+        work = WorkWait(self.engine)
+        try:
+            await self._claim_loop(until_finished, until_idle, horizon, work)
+        finally:
+            await work.close()
+
+    async def _claim_loop(
+        self, until_finished: bool, until_idle: bool, horizon: datetime | None, work: WorkWait
     ) -> None:
         engine, clock, slots, stopping = self.engine, self.clock, self.slots, self.stopping
         batcher = self.settler.batcher
@@ -249,12 +297,12 @@ class ClaimLoop:
                 continue
             if until_idle:
                 if self.idle():
-                    if horizon is None or not await self._toward(horizon, batch):
+                    if horizon is None or not await self._toward(horizon, batch, work):
                         break
                     continue
                 slots.freed.clear()
                 await self._wait_for(
-                    slots.freed.waiter(), engine.wait_for_work(batch.cursor), *self._skip(None)
+                    slots.freed.waiter(), work.wait(batch.cursor), *self._skip(None)
                 )
                 continue
             if until_finished and self.idle():
@@ -262,7 +310,7 @@ class ClaimLoop:
                 if counts.total == 0:
                     break
             slots.freed.clear()
-            waits = [engine.wait_for_work(batch.cursor), slots.freed.waiter()]
+            waits: list[Awaitable[None]] = [work.wait(batch.cursor), slots.freed.waiter()]
             # Leases taken by other workers after this claim are not in
             # next_wake; looking again once per redelivery_timeout bounds how
             # long a dead worker's work can wait to be reclaimed.
@@ -279,7 +327,7 @@ class ClaimLoop:
         # What is held would wait for a run this loop no longer starts.
         await self.hand_back(slots.held.take_all())
 
-    async def _toward(self, horizon: datetime, batch: ClaimBatch) -> bool:
+    async def _toward(self, horizon: datetime, batch: ClaimBatch, work: WorkWait) -> bool:
         """With nothing running here, move on toward ``horizon``; False once there.
 
         A ``VirtualClock`` jumps straight to the next due work (or lease
@@ -301,7 +349,7 @@ class ClaimLoop:
                 clock.advance_to(max(wake, now))
             return True
         wake = min(wake, now + self.redelivery_timeout)
-        await self._wait_for(clock.sleep_until(wake), self.engine.wait_for_work(batch.cursor))
+        await self._wait_for(clock.sleep_until(wake), work.wait(batch.cursor))
         return True
 
     async def _wait_for(self, *waits: Any) -> None:
