@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docket.engines.base import ProgressState
-from docket.engines.redis.codec import parse_record
+from docket.engines.redis.codec import parse_claim, parse_record
 from docket.states import ExecutionState
 from docket.timeutil import from_epoch_ms
 
@@ -95,3 +95,20 @@ def test_an_unreadable_record_says_what_is_wrong(
     with pytest.raises(ValueError, match="unreadable record") as raised:
         parse_record(stored(**changes))
     assert problem in str(raised.value)
+
+
+def test_a_fresh_claim_is_the_record_as_read_marked_running_for_its_worker() -> None:
+    """A claim of queued work replies the record as read; the claim marked it running."""
+    fields = {
+        **stored(),
+        b"state": b"queued",
+        b"progress_current": b"3",
+        b"suspected": b"1",
+        b"isolated_runs": b"2",
+    }
+    flat = [part for pair in fields.items() for part in pair]
+    claim = parse_claim([b"1-0", b"fresh", *flat], b"worker-1", b"1764120000999")
+    assert claim.record == parse_record(
+        {**fields, b"state": b"running", b"worker": b"worker-1", b"started_at": b"1764120000999"}
+    )
+    assert claim.suspect and claim.deliveries == 4

@@ -194,11 +194,20 @@ def parse_progress(
     )
 
 
-def parse_claim(reply: Sequence[object]) -> Claim:
-    """One claim as claiming.lua returns it:
-    ``[delivery, kind, redelivered, entry, record[, error]]``."""
+def parse_claim(reply: Sequence[object], worker: bytes, started_at: bytes) -> Claim:
+    """One claim as claiming.lua returns it: ``[delivery, kind, redelivered,
+    entry, record[, error]]``, or ``[delivery, b"fresh", field, value, ...]``
+    for work this claim moved from the queue, whose record it read as those
+    fields before marking it running for ``worker`` at ``started_at``."""
     delivery = cast(bytes, reply[0]).decode()
-    kind, redelivered = reply[1], bool(reply[2])
+    kind = reply[1]
+    if kind == b"fresh":
+        fields = pairs(cast("list[bytes]", reply[2:]))
+        fields[b"state"] = b"running"
+        fields[b"worker"] = worker
+        fields[b"started_at"] = started_at
+        return _parsed(delivery, fields, {}, False, 1)
+    redelivered = bool(reply[2])
     # A malformed claim is set aside whatever its count; it is only logged.
     deliveries = 2 if redelivered else 1
     raw = pairs(cast("list[bytes]", reply[3]))
@@ -219,7 +228,13 @@ def parse_claim(reply: Sequence[object]) -> Claim:
             redelivered=redelivered,
             deliveries=deliveries,
         )
-    stored = pairs(cast("list[bytes]", reply[4]))
+    return _parsed(delivery, pairs(cast("list[bytes]", reply[4])), raw, redelivered, deliveries)
+
+
+def _parsed(
+    delivery: str, stored: Fields, raw: Fields, redelivered: bool, deliveries: int
+) -> Claim:
+    """The claim of a record read as ``stored`` from a stream entry holding ``raw``."""
     try:
         parsed = parse_record(stored)
     except ValueError as error:

@@ -69,7 +69,7 @@ async def claim(
             keys.events_prefix,
         ],
     )
-    return _claimed(session, reply, version)
+    return _claimed(session, reply, version, worker, now)
 
 
 async def settle_and_claim(
@@ -103,17 +103,19 @@ async def settle_and_claim(
         script_keys,
         [GROUP, epoch_ms(now), keys.events_prefix, *claim_args, *settle_args],
     )
-    return _settled(session, settled), _claimed(session, claimed, version)
+    return _settled(session, settled), _claimed(session, claimed, version, worker, now)
 
 
-def _claimed(session: Session, reply: Any, version: int) -> ClaimBatch:
-    """The batch a claim replied, waking this process's workers if it queued work."""
+def _claimed(session: Session, reply: Any, version: int, worker: str, now: datetime) -> ClaimBatch:
+    """The batch ``worker``'s claim at ``now`` replied, waking this process's
+    workers if it queued work."""
     claims, wake_id, left, first_future, first_lease, woke = reply
     if woke:
         session.signal.notify()
     wakes = [int(score) for score in (first_future, first_lease) if score]
+    holder, started_at = worker.encode(), str(epoch_ms(now)).encode()
     return ClaimBatch(
-        claims=[parse_claim(claim) for claim in claims],
+        claims=[parse_claim(claim, holder, started_at) for claim in claims],
         next_wake=from_epoch_ms(min(wakes)) if wakes else None,
         cursor=encode_cursor(wake_id.decode(), version, bool(left)),
     )

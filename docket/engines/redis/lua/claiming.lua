@@ -1,10 +1,13 @@
 -- claim_batch: promote due work, reclaim expired leases, then hand out queued
 -- work.  Shared by claim.lua and settle_and_claim.lua.
 -- Returns {claims, wake cursor, queued left, first future score, first lease
--- score, woke}; each claim is {delivery, 'ok'|'bad'|'unreadable', redelivered,
--- entry fields, record fields[, error]}, where error says why an unreadable
--- record could not be read.  A reclaimed record is marked 'suspected': its
--- worker may have died running it, and its runs from now on run alone.
+-- score, woke}; each claim is {delivery, 'ok'|'bad'|'unreadable'|'orphan',
+-- redelivered, entry fields, record fields[, error]}, where error says why an
+-- unreadable record could not be read, or, for work moved from the queue and
+-- read by this claim (the common case), {delivery, 'fresh', field, value,
+-- ...}: the record as read before the claim marked it running.  A reclaimed
+-- record is marked 'suspected': its worker may have died running it, and its
+-- runs from now on run alone.
 -- Work whose record is gone (evicted, deleted behind docket's back) or in a
 -- state docket does not know is delivered all the same, as 'orphan' or
 -- 'unreadable', so that a worker sets it aside rather than it vanishing.
@@ -184,15 +187,16 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       local key = member_key(m)
       local record = runs .. key
       local stored = redis.pcall('HGETALL', record)
-      local current = (not stored.err) and fields_map(stored) or {}
+      local current = stored.err and {} or fields_map(stored)
       if stored.err or not KNOWN_STATES[current['state']] then
         -- Unreadable, gone or strange: delivered all the same, so that a
         -- worker sets it aside.
         redis.call('XADD', stream, '*', 'key', key, 'generation', member_generation(m))
       elseif current['state'] == 'queued' and tonumber(current['generation'])
           and member(current['generation'], key) == m then
-        local id = redis.call('XADD', stream, '*', 'key', key, 'generation', current['generation'])
-        fresh[id] = {record = record, stored = stored, key = key, generation = current['generation']}
+        local generation = current['generation']
+        local id = redis.call('XADD', stream, '*', 'key', key, 'generation', generation)
+        fresh[id] = {record = record, stored = stored, key = key, generation = generation}
       end
     end
     local reply = redis.pcall('XREADGROUP', 'GROUP', group, worker, 'COUNT', take, 'STREAMS', stream, '>')
@@ -219,13 +223,18 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       local id = entry[1]
       local mine = fresh[id]
       if mine then
-        -- Moved from the queue just above: its record was read then.
+        -- Moved from the queue just above: its record was read then.  The
+        -- worker knows the fields this claim changes (state, worker,
+        -- started_at); the reply carries the record as it was read, in the
+        -- claim's own table: nested tables cost Redis more to reply.
         fresh[id] = nil
-        local changes = {state = 'running', worker = worker, started_at = now, message_id = id}
         redis.call('HSET', mine.record, 'state', 'running', 'worker', worker, 'started_at', now,
           'message_id', id)
         publish(events, mine.key, 'running', mine.generation, worker)
-        claims[#claims + 1] = {id, 'ok', 0, {}, with_fields(mine.stored, changes)}
+        local claim = {id, 'fresh'}
+        local stored = mine.stored
+        for i = 1, #stored do claim[i + 2] = stored[i] end
+        claims[#claims + 1] = claim
       else
         hand_out(id, entry[2], 0, true)
       end
