@@ -49,23 +49,29 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
             task.exception()
 
 
-async def first_of(*waits: Awaitable[Any]) -> None:
-    """Return once any of ``waits`` finishes; the others are cancelled.
+async def first_of(*waits: Awaitable[Any] | Signal) -> None:
+    """Return once any of ``waits`` finishes (or, for a ``Signal``, is set); the
+    others are cancelled.
 
     An exception from the first to finish propagates.  Cancelling the caller
     cancels every wait.  A future in ``waits`` is raced as it is, with no
-    task around it, so it must be the caller's own to cancel.
+    task around it, so it must be the caller's own to cancel.  A ``Signal``
+    wakes the caller directly, with neither a future of its own nor a turn
+    of the loop in between.
     """
-    futures = [asyncio.ensure_future(wait) for wait in waits]
+    signals = [wait for wait in waits if isinstance(wait, Signal)]
+    futures = [asyncio.ensure_future(wait) for wait in waits if not isinstance(wait, Signal)]
     done = [future for future in futures if future.done()]
     try:
-        if not done:
+        if not done and not any(signal.is_set() for signal in signals):
             winner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
             def wake(_: asyncio.Future[Any]) -> None:
                 if not winner.done():
                     winner.set_result(None)
 
+            for signal in signals:
+                signal.notify(winner)
             for future in futures:
                 future.add_done_callback(wake)
             try:
@@ -122,13 +128,18 @@ class Signal:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._flag:
             waiter.set_result(None)
-            return waiter
+        else:
+            self.notify(waiter)
+        return waiter
+
+    def notify(self, future: asyncio.Future[None]) -> None:
+        """Complete ``future`` (result None) when the flag is next set, unless it is
+        done by then; the flag must be unset now."""
         if len(self._waiters) >= self._limit:
-            # Forget waits that were cancelled, at a cost that stays linear.
+            # Forget waits that ended otherwise, at a cost that stays linear.
             self._waiters = [w for w in self._waiters if not w.done()]
             self._limit = max(8, 2 * len(self._waiters))
-        self._waiters.append(waiter)
-        return waiter
+        self._waiters.append(future)
 
     async def wait(self) -> None:
         """Return once the flag is set (at once, without yielding, if it is)."""

@@ -220,7 +220,7 @@ class ClaimLoop:
                 skipping = self._skip(None)
                 if skipping:
                     # stop() sets freed too: no need to race stopping here.
-                    await first_of(slots.freed.waiter(), *skipping)
+                    await first_of(slots.freed, *skipping)
                 else:
                     await slots.freed.wait()
                 continue
@@ -301,16 +301,14 @@ class ClaimLoop:
                         break
                     continue
                 slots.freed.clear()
-                await self._wait_for(
-                    slots.freed.waiter(), work.wait(batch.cursor), *self._skip(None)
-                )
+                await self._wait_for(slots.freed, work.wait(batch.cursor), *self._skip(None))
                 continue
             if until_finished and self.idle():
                 counts = await engine.counts(now)
                 if counts.total == 0:
                     break
             slots.freed.clear()
-            waits: list[Awaitable[None]] = [work.wait(batch.cursor), slots.freed.waiter()]
+            waits: list[Awaitable[None] | Signal] = [work.wait(batch.cursor), slots.freed]
             # Leases taken by other workers after this claim are not in
             # next_wake; looking again once per redelivery_timeout bounds how
             # long a dead worker's work can wait to be reclaimed.
@@ -353,7 +351,7 @@ class ClaimLoop:
         return True
 
     async def _wait_for(self, *waits: Any) -> None:
-        await first_of(self.stopping.waiter(), *waits)
+        await first_of(self.stopping, *waits)
 
     async def hand_back(self, claims: Sequence[Claim]) -> None:
         """Return claimed, never started deliveries to the queue for any worker."""

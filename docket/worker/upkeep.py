@@ -109,7 +109,7 @@ class Upkeep:
                     self.worker,
                     exc_info=True,
                 )
-            await first_of(sleeping(docket.clock, interval), claims.health_changed.waiter())
+            await first_of(sleeping(docket.clock, interval), claims.health_changed)
 
     async def lease_renewals(self) -> None:
         """Renew the leases of every delivery this worker holds, four times per lease."""
