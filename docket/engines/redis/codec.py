@@ -30,6 +30,7 @@ __all__ = [
     "Arg",
     "Fields",
     "decode_cursor",
+    "encode_headers",
     "encode_cursor",
     "settlement_args",
     "decode_fields",
@@ -39,6 +40,7 @@ __all__ = [
     "pairs",
     "parse_cancellation",
     "parse_claim",
+    "parse_state",
     "parse_event",
     "parse_headers",
     "parse_progress",
@@ -112,6 +114,25 @@ def loggable_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
 # Parsing a record is on every claim's path, so it looks fields up by bytes
 # names and states up in a table instead of building them each time.
 _STATES = {state.value.encode(): state for state in ExecutionState}
+
+
+def encode_headers(headers: Mapping[str, str]) -> str:
+    """Headers as stored: a compact JSON object (most messages have none)."""
+    if not headers:
+        return "{}"
+    return json.dumps(dict(headers), separators=(",", ":"))
+
+
+def parse_state(stored: bytes) -> ExecutionState:
+    """A stored or replied state; ValueError if it is not one."""
+    state = _STATES.get(stored)
+    if state is None:
+        raise ValueError(
+            f"{stored.decode(errors='backslashreplace')!r} is not a valid ExecutionState"
+        )
+    return state
+
+
 _NO_PROGRESS = ProgressState()
 
 
@@ -149,10 +170,7 @@ def parse_record(fields: Fields) -> ExecutionRecord:
     try:
         headers = parse_headers(_required(fields, b"headers"))
         payload = _required(fields, b"payload")
-        stored_state = _required(fields, b"state")
-        state = _STATES.get(stored_state)
-        if state is None:
-            raise ValueError(f"{stored_state.decode()!r} is not a valid ExecutionState")
+        state = parse_state(_required(fields, b"state"))
         progress_current = fields.get(b"progress_current")
         progress_total = fields.get(b"progress_total")
         progress_message = fields.get(b"progress_message")
@@ -324,7 +342,7 @@ def settlement_args(settlement: Settlement, keys: DocketKeys) -> list[Arg]:
     ]
     if retry is None:
         return [*args, "0"]
-    headers = json.dumps(dict(retry.headers), separators=(",", ":"))
+    headers = encode_headers(retry.headers)
     wait_for = settlement.wait_for
     return [
         *args,

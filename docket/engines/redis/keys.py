@@ -51,6 +51,7 @@ listed once, in ``docket.engines.layout``, and users' own keys beside them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from docket.engines import layout
 
@@ -62,7 +63,11 @@ GROUP = "docket-workers"
 
 @dataclass(frozen=True)
 class DocketKeys:
-    """The names of every key and channel of one docket."""
+    """The names of every key and channel of one docket.
+
+    Each fixed name is built once, on first use: every ``add`` asks for
+    several of them.
+    """
 
     name: str
 
@@ -72,7 +77,7 @@ class DocketKeys:
             # one docket over the cluster.
             raise ValueError(f"a docket name must be a non-empty string, got {self.name!r}")
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         """``{name}:``, the start of every key of this docket."""
         return layout.docket_prefix(self.name)
@@ -80,66 +85,66 @@ class DocketKeys:
     def _key(self, suffix: str) -> str:
         return self.prefix + suffix
 
-    @property
+    @cached_property
     def stream(self) -> str:
         return self._key("stream")
 
-    @property
+    @cached_property
     def future(self) -> str:
         return self._key("future")
 
-    @property
+    @cached_property
     def queue(self) -> str:
         return self._key("queue")
 
-    @property
+    @cached_property
     def leases(self) -> str:
         return self._key("leases")
 
-    @property
+    @cached_property
     def holders(self) -> str:
         return self._key("holders")
 
-    @property
+    @cached_property
     def generation(self) -> str:
         return self._key("generation")
 
-    @property
+    @cached_property
     def wake(self) -> str:
         return self._key("wake")
 
-    @property
+    @cached_property
     def dead(self) -> str:
         return self._key("dead")
 
-    @property
+    @cached_property
     def workers(self) -> str:
         return self._key("workers")
 
-    @property
+    @cached_property
     def workers_seen(self) -> str:
         return self._key("workers-seen")
 
-    @property
+    @cached_property
     def strikes(self) -> str:
         return self._key("strikes")
 
-    @property
+    @cached_property
     def strike_channel(self) -> str:
         """The pub/sub channel told of every change to the strike rules."""
         return self._key("strike-changes")
 
-    @property
+    @cached_property
     def cancellation_channel(self) -> str:
         """The pub/sub channel told each time ``cancel`` ends running work."""
         return self._key("cancellations")
 
-    @property
+    @cached_property
     def runs_prefix(self) -> str:
         """The prefix of every record key; scripts append task keys to it."""
         return self._key(layout.RUNS)
 
-    @property
+    @cached_property
     def events_prefix(self) -> str:
         """The prefix of every event channel."""
         return self._key("events:")

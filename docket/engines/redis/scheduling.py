@@ -10,7 +10,6 @@ same whichever way it travels.  ``cancel_many`` is one call of
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,10 +17,17 @@ from typing import Any
 
 from docket.engines.messages import check_message
 from docket.engines.records import ExecutionRecord, ScheduleResult, TaskMessage
-from docket.engines.redis.codec import Arg, ends, pairs, parse_record
+from docket.engines.redis.codec import (
+    Arg,
+    encode_headers,
+    ends,
+    pairs,
+    parse_record,
+    parse_state,
+)
 from docket.engines.redis.keys import DocketKeys
 from docket.engines.redis.session import Session
-from docket.states import Disposition, ExecutionState
+from docket.states import Disposition
 from docket.timeutil import epoch_ms, from_epoch_ms
 
 __all__ = [
@@ -58,7 +64,7 @@ class ScheduleCall:
             attempt=message.attempt,
             headers=dict(message.headers),
             generation=int(reply[1]),
-            state=ExecutionState(reply[2].decode()),
+            state=parse_state(reply[2]),
         )
         return ScheduleResult(Disposition.SCHEDULED, record), bool(reply[3])
 
@@ -86,7 +92,7 @@ def schedule_call(
             message.payload,
             when_ms,
             message.attempt,
-            json.dumps(dict(message.headers), separators=(",", ":")),
+            encode_headers(message.headers),
             epoch_ms(now),
             "1" if replace else "0",
             keys.events_prefix,
