@@ -256,6 +256,9 @@ def _provided_arguments(execution: Execution, function: Callable[..., Any]) -> d
     Arguments that do not bind fall back to the keywords alone; calling the
     task then fails with the same TypeError it would have anyway.
     """
+    if not execution.args and not execution.kwargs:
+        # What binding nothing gives, whether it binds or not, without the cost.
+        return {}
     try:
         return dict(get_signature(function).bind(*execution.args, **execution.kwargs).arguments)
     except TypeError:
