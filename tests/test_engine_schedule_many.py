@@ -13,6 +13,7 @@ from redis.asyncio.connection import Connection
 
 from docket.engines.base import Engine, ScheduleResult, TaskMessage
 from docket.engines.redis import RedisEngine
+from docket.engines.redis.scheduling import SCHEDULE_CHUNK
 from docket.states import Disposition, ExecutionState
 from tests.conftest import EngineFactory
 from tests.test_engine_contract import HANG_GUARD, at, claim_keys, message
@@ -146,8 +147,15 @@ async def test_a_batch_is_one_round_trip_on_a_real_server(
         async def batch() -> None:
             await engine.schedule_many([message(k) for k in "abc"], at(0), replace=False)
 
-        # One script call per message, and no SCRIPT EXISTS check...
-        assert await client_commands(engine, redis_server_url, batch) == ["EVALSHA"] * 3
+        # One script call for the batch, and no SCRIPT EXISTS check...
+        assert await client_commands(engine, redis_server_url, batch) == ["EVALSHA"]
+
+        async def big_batch() -> None:
+            many = [message(f"many-{n}") for n in range(SCHEDULE_CHUNK + 1)]
+            await engine.schedule_many(many, at(0), replace=False)
+
+        # ...one per SCHEDULE_CHUNK messages when there are more...
+        assert await client_commands(engine, redis_server_url, big_batch) == ["EVALSHA"] * 2
         # ...in one write to the server.
         writes = 0
         original = Connection.send_packed_command

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from docket.engines.messages import check_message
 from docket.engines.records import ExecutionRecord, ScheduleResult, TaskMessage
 from docket.engines.redis.codec import (
@@ -51,7 +53,14 @@ class ScheduleCall:
     args: list[Arg]
 
     def result(self, reply: Sequence[Any]) -> tuple[ScheduleResult, bool]:
-        """The outcome the script replied, and whether it woke waiting workers."""
+        """The outcome the script replied, and whether it woke waiting workers.
+
+        ResponseError if the script refused the message (its record key holds
+        something other than a hash).
+        """
+        if reply[0] == b"error":
+            reason = reply[1].decode(errors="backslashreplace")
+            raise ResponseError(f"could not schedule {self.message.key!r}: {reason}")
         if reply[0] == b"exists":
             record = parse_record(pairs(reply[1]))
             return ScheduleResult(Disposition.ALREADY_SCHEDULED, record), False
@@ -111,10 +120,22 @@ async def schedule(
     return result
 
 
+# Messages per schedule_many script call: a batch is one round trip, and no
+# one script holds Redis for long.
+SCHEDULE_CHUNK = 500
+
+
 async def schedule_many(
     session: Session, messages: Sequence[TaskMessage], now: datetime, replace: bool
 ) -> list[ScheduleResult | Exception]:
-    """``schedule`` each message, pipelined in one round trip; errors come back in place."""
+    """``schedule`` each message in order, in one round trip; errors come back in place.
+
+    The messages go as ``lua/schedule_many.lua`` calls of up to
+    ``SCHEDULE_CHUNK`` each, pipelined.  A message that cannot be sent (a
+    malformed one) or that the script refused has its error in its place; a
+    call the server refused as a whole (out of memory, say) has its error in
+    the place of each of its messages.
+    """
     results: dict[int, ScheduleResult | Exception] = {}
     calls: list[tuple[int, ScheduleCall]] = []
     for index, message in enumerate(messages):
@@ -122,17 +143,38 @@ async def schedule_many(
             calls.append((index, schedule_call(session.keys, message, now, replace)))
         except (ValueError, TypeError) as error:
             results[index] = error
-    if calls:
-        replies = await session.run_many("schedule", [(call.keys, call.args) for _, call in calls])
-        woke = False
-        for (index, call), reply in zip(calls, replies, strict=True):
+    if not calls:
+        return [results[index] for index in range(len(messages))]
+    keys = session.keys
+    fixed_keys = [keys.queue, keys.future, keys.stream, keys.generation, keys.wake]
+    fixed_args: list[Arg] = [epoch_ms(now), "1" if replace else "0", keys.events_prefix]
+    chunks = [
+        calls[start : start + SCHEDULE_CHUNK] for start in range(0, len(calls), SCHEDULE_CHUNK)
+    ]
+    script_calls: list[tuple[Sequence[str], Sequence[Arg]]] = []
+    for chunk in chunks:
+        chunk_keys = list(fixed_keys)
+        chunk_args = list(fixed_args)
+        for _, call in chunk:
+            chunk_keys.append(call.keys[0])
+            # key, function, payload, when, attempt, headers (see schedule_call).
+            chunk_args.extend(call.args[:6])
+        script_calls.append((chunk_keys, chunk_args))
+    replies = await session.run_many("schedule_many", script_calls)
+    woke = False
+    for chunk, reply in zip(chunks, replies, strict=True):
+        for position, (index, call) in enumerate(chunk):
             if isinstance(reply, Exception):
                 results[index] = reply
                 continue
-            results[index], woken = call.result(reply)
+            try:
+                results[index], woken = call.result(reply[position])
+            except ResponseError as error:
+                results[index] = error
+                continue
             woke = woke or woken
-        if woke:
-            session.signal.notify()
+    if woke:
+        session.signal.notify()
     return [results[index] for index in range(len(messages))]
 
 

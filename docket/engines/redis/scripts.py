@@ -29,6 +29,7 @@ __all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
 
 SCRIPT_NAMES = (
     "schedule",
+    "schedule_many",
     "cancel",
     "claim",
     "renew",
@@ -53,6 +54,8 @@ SCRIPT_NAMES = (
 
 # The parts (files of functions, not scripts) each script is built on.
 _SCRIPT_PARTS: dict[str, tuple[str, ...]] = {
+    "schedule": ("scheduling",),
+    "schedule_many": ("scheduling",),
     "claim": ("claiming",),
     "settle": ("settling",),
     "settle_and_claim": ("settling", "claiming"),
