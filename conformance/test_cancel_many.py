@@ -8,7 +8,9 @@ CANCELLED, as with ``cancel``), False for unknown or ended work.  A key given
 twice reads True then False, as two ``cancel`` calls would.  Every key and
 ``chunk_size`` is checked before anything is sent: a lone string, a key that
 is not a non-empty string, or a chunk size below 1 raises, naming it, and
-cancels nothing.
+cancels nothing.  One PRODUCER span ``docket.cancel_many`` covers the batch
+(``docket.count`` keys given, ``docket.cancelled`` how many it cancelled), and
+``docket_tasks_cancelled`` counts each cancelled key, as for ``cancel``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from opentelemetry.trace import SpanKind
 
 from conformance.conftest import Target
+from conformance.test_telemetry import Telemetry, attributes, only, telemetry  # noqa: F401
 from docket import Disposition, ExecutionCancelled, ExecutionState, Worker
 
 RAN: list[str] = []
@@ -135,3 +139,23 @@ async def test_bad_input_is_refused_before_anything_is_cancelled(target: Target)
             await docket.cancel_many(7)  # type: ignore[arg-type]
         await kept.sync()
         assert kept.state is ExecutionState.SCHEDULED
+
+
+async def test_one_producer_span_and_a_count_per_cancelled_key(
+    target: Target,
+    telemetry: Telemetry,  # noqa: F811
+) -> None:
+    async with target.docket() as docket:
+        for key in ("a", "b"):
+            await docket.add(job, when=target.later(60), key=key)(key)
+        assert await docket.cancel_many(["a", "x", "b", "a"], chunk_size=2) == [
+            True,
+            False,
+            True,
+            False,
+        ]
+    span = only(telemetry.named(docket.name, "docket.cancel_many"), "docket.cancel_many")
+    assert span.kind is SpanKind.PRODUCER
+    assert attributes(span)["docket.count"] == "4"
+    assert attributes(span)["docket.cancelled"] == 2
+    assert telemetry.total("docket_tasks_cancelled", docket.name) == 2
