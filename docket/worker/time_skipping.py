@@ -139,12 +139,16 @@ class TimeSkipper:
     def _after_sleep_starts(self, watch: asyncio.Future[None], next_work: datetime | None) -> None:
         started = self.clock.sleep_starting()
 
+        def stop(_: asyncio.Future[None]) -> None:
+            started.cancel()
+
         def woken(_: asyncio.Future[None]) -> None:
+            watch.remove_done_callback(stop)
             # Woken a turn after the sleep started, as a task would be.
             self._after_turns(watch, next_work, SETTLE_TURNS)
 
         started.add_done_callback(woken)
-        watch.add_done_callback(lambda _: started.cancel())
+        watch.add_done_callback(stop)
 
     def _give_up(self, watch: asyncio.Future[None], target: datetime) -> None:
         """Fail ``watch`` with ``RunsForever``, naming the work still coming."""
