@@ -24,6 +24,7 @@ from redis.asyncio.connection import Connection
 from conformance.redis_server import RedisCluster
 from docket import Docket
 from docket.engines.redis import RedisEngine
+from docket.engines.redis.scheduling import SCHEDULE_CHUNK
 from tests.conftest import target_url
 from tests.test_engine_contract import HANG_GUARD, at, message
 from tests.test_redis_cluster import names_on_every_master
@@ -103,6 +104,19 @@ async def test_a_chunk_is_one_evalsha_in_one_write(
         writes = 0
         await docket.cancel("k0")
         assert writes == 1
+
+        # More keys than one script call takes: still one write, one
+        # EVALSHA per SCHEDULE_CHUNK keys, so no script holds Redis for long.
+        many = [f"m{n}" for n in range(SCHEDULE_CHUNK + 1)]
+        await docket.add_many([docket.call(noop, when=later, key=key)() for key in many])
+        writes = 0
+
+        async def cancel_every_one() -> None:
+            assert await docket.cancel_many(many, chunk_size=None) == [True] * len(many)
+
+        monkeypatch.setattr(Connection, "send_packed_command", original)
+        assert await client_commands(engine, redis_server_url, cancel_every_one) == ["EVALSHA"] * 2
+        assert await docket.cancel_many(many, chunk_size=None) == [False] * len(many)
 
 
 @pytest.mark.slow

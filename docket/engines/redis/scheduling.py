@@ -186,22 +186,35 @@ async def cancel(session: Session, key: str, now: datetime, ttl: timedelta) -> b
 async def cancel_many(
     session: Session, keys: Sequence[str], now: datetime, ttl: timedelta
 ) -> list[bool]:
-    """``cancel`` each key in order, in one script call; True where that key's work ended."""
+    """``cancel`` each key in order, in one round trip; True where that key's work ended.
+
+    Up to ``SCHEDULE_CHUNK`` keys per ``lua/cancel.lua`` call, pipelined, so
+    that no one script holds Redis for long however many keys come at once.
+    """
     if not keys:
         return []
     names = session.keys
-    reply = await session.run(
-        "cancel",
-        [
-            names.queue,
-            names.future,
-            names.stream,
-            names.holders,
-            *(names.record(key) for key in keys),
-        ],
-        [*ends(now, ttl), names.events_prefix, names.cancellation_channel, *keys],
-    )
-    return [bool(cancelled) for cancelled in reply]
+    fixed_keys = [names.queue, names.future, names.stream, names.holders]
+    fixed_args: list[Arg] = [*ends(now, ttl), names.events_prefix, names.cancellation_channel]
+    calls: list[tuple[Sequence[str], Sequence[Arg]]] = [
+        (
+            [*fixed_keys, *(names.record(key) for key in chunk)],
+            [*fixed_args, *chunk],
+        )
+        for chunk in (
+            keys[start : start + SCHEDULE_CHUNK] for start in range(0, len(keys), SCHEDULE_CHUNK)
+        )
+    ]
+    if len(calls) == 1:
+        replies = [await session.run("cancel", *calls[0])]
+    else:
+        replies = await session.run_many("cancel", calls)
+    cancelled: list[bool] = []
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+        cancelled.extend(bool(flag) for flag in reply)
+    return cancelled
 
 
 async def clear(session: Session, now: datetime, ttl: timedelta) -> int:
