@@ -24,7 +24,7 @@ from redis.asyncio.connection import Connection
 from conformance.redis_server import RedisCluster
 from docket import Docket
 from docket.engines.redis import RedisEngine
-from docket.engines.redis.scheduling import SCHEDULE_CHUNK
+from docket.engines.redis.scheduling import KEYS_PER_CALL
 from tests.conftest import target_url
 from tests.test_engine_contract import HANG_GUARD, at, message
 from tests.test_redis_cluster import names_on_every_master
@@ -106,8 +106,8 @@ async def test_a_chunk_is_one_evalsha_in_one_write(
         assert writes == 1
 
         # More keys than one script call takes: still one write, one
-        # EVALSHA per SCHEDULE_CHUNK keys, so no script holds Redis for long.
-        many = [f"m{n}" for n in range(SCHEDULE_CHUNK + 1)]
+        # EVALSHA per KEYS_PER_CALL keys, so no script holds Redis for long.
+        many = [f"m{n}" for n in range(KEYS_PER_CALL + 1)]
         await docket.add_many([docket.call(noop, when=later, key=key)() for key in many])
         writes = 0
 

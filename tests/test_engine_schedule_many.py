@@ -13,7 +13,7 @@ from redis.asyncio.connection import Connection
 
 from docket.engines.base import Engine, ScheduleResult, TaskMessage
 from docket.engines.redis import RedisEngine
-from docket.engines.redis.scheduling import SCHEDULE_CHUNK
+from docket.engines.redis.scheduling import KEYS_PER_CALL
 from docket.states import Disposition, ExecutionState
 from tests.conftest import EngineFactory
 from tests.test_engine_contract import HANG_GUARD, at, claim_keys, message
@@ -151,10 +151,10 @@ async def test_a_batch_is_one_round_trip_on_a_real_server(
         assert await client_commands(engine, redis_server_url, batch) == ["EVALSHA"]
 
         async def big_batch() -> None:
-            many = [message(f"many-{n}") for n in range(SCHEDULE_CHUNK + 1)]
+            many = [message(f"many-{n}") for n in range(KEYS_PER_CALL + 1)]
             await engine.schedule_many(many, at(0), replace=False)
 
-        # ...one per SCHEDULE_CHUNK messages when there are more...
+        # ...one per KEYS_PER_CALL messages when there are more...
         assert await client_commands(engine, redis_server_url, big_batch) == ["EVALSHA"] * 2
         # ...in one write to the server.
         writes = 0

@@ -120,9 +120,9 @@ async def schedule(
     return result
 
 
-# Messages per schedule_many script call: a batch is one round trip, and no
-# one script holds Redis for long.
-SCHEDULE_CHUNK = 500
+# Keys (messages to schedule, or keys to cancel) per script call of a batch:
+# a batch is still one round trip, and no one script holds Redis for long.
+KEYS_PER_CALL = 500
 
 
 async def schedule_many(
@@ -131,7 +131,7 @@ async def schedule_many(
     """``schedule`` each message in order, in one round trip; errors come back in place.
 
     The messages go as ``lua/schedule_many.lua`` calls of up to
-    ``SCHEDULE_CHUNK`` each, pipelined.  A message that cannot be sent (a
+    ``KEYS_PER_CALL`` each, pipelined.  A message that cannot be sent (a
     malformed one) or that the script refused has its error in its place; a
     call the server refused as a whole (out of memory, say) has its error in
     the place of each of its messages.
@@ -148,9 +148,7 @@ async def schedule_many(
     keys = session.keys
     fixed_keys = [keys.queue, keys.future, keys.stream, keys.generation, keys.wake]
     fixed_args: list[Arg] = [epoch_ms(now), "1" if replace else "0", keys.events_prefix]
-    chunks = [
-        calls[start : start + SCHEDULE_CHUNK] for start in range(0, len(calls), SCHEDULE_CHUNK)
-    ]
+    chunks = [calls[start : start + KEYS_PER_CALL] for start in range(0, len(calls), KEYS_PER_CALL)]
     script_calls: list[tuple[Sequence[str], Sequence[Arg]]] = []
     for chunk in chunks:
         chunk_keys = list(fixed_keys)
@@ -188,7 +186,7 @@ async def cancel_many(
 ) -> list[bool]:
     """``cancel`` each key in order, in one round trip; True where that key's work ended.
 
-    Up to ``SCHEDULE_CHUNK`` keys per ``lua/cancel.lua`` call, pipelined, so
+    Up to ``KEYS_PER_CALL`` keys per ``lua/cancel.lua`` call, pipelined, so
     that no one script holds Redis for long however many keys come at once.
     """
     if not keys:
@@ -202,7 +200,7 @@ async def cancel_many(
             [*fixed_args, *chunk],
         )
         for chunk in (
-            keys[start : start + SCHEDULE_CHUNK] for start in range(0, len(keys), SCHEDULE_CHUNK)
+            keys[start : start + KEYS_PER_CALL] for start in range(0, len(keys), KEYS_PER_CALL)
         )
     ]
     if len(calls) == 1:
