@@ -164,7 +164,9 @@ class VirtualClock:
 
     def _alarm(self, when: datetime) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (utc(when), next(self._order), future))
+        if when.tzinfo is not timezone.utc:
+            when = utc(when)
+        heapq.heappush(self._sleepers, (when, next(self._order), future))
         self._sleep_started.set()
         return future
 
@@ -179,7 +181,8 @@ class VirtualClock:
         """Move time forward to ``when``; moving backwards raises ValueError."""
         if when.tzinfo is None:
             raise ValueError(f"when must be timezone-aware, got {when!r}")
-        when = utc(when)
+        if when.tzinfo is not timezone.utc:
+            when = utc(when)
         if when < self._now:
             raise ValueError(f"when must not be before now ({self._now.isoformat()}), got {when!r}")
         self._now = when

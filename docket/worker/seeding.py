@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from docket.clock import sleeping
 from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.resolution import declared_dependencies
 from docket.timeutil import duration_seconds
@@ -135,10 +136,10 @@ async def reseed_forever(
     if seconds <= 0:
         raise ValueError(f"interval must be positive, got {interval!r}")
     if delay_first:
-        await docket.clock.sleep(seconds)
+        await sleeping(docket.clock, seconds)
     while True:
         try:
             await seed_automatic_tasks(docket)
         except Exception:
             logger.exception("Could not seed the automatic tasks of docket %r", docket.name)
-        await docket.clock.sleep(seconds)
+        await sleeping(docket.clock, seconds)

@@ -116,7 +116,7 @@ class Upkeep:
         docket, slots, settler = self.docket, self.slots, self.settler
         period = self.redelivery_timeout.total_seconds() / 4
         while True:
-            await docket.clock.sleep(period)
+            await sleeping(docket.clock, period)
             if slots.empty and not settler.unsettled:
                 continue
             # The claim loop's backstop: should it ever miss the wake-up of a
