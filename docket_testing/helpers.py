@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from docket import Docket, Execution, ExecutionState, VirtualClock, Worker
+from docket.engines.records import ExecutionRecord
 from docket_testing.history import describe_call, record_run
 from docket_testing.near_miss import warn_near_misses
 
@@ -136,8 +137,11 @@ async def _run_due(
     if runaway:
         raise RunawayWork(_runaway_message(docket, runs, max_runs))
 
+    # One read per key: every run has ended, so each key's record is what it
+    # will be for all of its runs (a year of an hourly task is one key).
+    records: dict[str, ExecutionRecord | None] = {}
     for execution, state, error in runs:
-        await _show_outcome(docket, execution, state, error)
+        await _show_outcome(docket, execution, state, error, records)
     failed = [(e, error) for e, state, error in runs if state is ExecutionState.FAILED]
     if raise_errors and failed:
         execution, error = failed[0]
@@ -156,11 +160,22 @@ async def _run_due(
 
 
 async def _show_outcome(
-    docket: Docket, execution: Execution, state: ExecutionState, error: BaseException | None
+    docket: Docket,
+    execution: Execution,
+    state: ExecutionState,
+    error: BaseException | None,
+    records: dict[str, ExecutionRecord | None],
 ) -> None:
-    """Make ``execution`` show how its own run ended (not what came after it)."""
+    """Make ``execution`` show how its own run ended (not what came after it).
+
+    ``records`` keeps the records read so far, by key.
+    """
     if state.is_terminal:
-        record = await docket.engine.get_record(execution.key, docket.clock.now())
+        key = execution.key
+        if key in records:
+            record = records[key]
+        else:
+            record = records[key] = await docket.engine.get_record(key, docket.clock.now())
         # A later generation (the next perpetual run, a replacement) is not
         # this run: its record says nothing about how this run ended.
         if record is not None and record.generation == execution.generation:
