@@ -13,8 +13,7 @@ writes only heartbeats, leases and hand-backs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from docket.clock import sleeping
@@ -32,6 +31,21 @@ from docket.worker.slots import Slots
 __all__ = ["Upkeep"]
 
 logger = logging.getLogger("docket.worker")
+
+
+class _StorageCall:
+    """Counts a storage call in flight for its block (a class: entered on every wake)."""
+
+    __slots__ = ("_upkeep",)
+
+    def __init__(self, upkeep: Upkeep) -> None:
+        self._upkeep = upkeep
+
+    def __enter__(self) -> None:
+        self._upkeep.in_flight += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._upkeep.in_flight -= 1
 
 
 class Upkeep:
@@ -63,13 +77,8 @@ class Upkeep:
         be written (until it is, the next due time the claim loop knows is stale)."""
         return self.in_flight > 0 or bool(self.settler.unsettled)
 
-    @contextmanager
-    def _storage_call(self) -> Iterator[None]:
-        self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
+    def _storage_call(self) -> _StorageCall:
+        return _StorageCall(self)
 
     def on_cancellation(self, notice: Cancellation) -> None:
         """``Docket.cancel`` ended a delivery this worker holds: interrupt or skip its run."""
