@@ -21,7 +21,14 @@ from typing import Any, Protocol, runtime_checkable
 from docket.racing import Signal
 from docket.timeutil import truncate_to_ms, utc
 
-__all__ = ["DEFAULT_SKIP_LIMIT", "Clock", "SystemClock", "VirtualClock", "sleeping"]
+__all__ = [
+    "DEFAULT_SKIP_LIMIT",
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "sleeping",
+    "sleeping_until",
+]
 
 
 @runtime_checkable
@@ -266,8 +273,16 @@ def sleeping(clock: Clock, seconds: float) -> Awaitable[None]:
     """``clock.sleep(seconds)`` to race with other waits (``first_of``).
 
     On a ``VirtualClock`` it is a plain future (``VirtualClock.alarm``), so
-    racing it costs no task; on any other clock, the ``sleep`` coroutine.
+    racing it costs no task; on any other clock, or for a time already
+    reached (which must still yield, as ``sleep`` does), the coroutine.
     """
     if isinstance(clock, VirtualClock):
-        return clock.alarm(clock.now() + timedelta(seconds=max(0.0, seconds)))
+        return sleeping_until(clock, clock.now() + timedelta(seconds=max(0.0, seconds)))
     return clock.sleep(seconds)
+
+
+def sleeping_until(clock: Clock, when: datetime) -> Awaitable[None]:
+    """``clock.sleep_until(when)`` to race with other waits, as ``sleeping`` is."""
+    if isinstance(clock, VirtualClock) and when > clock.now():
+        return clock.alarm(when)
+    return clock.sleep_until(when)

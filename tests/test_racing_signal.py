@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from docket import SystemClock, VirtualClock
-from docket.clock import sleeping
+from docket.clock import sleeping, sleeping_until
 from docket.racing import Signal, first_of
 
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -116,3 +116,13 @@ async def test_sleeping_is_an_alarm_on_a_virtual_clock_and_a_sleep_otherwise() -
     clock.advance(2)
     assert waiting.done()
     await sleeping(SystemClock(), 0)
+
+
+async def test_sleeping_until_a_time_already_reached_still_yields() -> None:
+    clock = VirtualClock(START)
+    waiting = sleeping_until(clock, START)
+    assert not isinstance(waiting, asyncio.Future)
+    await waiting
+    later = sleeping_until(clock, START + timedelta(seconds=1))
+    assert isinstance(later, asyncio.Future)
+    later.cancel()

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from docket.clock import Clock, VirtualClock
+from docket.clock import Clock, VirtualClock, sleeping, sleeping_until
 from docket.engines.base import Claim, ClaimBatch, Engine
 from docket.instrumentation import internal_operations
 from docket.racing import Signal, cancel_and_wait, first_of
@@ -314,10 +314,10 @@ class ClaimLoop:
             # long a dead worker's work can wait to be reclaimed.
             backstop = clock.now() + self.redelivery_timeout
             wake = backstop if batch.next_wake is None else min(batch.next_wake, backstop)
-            waits.append(clock.sleep_until(wake))
+            waits.append(sleeping_until(clock, wake))
             if until_finished and self.idle():
                 # Work running on other workers ends without waking us.
-                waits.append(clock.sleep(self.minimum_check_interval.total_seconds()))
+                waits.append(sleeping(clock, self.minimum_check_interval.total_seconds()))
             # Skipping goes straight to the next due work; with none known
             # (a lease elsewhere, say), to the backstop, never in tiny steps.
             next_work = batch.next_wake if batch.next_wake is not None else wake
@@ -347,7 +347,7 @@ class ClaimLoop:
                 clock.advance_to(max(wake, now))
             return True
         wake = min(wake, now + self.redelivery_timeout)
-        await self._wait_for(clock.sleep_until(wake), work.wait(batch.cursor))
+        await self._wait_for(sleeping_until(clock, wake), work.wait(batch.cursor))
         return True
 
     async def _wait_for(self, *waits: Any) -> None:
