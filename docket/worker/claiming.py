@@ -303,7 +303,10 @@ class ClaimLoop:
                 slots.freed.clear()
                 await self._wait_for(slots.freed, work.wait(batch.cursor), *self._skip(None))
                 continue
-            if until_finished and self.idle():
+            # Future work or a lease in the batch means the docket is not
+            # finished: counting (a walk over every record on the memory
+            # twin) is only worth it when the claim saw neither.
+            if until_finished and self.idle() and batch.next_wake is None:
                 counts = await engine.counts(now)
                 if counts.total == 0:
                     break
