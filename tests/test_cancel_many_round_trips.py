@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from redis.asyncio.connection import Connection
 
 from conformance.redis_server import RedisCluster
 from docket import Docket
@@ -28,7 +27,7 @@ from docket.engines.redis.scheduling import KEYS_PER_CALL
 from tests.conftest import target_url
 from tests.test_engine_contract import HANG_GUARD, at, message
 from tests.test_redis_cluster import names_on_every_master
-from tests.test_redis_engine import client_commands
+from tests.test_redis_engine import Writes, client_commands
 
 TTL = timedelta(minutes=15)
 
@@ -90,31 +89,22 @@ async def test_a_chunk_is_one_evalsha_in_one_write(
         # Three chunks: three EVALSHA, nothing else (no SCRIPT EXISTS, no reads).
         assert await client_commands(engine, redis_server_url, cancel_all) == ["EVALSHA"] * 3
         await docket.add_many([docket.call(noop, when=later, key=key)() for key in keys])
-        writes = 0
-        original = Connection.send_packed_command
-
-        async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
-            nonlocal writes
-            writes += 1
-            await original(self, command, check_health)
-
-        monkeypatch.setattr(Connection, "send_packed_command", counting)
+        writes = Writes(monkeypatch)
         assert await docket.cancel_many(keys, chunk_size=None) == [True] * 250
-        assert writes == 1
-        writes = 0
+        assert writes.count == 1
+        writes.count = 0
         await docket.cancel("k0")
-        assert writes == 1
+        assert writes.count == 1
 
         # More keys than one script call takes: still one write, one
         # EVALSHA per KEYS_PER_CALL keys, so no script holds Redis for long.
         many = [f"m{n}" for n in range(KEYS_PER_CALL + 1)]
         await docket.add_many([docket.call(noop, when=later, key=key)() for key in many])
-        writes = 0
+        writes.count = 0
 
         async def cancel_every_one() -> None:
             assert await docket.cancel_many(many, chunk_size=None) == [True] * len(many)
 
-        monkeypatch.setattr(Connection, "send_packed_command", original)
         assert await client_commands(engine, redis_server_url, cancel_every_one) == ["EVALSHA"] * 2
         assert await docket.cancel_many(many, chunk_size=None) == [False] * len(many)
 

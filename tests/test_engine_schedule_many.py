@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Any
 
 import pytest
-from redis.asyncio.connection import Connection
 
 from docket.engines.base import Engine, ScheduleResult, TaskMessage
 from docket.engines.redis import RedisEngine
@@ -17,7 +15,7 @@ from docket.engines.redis.scheduling import KEYS_PER_CALL
 from docket.states import Disposition, ExecutionState
 from tests.conftest import EngineFactory
 from tests.test_engine_contract import HANG_GUARD, at, claim_keys, message
-from tests.test_redis_engine import client_commands
+from tests.test_redis_engine import Writes, client_commands
 
 S = ExecutionState
 
@@ -157,17 +155,9 @@ async def test_a_batch_is_one_round_trip_on_a_real_server(
         # ...one per KEYS_PER_CALL messages when there are more...
         assert await client_commands(engine, redis_server_url, big_batch) == ["EVALSHA"] * 2
         # ...in one write to the server.
-        writes = 0
-        original = Connection.send_packed_command
-
-        async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
-            nonlocal writes
-            writes += 1
-            await original(self, command, check_health)
-
-        monkeypatch.setattr(Connection, "send_packed_command", counting)
+        writes = Writes(monkeypatch)
         outcomes = await engine.schedule_many([message(k) for k in "defg"], at(0), replace=False)
-        assert writes == 1
+        assert writes.count == 1
         assert [scheduled(o).disposition for o in outcomes] == [Disposition.SCHEDULED] * 4
     finally:
         await engine.close()

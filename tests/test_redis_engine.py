@@ -183,6 +183,21 @@ def test_names_must_be_non_empty() -> None:
 # --- round trips (real server: MONITOR shows every command a client sends) ------------
 
 
+class Writes:
+    """Counts client writes to Redis (one per command, or per pipeline: a round
+    trip each) from the moment it is made until the test ends."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = Connection.send_packed_command
+
+        async def counting(connection: Connection, command: Any, check_health: bool = True) -> None:
+            self.count += 1
+            await original(connection, command, check_health)
+
+        monkeypatch.setattr(Connection, "send_packed_command", counting)
+
+
 async def client_commands(
     engine: RedisEngine, url: str, operation: Callable[[], Awaitable[object]]
 ) -> list[str]:
@@ -272,21 +287,13 @@ async def test_settle_and_claim_is_one_script_in_one_round_trip(
     assert await client_commands(engine, redis_server_url, settle_and_claim) == ["EVALSHA"]
     assert outcome is not None
     # ...in one write to the server.
-    writes = 0
-    original = Connection.send_packed_command
-
-    async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
-        nonlocal writes
-        writes += 1
-        await original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    writes = Writes(monkeypatch)
     await engine.schedule(message("k3"), at(1), replace=False)
-    writes = 0
+    writes.count = 0
     again = await engine.settle_and_claim(
         [done(c, at(2)) for c in outcome[1].claims], "w", 5, at(2), at(32)
     )
-    assert writes == 1
+    assert writes.count == 1
     assert again[0] == [True] and len(again[1].claims) == 1
     applied, batch = outcome
     assert applied == [True, True]
