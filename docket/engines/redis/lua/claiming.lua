@@ -192,8 +192,8 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
         -- Unreadable, gone or strange: delivered all the same, so that a
         -- worker sets it aside.
         redis.call('XADD', stream, '*', 'key', key, 'generation', member_generation(m))
-      elseif current['state'] == 'queued' and tonumber(current['generation'])
-          and member(current['generation'], key) == m then
+      elseif current['state'] == 'queued'
+          and is_member_of(m, {current['state'], current['generation']}, key) then
         local generation = current['generation']
         local id = redis.call('XADD', stream, '*', 'key', key, 'generation', generation)
         fresh[id] = {record = record, stored = stored, key = key, generation = generation}
