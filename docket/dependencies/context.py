@@ -42,12 +42,18 @@ Dependency.worker = current_worker  # type: ignore[attr-defined]
 class _CurrentDocket(Dependency["Docket"]):
     """The Docket whose worker is running this task."""
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     async def __aenter__(self) -> Docket:
         return current_docket.get()
 
 
 class _CurrentWorker(Dependency["Worker"]):
     """The Worker running this task."""
+
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
 
     async def __aenter__(self) -> Worker:
         return current_worker.get()
@@ -56,12 +62,18 @@ class _CurrentWorker(Dependency["Worker"]):
 class _CurrentExecution(Dependency["Execution"]):
     """The Execution being run."""
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     async def __aenter__(self) -> Execution:
         return current_execution.get()
 
 
 class _TaskKey(Dependency[str]):
     """The key of the Execution being run."""
+
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
 
     async def __aenter__(self) -> str:
         return current_execution.get().key

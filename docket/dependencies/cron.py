@@ -62,6 +62,9 @@ class Cron(Perpetual):
     may still call ``after()``/``at()`` to override that once, or ``cancel()``.
     """
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     def __init__(self, expression: str, automatic: bool = True, tz: tzinfo = timezone.utc) -> None:
         super().__init__(every=timedelta(0), automatic=automatic)
         if not isinstance(expression, str):

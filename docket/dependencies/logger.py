@@ -32,6 +32,9 @@ class _TaskLogger(Dependency["logging.LoggerAdapter[logging.Logger]"]):
         async def task(logger: logging.LoggerAdapter = TaskLogger()): ...
     """
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     async def __aenter__(self) -> logging.LoggerAdapter[logging.Logger]:
         execution = current_execution.get()
         worker = current_worker.get(None)

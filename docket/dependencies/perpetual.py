@@ -7,11 +7,10 @@ generation, attempt 1), so a chain is never broken between "done" and "next".
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from docket.dependencies.base import CompletionHandler, TaskOutcome
+from docket.dependencies.base import CompletionHandler, TaskOutcome, run_copy
 from docket.dependencies.context import current_execution
 from docket.timeutil import duration_seconds
 
@@ -55,6 +54,9 @@ class Perpetual(CompletionHandler["Perpetual"]):
     (see ``docket.worker.seeding``); such a task must not require arguments.
     """
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     single = True
 
     def __init__(self, every: timedelta = timedelta(0), automatic: bool = False) -> None:
@@ -83,7 +85,7 @@ class Perpetual(CompletionHandler["Perpetual"]):
         # The declared default is shared by every run of the task; each run
         # gets its own copy so cancel()/perpetuate() never leak across runs.
         execution = current_execution.get()
-        run = copy.copy(self)
+        run = run_copy(self)
         run.args = execution.args
         run.kwargs = dict(execution.kwargs)
         run.cancelled = False

@@ -10,10 +10,9 @@ report into each other's progress.
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
-from docket.dependencies.base import Dependency
+from docket.dependencies.base import Dependency, run_copy
 from docket.dependencies.context import current_execution
 
 if TYPE_CHECKING:
@@ -36,12 +35,15 @@ class Progress(Dependency["Progress"]):
     ``Progress`` that was never entered raises ``RuntimeError``.
     """
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     def __init__(self) -> None:
         self._progress: ExecutionProgress | None = None
 
     async def __aenter__(self) -> Progress:
         execution = current_execution.get()  # LookupError outside a run
-        run = copy.copy(self)
+        run = run_copy(self)
         run._progress = execution.progress
         return run
 

@@ -20,7 +20,7 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from uncalled_for import (
@@ -32,6 +32,7 @@ from uncalled_for import (
 )
 from uncalled_for import validate_dependencies as validate_declarations
 
+from docket.dependencies.alone import AloneResolution, alone_plan
 from docket.dependencies.base import Dependency
 from docket.dependencies.context import current_docket, current_execution, current_worker
 from docket.dependencies.functional import _TaskArgument, enter_run_scopes
@@ -273,17 +274,31 @@ def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
     }
 
 
-@asynccontextmanager
-async def resolved_dependencies(
+def resolved_dependencies(
     worker: Worker, execution: Execution
-) -> AsyncIterator[dict[str, Any]]:
+) -> AbstractAsyncContextManager[dict[str, Any]]:
     """Resolve ``execution``'s dependencies on ``worker`` for the length of the block.
 
     Yields a dict of parameter name to value, a ``FailedDependency`` for each
     that raised, and ``__worker_dep__<name>`` entries for the worker's own
     dependencies.  Everything entered is exited, last first, when the block
-    ends, with the block's exception if it raised.
+    ends, with the block's exception if it raised.  A task whose every
+    dependency needs only the run (``docket.dependencies.alone``), on a worker
+    without dependencies of its own, is resolved without a frame or an exit
+    stack, to the same values.
     """
+    function = execution.function
+    assert function is not None
+    if not worker.dependencies:
+        plan = alone_plan(function)
+        if plan is not None:
+            return AloneResolution(worker, execution, plan)
+    return _resolved_in_frame(worker, execution)
+
+
+@asynccontextmanager
+async def _resolved_in_frame(worker: Worker, execution: Execution) -> AsyncIterator[dict[str, Any]]:
+    """The general resolution: on an ``uncalled-for`` frame, with an exit stack."""
     function = execution.function
     assert function is not None
     docket_token = current_docket.set(worker.docket)

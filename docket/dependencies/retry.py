@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from docket.dependencies.base import FailureHandler, TaskOutcome
+from docket.dependencies.base import FailureHandler, TaskOutcome, run_copy
 from docket.dependencies.context import current_execution
 from docket.timeutil import duration_seconds
 
@@ -30,6 +29,9 @@ class Retry(FailureHandler["Retry"]):
         async def flaky(retry: Retry = Retry(attempts=3, delay=timedelta(seconds=5))): ...
     """
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     single = True
 
     def __init__(self, attempts: int | None = 1, delay: timedelta = timedelta(0)) -> None:
@@ -51,7 +53,7 @@ class Retry(FailureHandler["Retry"]):
         return cls(attempts=None, delay=delay)
 
     async def __aenter__(self) -> Any:
-        run = copy.copy(self)
+        run = run_copy(self)
         run.attempt = current_execution.get().attempt
         run._forced_at = None
         return run
@@ -92,6 +94,9 @@ class Retry(FailureHandler["Retry"]):
 
 class ExponentialRetry(Retry):
     """Retry with delays that double from ``minimum_delay`` up to ``maximum_delay``."""
+
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
 
     def __init__(
         self,

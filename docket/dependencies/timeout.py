@@ -8,14 +8,13 @@ push back (``extend``).  Time is read from ``docket.clock`` only, so a
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from docket.clock import VirtualClock
-from docket.dependencies.base import Runtime
+from docket.dependencies.base import Runtime, run_copy
 from docket.dependencies.context import current_execution
 from docket.racing import cancel_and_wait
 from docket.timeutil import duration_seconds
@@ -48,6 +47,9 @@ class Timeout(Runtime["Timeout"]):
                 timeout.extend()  # another 30 seconds for the next page
     """
 
+    resolves_alone = True
+    """Resolves from the run alone (``docket.dependencies.alone``)."""
+
     def __init__(self, base: timedelta) -> None:
         if duration_seconds(base, "base") <= 0:
             raise ValueError(f"base must be positive, got {base!r}")
@@ -59,7 +61,7 @@ class Timeout(Runtime["Timeout"]):
 
     async def __aenter__(self) -> Any:
         # The declaration is shared by every run; each gets its own deadline.
-        run = copy.copy(self)
+        run = run_copy(self)
         run._limit = self.base.total_seconds()
         run._started = None
         run._clock = current_execution.get().docket.clock
