@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import uuid
+import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from docket.instrumentation import (
     TASKS_STRICKEN,
     producer_span,
     trace_headers,
+    tracing_enabled,
 )
 from docket.states import Disposition
 from docket.timeutil import truncate_to_ms, utc
@@ -34,7 +35,7 @@ from docket.timeutil import truncate_to_ms, utc
 if TYPE_CHECKING:
     from docket.docket import Docket
 
-__all__ = ["Scheduler", "check_key", "check_when"]
+__all__ = ["Scheduler", "check_key", "check_when", "fresh_key"]
 
 logger = logging.getLogger("docket.docket")
 
@@ -59,6 +60,19 @@ def check_key(key: str | None) -> None:
         return
     if not isinstance(key, str) or not key:
         raise ValueError(f"key must be a non-empty string, got {key!r}")
+
+
+def fresh_key() -> str:
+    """A new random key: a version 4 UUID as text, exactly as ``str(uuid.uuid4())``.
+
+    Built from ``os.urandom`` as ``uuid.uuid4`` is, without the ``UUID``
+    object and its integer formatting, since every call given no key needs one.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def check_chunk_size(chunk_size: int | None) -> None:
@@ -97,7 +111,7 @@ class Scheduler:
             function=function,
             args=args,
             kwargs=kwargs,
-            key=key if key is not None else str(uuid.uuid4()),
+            key=key if key is not None else fresh_key(),
             when=truncate_to_ms(when),
             function_name=name,
         )
@@ -112,6 +126,15 @@ class Scheduler:
         docket = self.docket
         name = _name(call)
         TASKS_ADDED.add(1, {"docket.name": docket.name, "docket.task": name})
+        if not tracing_enabled():
+            # The same steps as below, without a span to enter and annotate.
+            if self._struck(call, name):
+                return self._execution(call, Disposition.STRUCK)
+            message = self._message(call, name)
+            outcome = await docket.engine.schedule(
+                message, now if now is not None else docket.clock.now(), replace=replace
+            )
+            return self._reported(call, name, message, outcome)
         with producer_span(
             "replace" if replace else "add",
             docket.name,
@@ -241,10 +264,31 @@ def _name(call: TaskCall) -> str:
     return name
 
 
+# Whether arguments fit a task depends only on the task, how many arguments are
+# positional and the names of the keywords: shapes that fitted are remembered,
+# so that a task scheduled again and again binds its signature once.
+_FITTING: set[tuple[TaskFunction, int, tuple[str, ...]]] = set()
+_FITTING_LIMIT = 4096
+
+
 def check_arguments(
     name: str, function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     """Raise TypeError at scheduling time for arguments the task could never accept."""
+    shape: tuple[TaskFunction, int, tuple[str, ...]] | None = (function, len(args), tuple(kwargs))
+    try:
+        if shape in _FITTING:
+            return
+    except TypeError:  # an unhashable callable is checked every time
+        shape = None
+    _check_arguments(name, function, args, kwargs)
+    if shape is not None and len(_FITTING) < _FITTING_LIMIT:
+        _FITTING.add(shape)
+
+
+def _check_arguments(
+    name: str, function: TaskFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     signature = _signature(function)
     if signature is None:
         return

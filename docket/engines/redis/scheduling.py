@@ -11,8 +11,7 @@ same whichever way it travels.  ``cancel_many`` is one call of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -29,8 +28,8 @@ from docket.engines.redis.codec import (
 )
 from docket.engines.redis.keys import DocketKeys
 from docket.engines.redis.session import Session
-from docket.states import Disposition
-from docket.timeutil import epoch_ms, from_epoch_ms
+from docket.states import Disposition, ExecutionState
+from docket.timeutil import EPOCH, epoch_ms, from_epoch_ms
 
 __all__ = [
     "ScheduleCall",
@@ -40,17 +39,65 @@ __all__ = [
     "schedule",
     "schedule_call",
     "schedule_many",
+    "scheduled_record",
 ]
 
 
-@dataclass(frozen=True)
-class ScheduleCall:
-    """One call of the schedule script, and how to read its reply."""
+# Every field of a record as its constructor defaults them (the first eight
+# are required, and overwritten by ``scheduled_record``).
+_DEFAULT_FIELDS = dict(
+    vars(ExecutionRecord("", "", b"", EPOCH, 1, {}, 0, ExecutionState.SCHEDULED))
+)
 
-    message: TaskMessage
-    when_ms: int
-    keys: list[str]
-    args: list[Arg]
+
+def scheduled_record(
+    key: str,
+    function_name: str,
+    payload: bytes,
+    when: datetime,
+    attempt: int,
+    headers: dict[str, str],
+    generation: int,
+    state: ExecutionState,
+) -> ExecutionRecord:
+    """``ExecutionRecord`` of these fields and the defaults of the others: the record
+    a schedule just stored, equal to the one its constructor would build.
+
+    Built without the frozen dataclass's ``__init__``, which sets each of its
+    seventeen fields through ``object.__setattr__``: on the path of every add
+    that costs more than reading the rest of the reply.
+    """
+    record = object.__new__(ExecutionRecord)
+    fields = record.__dict__
+    fields.update(_DEFAULT_FIELDS)
+    fields["key"] = key
+    fields["function_name"] = function_name
+    fields["payload"] = payload
+    fields["when"] = when
+    fields["attempt"] = attempt
+    fields["headers"] = headers
+    fields["generation"] = generation
+    fields["state"] = state
+    return record
+
+
+class ScheduleCall:
+    """One call of the schedule script, and how to read its reply.
+
+    ``message`` is what is scheduled, ``when_ms`` its due time in epoch
+    milliseconds, ``keys`` and ``args`` the script's.  A plain class with
+    slots rather than a frozen dataclass: one is built for every add.
+    """
+
+    __slots__ = ("args", "keys", "message", "when_ms")
+
+    def __init__(
+        self, message: TaskMessage, when_ms: int, keys: list[str], args: list[Arg]
+    ) -> None:
+        self.message = message
+        self.when_ms = when_ms
+        self.keys = keys
+        self.args = args
 
     def result(self, reply: Sequence[Any]) -> tuple[ScheduleResult, bool]:
         """The outcome the script replied, and whether it woke waiting workers.
@@ -58,22 +105,28 @@ class ScheduleCall:
         ResponseError if the script refused the message (its record key holds
         something other than a hash).
         """
-        if reply[0] == b"error":
+        status = reply[0]
+        if status == b"error":
             reason = reply[1].decode(errors="backslashreplace")
             raise ResponseError(f"could not schedule {self.message.key!r}: {reason}")
-        if reply[0] == b"exists":
+        if status == b"exists":
             record = parse_record(pairs(reply[1]))
             return ScheduleResult(Disposition.ALREADY_SCHEDULED, record), False
         message = self.message
-        record = ExecutionRecord(
-            key=message.key,
-            function_name=message.function_name,
-            payload=message.payload,
-            when=from_epoch_ms(self.when_ms),
-            attempt=message.attempt,
-            headers=dict(message.headers),
-            generation=int(reply[1]),
-            state=parse_state(reply[2]),
+        when = message.when
+        # What storage reads back is ``when`` in UTC at whole milliseconds:
+        # the message's own when already is that, unless given in another zone.
+        if when.tzinfo is not timezone.utc or when.microsecond % 1000:
+            when = from_epoch_ms(self.when_ms)
+        record = scheduled_record(
+            message.key,
+            message.function_name,
+            message.payload,
+            when,
+            message.attempt,
+            dict(message.headers),
+            int(reply[1]),
+            parse_state(reply[2]),
         )
         return ScheduleResult(Disposition.SCHEDULED, record), bool(reply[3])
 

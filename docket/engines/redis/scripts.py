@@ -12,7 +12,7 @@ calls of one script and reloads it itself, so the batch stays one round trip.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,8 @@ class Scripts:
 
     def __init__(self, client: Redis) -> None:
         self._client = client
+        # Typed here once: redis-py leaves execute_command untyped.
+        self._execute: Callable[..., Awaitable[Any]] = client.execute_command
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
         }
@@ -89,8 +91,21 @@ class Scripts:
             await pipe.execute()
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        """Call script ``name`` (one EVALSHA) and return its raw reply."""
-        return await self._scripts[name](keys=keys, args=args)
+        """Call script ``name`` (one EVALSHA) and return its raw reply.
+
+        A NOSCRIPT answer (a restart or SCRIPT FLUSH since the engine opened)
+        loads the script and sends the call once more, as redis-py's own
+        registered scripts do.
+        """
+        script = self._scripts[name]
+        # EVALSHA straight through execute_command: redis-py's script object
+        # copies keys and args into new tuples and checks for pipelines on
+        # every call, on the path of every single add.
+        try:
+            return await self._execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(script.script)
+            return await self._execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def run_many(
         self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
