@@ -28,6 +28,7 @@ __all__ = [
     "VirtualClock",
     "sleeping",
     "sleeping_until",
+    "sleeping_until_wanted",
 ]
 
 
@@ -286,3 +287,48 @@ def sleeping_until(clock: Clock, when: datetime) -> Awaitable[None]:
     if isinstance(clock, VirtualClock) and when > clock.now():
         return clock.alarm(when)
     return clock.sleep_until(when)
+
+
+def sleeping_until_wanted(
+    clock: Clock, seconds: float, wanted: Callable[[], bool]
+) -> Awaitable[None]:
+    """Sleep ``seconds`` on ``clock``, then again, until ``wanted()`` when one ends.
+
+    For a loop with a periodic duty that is often moot (nothing to renew,
+    nothing to seed).  On a ``VirtualClock`` it is a plain future and the
+    repeats are callbacks, so a wake that finds nothing wanted (each jump of
+    virtual time wakes every sleeper once) costs no task a turn; on any
+    other clock, a coroutine of sleeps.
+    """
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive, got {seconds!r}")
+    if not isinstance(clock, VirtualClock):
+        return _sleep_until_wanted(clock, seconds, wanted)
+    virtual = clock
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def arm() -> None:
+        virtual.alarm(virtual.now() + timedelta(seconds=seconds)).add_done_callback(ring)
+
+    def ring(alarm: asyncio.Future[None]) -> None:
+        if done.done() or alarm.cancelled():
+            return
+        try:
+            ready = wanted()
+        except Exception as error:  # the caller's to see, as in the coroutine form
+            done.set_exception(error)
+            return
+        if ready:
+            done.set_result(None)
+        else:
+            arm()
+
+    arm()
+    return done
+
+
+async def _sleep_until_wanted(clock: Clock, seconds: float, wanted: Callable[[], bool]) -> None:
+    while True:
+        await clock.sleep(seconds)
+        if wanted():
+            return

@@ -22,9 +22,10 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from docket.local_metrics import LOCAL, Described
 
 __all__ = [
-    "DEPTHS",
     "Counter",
+    "DEPTHS",
     "Histogram",
+    "SECONDS_BUCKETS",
     "TASKS_ADDED",
     "TASKS_CANCELLED",
     "TASKS_COMPLETED",
@@ -34,9 +35,9 @@ __all__ = [
     "TASKS_SCHEDULED",
     "TASKS_STARTED",
     "TASKS_STRICKEN",
-    "SECONDS_BUCKETS",
     "TASK_DURATION",
     "TASK_PUNCTUALITY",
+    "depths_wanted",
     "internal_operations",
     "producer_span",
     "run_span",
@@ -110,6 +111,23 @@ TASK_PUNCTUALITY = Histogram("docket_task_punctuality", "How late task runs star
 
 DEPTHS: dict[tuple[str, str], tuple[int, int]] = {}
 """Last (queue depth, schedule depth) each worker saw, by (docket, worker)."""
+
+
+def depths_wanted() -> bool:
+    """Whether anything reads ``DEPTHS``: a real OpenTelemetry meter provider
+    (its depth gauges), or the metrics port's own collector.
+
+    Checked on every heartbeat, so that a worker counts its docket (a walk
+    over every record on the memory twin) only when the count is reported.
+    """
+    if LOCAL.enabled:
+        return True
+    provider = metrics.get_meter_provider()
+    # The API hands out a stand-in (its proxy) until a real one is installed;
+    # it names no public class for it.
+    return not isinstance(provider, metrics.NoOpMeterProvider) and (
+        type(provider).__name__ != "_ProxyMeterProvider"
+    )
 
 
 def _queue_depth(options: CallbackOptions) -> Iterator[Observation]:

@@ -117,3 +117,56 @@ def test_a_move_listener_hears_each_move_before_sleepers_wake_and_can_be_removed
     remove()
     clock.advance(1)
     assert heard == [start + timedelta(seconds=5), start + timedelta(hours=1)]
+
+
+async def test_sleeping_until_wanted_repeats_until_wanted_on_a_virtual_clock() -> None:
+    from docket.clock import sleeping_until_wanted
+
+    clock = VirtualClock(START)
+    asked: list[datetime] = []
+    wanted_from = START + timedelta(seconds=30)
+
+    def wanted() -> bool:
+        asked.append(clock.now())
+        return clock.now() >= wanted_from
+
+    waiting = sleeping_until_wanted(clock, 10, wanted)
+    assert isinstance(waiting, asyncio.Future)  # no task to wake for a moot round
+    for _ in range(2):
+        clock.advance(10)
+        await asyncio.sleep(0)
+        assert not waiting.done()
+    # A jump past several periods asks once, as after a pause.
+    clock.advance(25)
+    await asyncio.sleep(0)
+    assert waiting.done()
+    assert asked == [START + timedelta(seconds=s) for s in (10, 20, 45)]
+
+
+async def test_sleeping_until_wanted_on_the_system_clock_and_its_bad_input() -> None:
+    from docket.clock import sleeping_until_wanted
+
+    rounds: list[int] = []
+
+    def wanted() -> bool:
+        rounds.append(1)
+        return len(rounds) == 2
+
+    await sleeping_until_wanted(SystemClock(), 0.001, wanted)
+    assert len(rounds) == 2
+    with pytest.raises(ValueError, match="seconds must be positive, got 0"):
+        sleeping_until_wanted(VirtualClock(START), 0, wanted)
+
+
+async def test_sleeping_until_wanted_passes_on_what_wanted_raises() -> None:
+    from docket.clock import sleeping_until_wanted
+
+    clock = VirtualClock(START)
+
+    def wanted() -> bool:
+        raise RuntimeError("cannot tell")
+
+    waiting = sleeping_until_wanted(clock, 1, wanted)
+    clock.advance(1)
+    with pytest.raises(RuntimeError, match="cannot tell"):
+        await waiting

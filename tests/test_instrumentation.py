@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from conformance.test_telemetry import Telemetry, install_telemetry
@@ -53,6 +53,20 @@ def test_depth_gauges_report_what_the_heartbeat_stored() -> None:
         assert telemetry.gauge("docket_schedule_depth", "unit-depths", "w1") == 9
     finally:
         del instrumentation.DEPTHS[("unit-depths", "w1")]
+
+
+def test_depths_are_counted_only_when_something_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from docket.local_metrics import LOCAL
+
+    fresh()  # a real meter provider: its depth gauges read DEPTHS
+    assert instrumentation.depths_wanted()
+    monkeypatch.setattr(metrics, "get_meter_provider", lambda: metrics.NoOpMeterProvider())
+    monkeypatch.setattr(LOCAL, "enabled", False)
+    assert not instrumentation.depths_wanted()
+    monkeypatch.setattr(LOCAL, "enabled", True)  # the metrics port's own collector
+    assert instrumentation.depths_wanted()
 
 
 def test_trace_headers_are_empty_outside_a_span_and_carry_it_inside() -> None:

@@ -396,6 +396,9 @@ async def test_reseeding_logs_errors_and_carries_on(
         rounds.append(clock.now())
         raise ConnectionError("storage is down")
 
+    async def beat(perpetual: Perpetual = Perpetual(every=MINUTE, automatic=True)) -> None: ...
+
+    docket.register(beat)
     monkeypatch.setattr("docket.worker.seeding.seed_automatic_tasks", flaky_seed)
     with pytest.raises(ValueError, match="interval"):
         await reseed_forever(docket, interval=timedelta(0))
@@ -410,6 +413,33 @@ async def test_reseeding_logs_errors_and_carries_on(
         await asyncio.gather(reseeder, return_exceptions=True)
     assert rounds == [START + MINUTE, START + 2 * MINUTE]
     assert "storage is down" in caplog.text
+
+
+async def test_reseeding_skips_rounds_until_an_automatic_task_is_registered(
+    docket: Docket, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rounds: list[datetime] = []
+
+    async def counting_seed(_: Docket) -> list[Execution]:
+        rounds.append(clock.now())
+        return []
+
+    async def beat(perpetual: Perpetual = Perpetual(every=MINUTE, automatic=True)) -> None: ...
+
+    monkeypatch.setattr("docket.worker.seeding.seed_automatic_tasks", counting_seed)
+    reseeder = asyncio.create_task(reseed_forever(docket, interval=MINUTE, delay_first=True))
+    try:
+        for _ in range(3):
+            clock.advance(MINUTE)
+            await settle()
+        assert rounds == []
+        docket.register(beat)
+        clock.advance(MINUTE)
+        await settle()
+        assert rounds == [START + 4 * MINUTE]
+    finally:
+        reseeder.cancel()
+        await asyncio.gather(reseeder, return_exceptions=True)
 
 
 # -- needs the worker wiring (schedule_automatic_tasks) -----------------

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from docket.clock import sleeping
+from docket.clock import sleeping_until_wanted
 from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.resolution import declared_dependencies
 from docket.timeutil import duration_seconds
@@ -25,7 +25,12 @@ if TYPE_CHECKING:
     from docket.docket import Docket
     from docket.execution import Execution
 
-__all__ = ["automatic_perpetual", "reseed_forever", "seed_automatic_tasks"]
+__all__ = [
+    "automatic_perpetual",
+    "has_automatic_tasks",
+    "reseed_forever",
+    "seed_automatic_tasks",
+]
 
 logger = logging.getLogger("docket.automatic")
 
@@ -130,16 +135,34 @@ async def reseed_forever(
 
     Errors are logged, never raised, so one bad round does not end the loop.
     With ``delay_first`` the first round waits one ``interval`` (for a caller
-    that has just seeded).
+    that has just seeded).  A round due while no automatic task is registered
+    is skipped, as it would seed nothing.
     """
     seconds = duration_seconds(interval, "interval")
     if seconds <= 0:
         raise ValueError(f"interval must be positive, got {interval!r}")
+
+    def wanted() -> bool:
+        # A round with nothing automatic registered would seed nothing, so
+        # none is woken for (registering one later is seen at the next).
+        return has_automatic_tasks(docket)
+
     if delay_first:
-        await sleeping(docket.clock, seconds)
+        await sleeping_until_wanted(docket.clock, seconds, wanted)
     while True:
         try:
             await seed_automatic_tasks(docket)
         except Exception:
             logger.exception("Could not seed the automatic tasks of docket %r", docket.name)
-        await sleeping(docket.clock, seconds)
+        await sleeping_until_wanted(docket.clock, seconds, wanted)
+
+
+def has_automatic_tasks(docket: Docket) -> bool:
+    """Whether any task registered on ``docket`` is automatic (one that cannot be seeded counts)."""
+    for function in list(docket.tasks.values()):
+        try:
+            if automatic_perpetual(function) is not None:
+                return True
+        except ValueError:
+            return True
+    return False

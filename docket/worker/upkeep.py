@@ -19,7 +19,7 @@ from datetime import timedelta
 from docket.clock import sleeping
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim
-from docket.instrumentation import DEPTHS
+from docket.instrumentation import DEPTHS, depths_wanted
 from docket.racing import first_of
 from docket.states import ExecutionState
 from docket.worker.cancelling import RunCancellations
@@ -105,8 +105,9 @@ class Upkeep:
                         await docket.engine.heartbeat(
                             self.worker, frozenset(docket.tasks), now, dead_after
                         )
-                        counts = await docket.engine.counts(now)
-                        DEPTHS[(docket.name, self.worker)] = (counts.queued, counts.future)
+                        if depths_wanted():
+                            counts = await docket.engine.counts(now)
+                            DEPTHS[(docket.name, self.worker)] = (counts.queued, counts.future)
                     elif listed:
                         listed = False
                         await docket.engine.retire(self.worker)
