@@ -130,3 +130,39 @@ def test_unhashable_tasks_are_checked_every_time() -> None:
     check_arguments("job", function, (1,), {})
     with pytest.raises(TypeError, match="arguments do not fit task 'job'"):
         check_arguments("job", function, (), {"b": 2})
+
+
+def test_frozen_builds_what_the_constructors_build() -> None:
+    from docket.engines.records import TaskMessage
+    from docket.execution import TaskCall
+    from docket.scheduling import _CALL_DEFAULTS, _MESSAGE_DEFAULTS, frozen
+
+    when = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
+    call_fields: dict[str, Any] = dict(
+        function=task, args=(1,), kwargs={"c": 2.0}, key="k", when=when, function_name="task"
+    )
+    call = frozen(TaskCall, _CALL_DEFAULTS, **call_fields)
+    assert type(call) is TaskCall and vars(call) == vars(TaskCall(**call_fields))
+    message_fields: dict[str, Any] = dict(
+        key="k", function_name="task", payload=b"p", when=when, headers={}
+    )
+    message = frozen(TaskMessage, _MESSAGE_DEFAULTS, **message_fields)
+    assert vars(message) == vars(TaskMessage(**message_fields))
+    assert message.headers is message_fields["headers"]
+    for cls in (TaskCall, TaskMessage, ExecutionRecord):
+        assert not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
+
+
+@pytest.mark.parametrize("micros", [0, 1, 999, 1000, 123456, 999999])
+def test_whole_milliseconds_by_subtraction_match_truncation(micros: int) -> None:
+    from datetime import timedelta
+
+    from docket.scheduling import _whole_ms
+    from docket.timeutil import truncate_to_ms
+
+    base = datetime(2024, 5, 6, 7, 8, 9, micros, tzinfo=timezone.utc)
+    other_zone = base.astimezone(timezone(timedelta(hours=5)))
+    for when in (base, other_zone, base.replace(fold=1)):
+        truncated = _whole_ms(when)
+        assert truncated == truncate_to_ms(when)
+        assert truncated.tzinfo is when.tzinfo and truncated.fold == truncate_to_ms(when).fold
