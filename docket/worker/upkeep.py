@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from docket.clock import sleeping
+from docket.clock import sleeping, sleeping_until_wanted
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim
 from docket.instrumentation import DEPTHS, depths_wanted
@@ -124,9 +124,23 @@ class Upkeep:
     async def lease_renewals(self) -> None:
         """Renew the leases of every delivery this worker holds, four times per lease."""
         docket, slots, settler = self.docket, self.slots, self.settler
+        clock = docket.clock
         period = self.redelivery_timeout.total_seconds() / 4
+
+        def renewal_due() -> bool:
+            # A delivery started at this very moment (a jump of virtual time
+            # wakes this and the claim loop together) holds a lease as fresh
+            # as a renewal would make it; with only such, the round is moot.
+            if settler.unsettled or slots.held:
+                return True
+            occupied = slots.occupied
+            if any(delivery not in occupied for delivery in slots.running):
+                return True
+            now = clock.monotonic()
+            return any(started < now for started in occupied.values())
+
         while True:
-            await sleeping(docket.clock, period)
+            await sleeping_until_wanted(clock, period, renewal_due)
             if slots.empty and not settler.unsettled:
                 continue
             # The claim loop's backstop: should it ever miss the wake-up of a
