@@ -117,6 +117,8 @@ class VirtualClock:
             raise ValueError(f"skip_limit must be a positive timedelta, got {skip_limit!r}")
         self._now = utc(start)
         self._origin = self._now
+        self._elapsed = 0.0
+        """``monotonic()``, worked out when time moves rather than on every read."""
         self.skip_idle_time = skip_idle_time
         """Whether workers on this clock move it when they would only wait for it."""
         self.skip_limit = skip_limit
@@ -132,7 +134,7 @@ class VirtualClock:
         return self._now
 
     def monotonic(self) -> float:
-        return (self._now - self._origin).total_seconds()
+        return self._elapsed
 
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until(self._now + timedelta(seconds=max(0.0, seconds)))
@@ -194,6 +196,7 @@ class VirtualClock:
         if when < self._now:
             raise ValueError(f"when must not be before now ({self._now.isoformat()}), got {when!r}")
         self._now = when
+        self._elapsed = (when - self._origin).total_seconds()
         # Listeners (an application clock that follows this one) move first,
         # so the sleepers woken below see the new time everywhere.
         for listener in list(self._listeners):

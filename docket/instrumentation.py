@@ -17,6 +17,7 @@ from datetime import datetime
 from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import _internal as _metrics_state
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from docket.local_metrics import LOCAL, Described
@@ -120,14 +121,26 @@ def depths_wanted() -> bool:
     Checked on every heartbeat, so that a worker counts its docket (a walk
     over every record on the memory twin) only when the count is reported.
     """
-    if LOCAL.enabled:
+    global _metered
+    if _metered or LOCAL.enabled:
         return True
+    # As for traces: the API keeps the installed provider in a module global
+    # (set once, for good), far cheaper to read than get_meter_provider().
+    installed = getattr(_metrics_state, "_METER_PROVIDER", _UNKNOWN)
+    if installed is None and not _METER_PROVIDER_FROM_ENVIRONMENT:
+        return False
     provider = metrics.get_meter_provider()
-    # The API hands out a stand-in (its proxy) until a real one is installed;
-    # it names no public class for it.
-    return not isinstance(provider, metrics.NoOpMeterProvider) and (
+    # Until a real one is installed the API hands out a stand-in (its proxy),
+    # which it names no public class for.
+    _metered = not isinstance(provider, metrics.NoOpMeterProvider) and (
         type(provider).__name__ != "_ProxyMeterProvider"
     )
+    return _metered
+
+
+_metered = False
+_UNKNOWN = object()
+_METER_PROVIDER_FROM_ENVIRONMENT = bool(os.environ.get("OTEL_PYTHON_METER_PROVIDER"))
 
 
 def _queue_depth(options: CallbackOptions) -> Iterator[Observation]:

@@ -536,7 +536,7 @@ async def test_release_wakes_a_waiting_worker(engine: Engine) -> None:
     batch = await engine.claim("w", 1, at(0), at(30))
     empty = await engine.claim("x", 1, at(0), at(30))
     assert empty.claims == []
-    waiting = asyncio.create_task(engine.wait_for_work(empty.cursor))
+    waiting = asyncio.ensure_future(engine.wait_for_work(empty.cursor))
     await asyncio.sleep(0)
 
     await engine.release("w", [batch.claims[0].delivery], at(1))
@@ -878,7 +878,7 @@ async def test_wait_for_work_returns_when_due_work_is_scheduled(
 ) -> None:
     consumer = await engine_factory()
     producer = await engine_factory()
-    waiter = asyncio.create_task(consumer.wait_for_work(None))
+    waiter = asyncio.ensure_future(consumer.wait_for_work(None))
     for _ in range(5):
         await asyncio.sleep(0)
 
@@ -893,7 +893,7 @@ async def test_wait_for_work_returns_when_future_work_is_scheduled(
 ) -> None:
     consumer = await engine_factory()
     producer = await engine_factory()
-    waiter = asyncio.create_task(consumer.wait_for_work(None))
+    waiter = asyncio.ensure_future(consumer.wait_for_work(None))
     for _ in range(5):
         await asyncio.sleep(0)
 
@@ -913,7 +913,7 @@ async def test_wait_for_work_returns_when_work_is_promoted(engine_factory: Engin
     promoter = await engine_factory()
     for key in ("a", "b"):
         await promoter.schedule(message(key, at(10)), at(0), replace=False)
-    waiter = asyncio.create_task(consumer.wait_for_work(None))
+    waiter = asyncio.ensure_future(consumer.wait_for_work(None))
     for _ in range(5):
         await asyncio.sleep(0)
 
@@ -924,14 +924,14 @@ async def test_wait_for_work_returns_when_work_is_promoted(engine_factory: Engin
 
 
 async def test_wait_for_work_is_cancel_safe(engine: Engine) -> None:
-    waiter = asyncio.create_task(engine.wait_for_work(None))
+    waiter = asyncio.ensure_future(engine.wait_for_work(None))
     for _ in range(5):
         await asyncio.sleep(0)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
 
-    again = asyncio.create_task(engine.wait_for_work(None))
+    again = asyncio.ensure_future(engine.wait_for_work(None))
     await engine.schedule(message("k"), at(0), replace=False)
     await asyncio.wait_for(again, HANG_GUARD)
     assert await claim_keys(engine, at(0)) == ["k"]

@@ -99,7 +99,7 @@ async def test_a_batch_wakes_a_waiting_worker(
 ) -> None:
     consumer = await engine_factory()
     producer = await engine_factory()
-    waiter = asyncio.create_task(consumer.wait_for_work(None))
+    waiter = asyncio.ensure_future(consumer.wait_for_work(None))
     for _ in range(5):
         await asyncio.sleep(0)
 

@@ -9,11 +9,13 @@ the worker's log lines are pinned here too.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import pytest
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from conformance.test_telemetry import Telemetry, install_telemetry
@@ -60,12 +62,23 @@ def test_depths_are_counted_only_when_something_reads_them(
 ) -> None:
     from docket.local_metrics import LOCAL
 
-    fresh()  # a real meter provider: its depth gauges read DEPTHS
-    assert instrumentation.depths_wanted()
-    monkeypatch.setattr(metrics, "get_meter_provider", lambda: metrics.NoOpMeterProvider())
-    monkeypatch.setattr(LOCAL, "enabled", False)
-    assert not instrumentation.depths_wanted()
+    # A process with neither a meter provider nor the metrics port: no one
+    # reads them (a fresh interpreter, since a provider is installed for good).
+    nobody = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from docket.instrumentation import depths_wanted; print(depths_wanted())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert nobody.stdout.strip() == "False"
     monkeypatch.setattr(LOCAL, "enabled", True)  # the metrics port's own collector
+    assert instrumentation.depths_wanted()
+    monkeypatch.setattr(LOCAL, "enabled", False)
+    fresh()  # a real meter provider: its depth gauges read DEPTHS
     assert instrumentation.depths_wanted()
 
 

@@ -14,7 +14,7 @@ short enough to stay here, as they do in ``redis/engine.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -129,9 +129,10 @@ class MemoryEngine:
         applied = await self.settle(settlements, now)
         return applied, await self.claim(worker, count, now, lease_until)
 
-    async def wait_for_work(self, cursor: str | None) -> None:
-        """Return at once if work is queued, else when work is queued or scheduled."""
-        await working.wait_for_work(self._store)
+    def wait_for_work(self, cursor: str | None) -> Awaitable[None]:
+        """Ends at once (after a turn of the loop) if work is queued, else when
+        work is queued or scheduled: a plain future, unless work is queued."""
+        return working.wait_for_work(self._store)
 
     async def renew(
         self, worker: str, deliveries: Sequence[str], lease_until: datetime

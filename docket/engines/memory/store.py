@@ -18,9 +18,10 @@ import asyncio
 import heapq
 import itertools
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from docket.engines.protocols import DEAD_LETTER_LIMIT
 from docket.engines.records import (
@@ -69,6 +70,35 @@ def evolve(record: ExecutionRecord, **changes: Any) -> ExecutionRecord:
     return copy
 
 
+def fresh_record(**values: Any) -> ExecutionRecord:
+    """A new record, as ``ExecutionRecord(**values)`` makes it.
+
+    Every reschedule of every run makes one, and the frozen dataclass's
+    ``__init__`` sets each of its fields through ``object.__setattr__``;
+    filling the attribute dict is equivalent (the record has no
+    ``__post_init__``) and far cheaper.  ``values`` must name every field
+    without a default.
+    """
+    record = object.__new__(ExecutionRecord)
+    attributes = record.__dict__
+    attributes.update(_RECORD_DEFAULTS)
+    attributes.update(values)
+    return record
+
+
+_RECORD_DEFAULTS: dict[str, Any] = {
+    declared.name: (
+        declared.default
+        if declared.default is not MISSING
+        else cast(Callable[[], Any], declared.default_factory)()
+    )
+    for declared in fields(ExecutionRecord)
+    if declared.default is not MISSING or declared.default_factory is not MISSING
+}
+"""Each defaulted field's default; the one made by a factory (an empty
+``ProgressState``) is frozen, so one instance serves every record."""
+
+
 @dataclass
 class Delivery:
     """A claimed message not yet acknowledged, and who holds its lease."""
@@ -111,7 +141,7 @@ class Store:
         """Store ``message`` as a new record under a new generation, queued if due."""
         when = utc_ms(message.when)
         record = self.put(
-            ExecutionRecord(
+            fresh_record(
                 key=message.key,
                 function_name=message.function_name,
                 payload=message.payload,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 
 from docket.engines.memory import dead_letters, gates
@@ -140,20 +140,29 @@ def renew(store: Store, worker: str, deliveries: Sequence[str], lease_until: dat
     return lost
 
 
-async def wait_for_work(store: Store) -> None:
-    """Return at once if work is queued, else when work is queued or scheduled."""
+def wait_for_work(store: Store) -> Awaitable[None]:
+    """Ends at once if work is queued, else when work is queued or scheduled.
+
+    A plain future while nothing is queued (racing it costs no task);
+    otherwise ``asyncio.sleep(0)``, which still yields, so a caller that
+    cannot take the queued work yet does not starve the loop.
+    """
     queued = store.queued
     while queued and store.current(queued[0][2], queued[0][1], QUEUED) is None:
         heapq.heappop(queued)
     if queued:
-        await asyncio.sleep(0)
-        return
+        return asyncio.sleep(0)
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    store.waiters.add(waiter)
-    try:
-        await waiter
-    finally:
-        store.waiters.discard(waiter)
+    waiters = store.waiters
+    if len(waiters) >= _PRUNE_WAITERS_AT:
+        # A cancelled wait stays until the next wake; forget those early
+        # when many pile up between wakes.
+        waiters.difference_update([w for w in waiters if w.done()])
+    waiters.add(waiter)
+    return waiter
+
+
+_PRUNE_WAITERS_AT = 16
 
 
 def settle(store: Store, settlements: Sequence[Settlement], now: datetime) -> list[bool]:

@@ -9,7 +9,7 @@ end or hand back work on the way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -126,8 +126,12 @@ class QueueOperations(Protocol):
         """
         ...
 
-    async def wait_for_work(self, cursor: str | None) -> None:
-        """Return when new work may have arrived since ``cursor``.
+    def wait_for_work(self, cursor: str | None) -> Awaitable[None]:
+        """An awaitable that ends when new work may have arrived since ``cursor``.
+
+        A coroutine, or a plain future (the memory twin's, which costs no
+        task to race): wrap it with ``asyncio.ensure_future``, never
+        ``create_task``.
 
         New work is anything queued, and also anything newly scheduled for the
         future, since that may be due before the ``next_wake`` the caller
