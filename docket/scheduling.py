@@ -16,11 +16,12 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.resolution import injected_parameters
 from docket.engines.base import ScheduleResult, TaskMessage
 from docket.execution import Execution, TaskCall
+from docket.frozen import build_frozen
 from docket.instrumentation import (
     TASKS_ADDED,
     TASKS_SCHEDULED,
@@ -75,27 +76,7 @@ def fresh_key() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-T = TypeVar("T")
-
-
-def frozen(cls: type[T], defaults: dict[str, Any], **fields: Any) -> T:
-    """An instance of the frozen dataclass ``cls`` equal to ``cls(**fields)``.
-
-    ``defaults`` is ``vars()`` of an instance its constructor built; ``fields``
-    must name every field whose default is a factory, so that no instance
-    shares the template's.  ``cls`` must have no ``__post_init__``.
-
-    Built without the dataclass's ``__init__``, which sets each field through
-    ``object.__setattr__``: two of these are built for every add.
-    """
-    instance = object.__new__(cls)
-    attributes = instance.__dict__
-    attributes.update(defaults)
-    attributes.update(fields)
-    return instance
-
-
-_CALL_DEFAULTS = dict(vars(TaskCall(frozen, (), {}, "", EPOCH)))
+_CALL_DEFAULTS = dict(vars(TaskCall(build_frozen, (), {}, "", EPOCH)))
 _MESSAGE_DEFAULTS = dict(vars(TaskMessage("", "", b"", EPOCH)))
 # The sub-millisecond parts a time can have, to subtract from it.
 _SUB_MILLISECOND = tuple(timedelta(microseconds=micros) for micros in range(1000))
@@ -143,7 +124,7 @@ class Scheduler:
             when = now
         else:
             when = self.docket.clock.now()
-        return frozen(
+        return build_frozen(
             TaskCall,
             _CALL_DEFAULTS,
             function=function,
@@ -239,7 +220,7 @@ class Scheduler:
         codec = self.docket.codec
         payload = codec.encode_call(name, call.args, call.kwargs, call.function)
         codec.check_payload_size(name, payload)
-        return frozen(
+        return build_frozen(
             TaskMessage,
             _MESSAGE_DEFAULTS,
             key=call.key,

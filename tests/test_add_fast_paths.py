@@ -132,21 +132,25 @@ def test_unhashable_tasks_are_checked_every_time() -> None:
         check_arguments("job", function, (), {"b": 2})
 
 
-def test_frozen_builds_what_the_constructors_build() -> None:
+def test_build_frozen_builds_what_the_constructors_build() -> None:
     from docket.engines.records import TaskMessage
     from docket.execution import TaskCall
-    from docket.scheduling import _CALL_DEFAULTS, _MESSAGE_DEFAULTS, frozen
+    from docket.frozen import build_frozen
+    from docket.timeutil import EPOCH
+
+    call_defaults = dict(vars(TaskCall(task, (), {}, "", EPOCH)))
+    message_defaults = dict(vars(TaskMessage("", "", b"", EPOCH)))
 
     when = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
     call_fields: dict[str, Any] = dict(
         function=task, args=(1,), kwargs={"c": 2.0}, key="k", when=when, function_name="task"
     )
-    call = frozen(TaskCall, _CALL_DEFAULTS, **call_fields)
+    call = build_frozen(TaskCall, call_defaults, **call_fields)
     assert type(call) is TaskCall and vars(call) == vars(TaskCall(**call_fields))
     message_fields: dict[str, Any] = dict(
         key="k", function_name="task", payload=b"p", when=when, headers={}
     )
-    message = frozen(TaskMessage, _MESSAGE_DEFAULTS, **message_fields)
+    message = build_frozen(TaskMessage, message_defaults, **message_fields)
     assert vars(message) == vars(TaskMessage(**message_fields))
     assert message.headers is message_fields["headers"]
     for cls in (TaskCall, TaskMessage, ExecutionRecord):

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from docket.states import Disposition, ExecutionState
+from docket.timeutil import EPOCH
 
 __all__ = [
     "Cancellation",
@@ -100,6 +101,14 @@ class ExecutionRecord:
     running it, so its runs from now on run alone (see ``Claim.suspect``)."""
     isolated_runs: int = 0
     """Runs of this execution started alone (``Engine.count_isolated_run``)."""
+
+
+RECORD_DEFAULTS: dict[str, object] = dict(
+    vars(ExecutionRecord("", "", b"", EPOCH, 1, {}, 0, ExecutionState.SCHEDULED))
+)
+"""Every field of an ``ExecutionRecord`` as its constructor defaults them (the
+eight without a default are placeholders), for ``docket.frozen.build_frozen``:
+the one made by a factory, an empty ``ProgressState``, is frozen and shared."""
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from collections import deque
 from dataclasses import replace as with_changes
 from datetime import datetime, timedelta
 
-from docket.engines.memory.store import QUEUED, SCHEDULED, Store, evolve
+from docket.engines.memory.store import QUEUED, SCHEDULED, Store
 from docket.engines.protocols import DEBOUNCE_MEMORY
 from docket.engines.records import Debounced, SlotWait, TaskMessage
+from docket.frozen import evolve
 
 __all__ = ["acquire_slot", "admit", "debounce", "release_slot", "reschedule", "withdraw"]
 

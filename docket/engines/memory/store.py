@@ -18,13 +18,13 @@ import asyncio
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from docket.engines.protocols import DEAD_LETTER_LIMIT
 from docket.engines.records import (
+    RECORD_DEFAULTS,
     Cancellation,
     DeadLetter,
     Event,
@@ -33,6 +33,7 @@ from docket.engines.records import (
     TaskMessage,
     WorkerInfo,
 )
+from docket.frozen import build_frozen, evolve
 from docket.states import ExecutionState
 from docket.timeutil import utc_ms
 
@@ -43,7 +44,6 @@ __all__ = [
     "Delivery",
     "Store",
     "docket_names",
-    "evolve",
     "store_for",
 ]
 
@@ -54,49 +54,6 @@ RUNNING = ExecutionState.RUNNING
 # (when or expires_at, generation, key); generations are unique per store, so
 # comparisons never fall through to the key.
 Entry = tuple[datetime, int, str]
-
-
-def evolve(record: ExecutionRecord, **changes: Any) -> ExecutionRecord:
-    """A copy of ``record`` with ``changes``: what ``dataclasses.replace`` does.
-
-    Every run passes through here twice, and ``dataclasses.replace`` re-runs
-    the generated ``__init__`` over all fields; records are plain frozen
-    dataclasses, so copying their attribute dict is equivalent and far cheaper.
-    """
-    copy = object.__new__(ExecutionRecord)
-    attributes = copy.__dict__
-    attributes.update(record.__dict__)
-    attributes.update(changes)
-    return copy
-
-
-def fresh_record(**values: Any) -> ExecutionRecord:
-    """A new record, as ``ExecutionRecord(**values)`` makes it.
-
-    Every reschedule of every run makes one, and the frozen dataclass's
-    ``__init__`` sets each of its fields through ``object.__setattr__``;
-    filling the attribute dict is equivalent (the record has no
-    ``__post_init__``) and far cheaper.  ``values`` must name every field
-    without a default.
-    """
-    record = object.__new__(ExecutionRecord)
-    attributes = record.__dict__
-    attributes.update(_RECORD_DEFAULTS)
-    attributes.update(values)
-    return record
-
-
-_RECORD_DEFAULTS: dict[str, Any] = {
-    declared.name: (
-        declared.default
-        if declared.default is not MISSING
-        else cast(Callable[[], Any], declared.default_factory)()
-    )
-    for declared in fields(ExecutionRecord)
-    if declared.default is not MISSING or declared.default_factory is not MISSING
-}
-"""Each defaulted field's default; the one made by a factory (an empty
-``ProgressState``) is frozen, so one instance serves every record."""
 
 
 @dataclass
@@ -141,7 +98,9 @@ class Store:
         """Store ``message`` as a new record under a new generation, queued if due."""
         when = utc_ms(message.when)
         record = self.put(
-            fresh_record(
+            build_frozen(
+                ExecutionRecord,
+                RECORD_DEFAULTS,
                 key=message.key,
                 function_name=message.function_name,
                 payload=message.payload,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from docket.engines.memory import dead_letters, gates
 from docket.engines.memory.listeners import announce
-from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Delivery, Store, evolve
+from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Delivery, Store
 from docket.engines.messages import check_settlement
 from docket.engines.records import (
     Claim,
@@ -30,6 +30,7 @@ from docket.engines.records import (
     ProgressUpdate,
     Settlement,
 )
+from docket.frozen import evolve
 from docket.states import ExecutionState
 from docket.timeutil import utc_ms
 

@@ -17,7 +17,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from docket.engines.messages import check_message
-from docket.engines.records import ExecutionRecord, ScheduleResult, TaskMessage
+from docket.engines.records import RECORD_DEFAULTS, ExecutionRecord, ScheduleResult, TaskMessage
 from docket.engines.redis.codec import (
     Arg,
     encode_headers,
@@ -28,8 +28,9 @@ from docket.engines.redis.codec import (
 )
 from docket.engines.redis.keys import DocketKeys
 from docket.engines.redis.session import Session
+from docket.frozen import build_frozen
 from docket.states import Disposition, ExecutionState
-from docket.timeutil import EPOCH, epoch_ms, from_epoch_ms
+from docket.timeutil import epoch_ms, from_epoch_ms
 
 __all__ = [
     "ScheduleCall",
@@ -41,13 +42,6 @@ __all__ = [
     "schedule_many",
     "scheduled_record",
 ]
-
-
-# Every field of a record as its constructor defaults them (the first eight
-# are required, and overwritten by ``scheduled_record``).
-_DEFAULT_FIELDS = dict(
-    vars(ExecutionRecord("", "", b"", EPOCH, 1, {}, 0, ExecutionState.SCHEDULED))
-)
 
 
 def scheduled_record(
@@ -67,18 +61,18 @@ def scheduled_record(
     seventeen fields through ``object.__setattr__``: on the path of every add
     that costs more than reading the rest of the reply.
     """
-    record = object.__new__(ExecutionRecord)
-    fields = record.__dict__
-    fields.update(_DEFAULT_FIELDS)
-    fields["key"] = key
-    fields["function_name"] = function_name
-    fields["payload"] = payload
-    fields["when"] = when
-    fields["attempt"] = attempt
-    fields["headers"] = headers
-    fields["generation"] = generation
-    fields["state"] = state
-    return record
+    return build_frozen(
+        ExecutionRecord,
+        RECORD_DEFAULTS,
+        key=key,
+        function_name=function_name,
+        payload=payload,
+        when=when,
+        attempt=attempt,
+        headers=headers,
+        generation=generation,
+        state=state,
+    )
 
 
 class ScheduleCall:

@@ -1,4 +1,4 @@
-"""The memory twin's cheap record constructors make exactly what the dataclass would."""
+"""docket.frozen's cheap constructors make exactly what the dataclass would."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from docket.engines.memory.store import evolve, fresh_record
-from docket.engines.records import ExecutionRecord, ProgressState
+from docket.engines.records import RECORD_DEFAULTS, ExecutionRecord, ProgressState
+from docket.frozen import build_frozen, evolve
 from docket.states import ExecutionState
 
 WHEN = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -24,16 +24,16 @@ REQUIRED = {
 }
 
 
-def test_fresh_record_equals_the_dataclass_made_the_usual_way() -> None:
-    made = fresh_record(**REQUIRED)
+def test_build_frozen_equals_the_dataclass_made_the_usual_way() -> None:
+    made = build_frozen(ExecutionRecord, RECORD_DEFAULTS, **REQUIRED)
     assert made == ExecutionRecord(**REQUIRED)
     assert type(made) is ExecutionRecord
     assert {f.name for f in fields(ExecutionRecord)} == set(vars(made))
     assert made.progress == ProgressState() and made.worker is None and made.isolated_runs == 0
 
 
-def test_fresh_record_takes_defaulted_fields_too_and_stays_frozen() -> None:
-    made = fresh_record(**REQUIRED, worker="w", suspected=True)
+def test_build_frozen_takes_defaulted_fields_too_and_stays_frozen() -> None:
+    made = build_frozen(ExecutionRecord, RECORD_DEFAULTS, **REQUIRED, worker="w", suspected=True)
     assert made == ExecutionRecord(**REQUIRED, worker="w", suspected=True)
     with pytest.raises(FrozenInstanceError):
         made.worker = "other"  # type: ignore[misc]
@@ -42,7 +42,7 @@ def test_fresh_record_takes_defaulted_fields_too_and_stays_frozen() -> None:
 def test_evolve_equals_dataclasses_replace() -> None:
     from dataclasses import replace
 
-    made = fresh_record(**REQUIRED)
+    made = build_frozen(ExecutionRecord, RECORD_DEFAULTS, **REQUIRED)
     assert evolve(made, state=ExecutionState.QUEUED, attempt=2) == replace(
         made, state=ExecutionState.QUEUED, attempt=2
     )
