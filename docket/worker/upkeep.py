@@ -12,6 +12,7 @@ writes only heartbeats, leases and hand-backs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -119,7 +120,22 @@ class Upkeep:
                     self.worker,
                     exc_info=True,
                 )
-            await first_of(sleeping(docket.clock, interval), claims.health_changed)
+            await self._until_next_beat(interval)
+
+    async def _until_next_beat(self, interval: float) -> None:
+        """Wait ``interval`` on the docket's clock, or until the claim loop's health changes."""
+        changed = self.claims.health_changed
+        wait = sleeping(self.docket.clock, interval)
+        if isinstance(wait, asyncio.Future):
+            # A VirtualClock's alarm: the signal can end it as well, which
+            # costs none of a race's futures and callbacks on every beat.
+            if changed.is_set():
+                wait.cancel()
+                return
+            changed.notify(wait)
+            await wait
+            return
+        await first_of(wait, changed)
 
     async def lease_renewals(self) -> None:
         """Renew the leases of every delivery this worker holds, four times per lease."""
