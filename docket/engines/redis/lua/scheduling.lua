@@ -1,26 +1,103 @@
--- schedule_one: store new work under a key, unless a live record holds it.
--- Shared by schedule.lua and schedule_many.lua.
--- Returns {'scheduled', generation, state, woke 1/0}, {'exists', record
--- fields} or, when the record key holds something other than a hash (written
--- over by something other than docket), {'error', why}: that key alone is
--- refused, before anything is written.
-local function schedule_one(record, key, fn, payload, when, attempt, headers, now, replace,
-                            events, queue, future, stream, counter, wakes)
-  local current, err = read_fields(record, 'state', 'generation', 'message_id')
-  if current == nil then
-    return {'error', err}
-  end
-  if LIVE[current[1]] then
-    if replace ~= '1' then
-      return {'exists', redis.call('HGETALL', record)}
+-- schedule_all: store each message's new work under its key, in order, unless
+-- a live record holds it.  Shared by schedule.lua (one message) and
+-- schedule_many.lua (a batch).  Each message is handled as if alone; what the
+-- whole batch shares is read once and carried from one message to the next,
+-- so a batch stores exactly what one schedule.lua call per message would:
+--   * one HGETALL per record (not HMGET, then HGETALL for an 'exists' reply):
+--     an empty reply means no hash is there, so there is nothing to DEL;
+--   * one INCR of the generation counter per call; later messages count on
+--     from it, and the counter is SET to the last generation handed out;
+--   * one ZCARD of the queue per call (again after a replace took work out
+--     of it), and one ZADD of every due message, sent before the queue is
+--     read again and at the end.
+-- The `count` messages' record keys are `records` from index `rfirst`, and
+-- `messages` holds 6 values per message from index `first`: key, function,
+-- payload, when, attempt, headers.
+-- Returns per message {'scheduled', generation, state, woke 1/0}, {'exists',
+-- record fields} or, when the record key holds something other than a hash
+-- (written over by something other than docket), {'error', why}: that key
+-- alone is refused, before anything is written for it.
+local function schedule_all(count, records, rfirst, messages, first, now, replace, events, queue, future, stream,
+                            counter, wakes)
+  local replies = {}
+  local now_ms = tonumber(now)
+  local last_generation, counted_on = nil, false
+  local queue_size = nil -- ZCARD of the queue plus the due work not yet added, while known
+  local due = {} -- ZADD arguments (score, member) of due work not yet added to the queue
+
+  local function add_due()
+    if #due > 0 then
+      call_chunked(due, 'ZADD', queue)
+      due = {}
     end
-    -- Replace: the waiting work goes; a running execution keeps its lease, and
-    -- its settlement goes stale with the generation below.
-    withdraw(queue, future, stream, key, current)
   end
-  local generation = next_generation(counter)
-  local state, woke = place(queue, future, wakes, key, generation, when, now)
-  store(record, key, fn, payload, when, attempt, headers, generation, state)
-  publish(events, key, state, generation)
-  return {'scheduled', generation, state, woke and 1 or 0}
+
+  local function schedule_one(record, a)
+    local key, when = messages[a + 1], messages[a + 4]
+    local flat = redis.pcall('HGETALL', record)
+    if flat.err then
+      return {'error', tostring(flat.err)}
+    end
+    local exists = #flat > 0
+    if exists then
+      local fields = fields_map(flat)
+      if LIVE[fields.state] then
+        if replace ~= '1' then
+          return {'exists', flat}
+        end
+        -- Replace: the waiting work goes; a running execution keeps its lease,
+        -- and its settlement goes stale with the generation below.
+        add_due()
+        withdraw(queue, future, stream, key, {fields.state, fields.generation, fields.message_id})
+        queue_size = nil
+      end
+    end
+    if last_generation == nil then
+      last_generation = redis.call('INCR', counter)
+    else
+      last_generation = last_generation + 1
+      counted_on = true
+    end
+    local generation = string.format('%d', last_generation)
+    local m = member(generation, key)
+    local state, woke
+    if tonumber(when) <= now_ms then
+      -- Workers wait only after a claim left the queue empty: wake them when
+      -- it fills again.
+      if queue_size == nil then queue_size = redis.call('ZCARD', queue) end
+      woke = queue_size == 0
+      due[#due + 1] = when
+      due[#due + 1] = m
+      queue_size = queue_size + 1
+      state = 'queued'
+    else
+      -- The earliest future work: a waiting worker's next wake-up may now be too late.
+      redis.call('ZADD', future, when, m)
+      woke = redis.call('ZRANGE', future, 0, 0)[1] == m
+      state = 'scheduled'
+    end
+    if woke then wake(wakes) end
+    if exists then redis.call('DEL', record) end
+    redis.call('HSET', record, 'key', key, 'function', messages[a + 2], 'payload', messages[a + 3],
+      'when', when, 'attempt', messages[a + 5], 'headers', messages[a + 6], 'generation',
+      generation, 'state', state)
+    publish(events, key, state, generation)
+    return {'scheduled', generation, state, woke and 1 or 0}
+  end
+
+  -- Whatever stops the loop (a key of the docket written over with another
+  -- type), the work already placed is added and the counter kept past every
+  -- generation handed out, as if each message had been its own call.
+  local ok, err = pcall(function()
+    for i = 1, count do
+      replies[i] = schedule_one(records[rfirst + i - 1], first + (i - 1) * 6 - 1)
+    end
+  end)
+  local flushed, flush_err = pcall(add_due)
+  if counted_on then
+    redis.call('SET', counter, string.format('%d', last_generation))
+  end
+  if not ok then error(err, 0) end
+  if not flushed then error(flush_err, 0) end
+  return replies
 end
