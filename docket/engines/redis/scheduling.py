@@ -1,18 +1,18 @@
 """Producing on Redis: scheduling, cancelling and clearing work.
 
 The twin of ``memory/scheduling.py``.  ``schedule`` sends one message to
-``lua/schedule.lua`` and ``schedule_many`` a pipelined batch; both build each
-call and read each reply through ``ScheduleCall``, so a message means the
-same whichever way it travels.  ``cancel_many`` is one call of
-``lua/cancel.lua`` for all its keys (``cancel`` is a batch of one), and
-``clear`` one call of ``lua/clear.lua``.
+``lua/schedule.lua`` and ``schedule_many`` a pipelined batch; both send each
+message as ``schedule_args`` and read each reply with ``schedule_outcome``,
+so a message means the same whichever way it travels.  ``cancel_many`` is
+one call of ``lua/cancel.lua`` for all its keys (``cancel`` is a batch of
+one), and ``clear`` one call of ``lua/clear.lua``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
@@ -24,22 +24,20 @@ from docket.engines.redis.codec import (
     ends,
     pairs,
     parse_record,
-    parse_state,
 )
-from docket.engines.redis.keys import DocketKeys
 from docket.engines.redis.session import Session
 from docket.frozen import build_frozen
 from docket.states import Disposition, ExecutionState
 from docket.timeutil import epoch_ms, from_epoch_ms
 
 __all__ = [
-    "ScheduleCall",
     "cancel",
     "cancel_many",
     "clear",
     "schedule",
-    "schedule_call",
+    "schedule_args",
     "schedule_many",
+    "schedule_outcome",
     "scheduled_record",
 ]
 
@@ -75,43 +73,32 @@ def scheduled_record(
     )
 
 
-class ScheduleCall:
-    """One call of the schedule script, and how to read its reply.
+# What a scheduled message's reply (generation * 4 + flags) says besides its generation.
+_SCHEDULED_FLAGS = (
+    (ExecutionState.QUEUED, False),
+    (ExecutionState.QUEUED, True),
+    (ExecutionState.SCHEDULED, False),
+    (ExecutionState.SCHEDULED, True),
+)
+_NO_DEFAULTS: dict[str, Any] = {}
 
-    ``message`` is what is scheduled, ``when_ms`` its due time in epoch
-    milliseconds, ``keys`` and ``args`` the script's.  A plain class with
-    slots rather than a frozen dataclass: one is built for every add.
+
+def schedule_outcome(message: TaskMessage, reply: Any) -> tuple[ScheduleResult, bool]:
+    """The outcome the schedule script replied for ``message``, and whether it woke workers.
+
+    ``reply`` is an integer (generation * 4 + 2 if SCHEDULED + 1 if it woke
+    waiting workers) when the message was scheduled, else a list (see
+    ``lua/scheduling.lua``).  ResponseError if the script refused the
+    message (its record key holds something other than a hash).
     """
-
-    __slots__ = ("args", "keys", "message", "when_ms")
-
-    def __init__(
-        self, message: TaskMessage, when_ms: int, keys: list[str], args: list[Arg]
-    ) -> None:
-        self.message = message
-        self.when_ms = when_ms
-        self.keys = keys
-        self.args = args
-
-    def result(self, reply: Sequence[Any]) -> tuple[ScheduleResult, bool]:
-        """The outcome the script replied, and whether it woke waiting workers.
-
-        ResponseError if the script refused the message (its record key holds
-        something other than a hash).
-        """
-        status = reply[0]
-        if status == b"error":
-            reason = reply[1].decode(errors="backslashreplace")
-            raise ResponseError(f"could not schedule {self.message.key!r}: {reason}")
-        if status == b"exists":
-            record = parse_record(pairs(reply[1]))
-            return ScheduleResult(Disposition.ALREADY_SCHEDULED, record), False
-        message = self.message
+    if type(reply) is int:
+        generation, flags = divmod(reply, 4)
+        state, woke = _SCHEDULED_FLAGS[flags]
         when = message.when
         # What storage reads back is ``when`` in UTC at whole milliseconds:
         # the message's own when already is that, unless given in another zone.
         if when.tzinfo is not timezone.utc or when.microsecond % 1000:
-            when = from_epoch_ms(self.when_ms)
+            when = from_epoch_ms(epoch_ms(when))
         record = scheduled_record(
             message.key,
             message.function_name,
@@ -119,21 +106,41 @@ class ScheduleCall:
             when,
             message.attempt,
             dict(message.headers),
-            int(reply[1]),
-            parse_state(reply[2]),
+            generation,
+            state,
         )
-        return ScheduleResult(Disposition.SCHEDULED, record), bool(reply[3])
+        return build_frozen(
+            ScheduleResult, _NO_DEFAULTS, disposition=Disposition.SCHEDULED, record=record
+        ), woke
+    if reply[0] == b"exists":
+        record = parse_record(pairs(reply[1]))
+        return ScheduleResult(Disposition.ALREADY_SCHEDULED, record), False
+    reason = reply[1].decode(errors="backslashreplace")
+    raise ResponseError(f"could not schedule {message.key!r}: {reason}")
 
 
-def schedule_call(
-    keys: DocketKeys, message: TaskMessage, now: datetime, replace: bool
-) -> ScheduleCall:
-    """The schedule script's keys and arguments for ``message``; ValueError if it is malformed."""
+def schedule_args(message: TaskMessage) -> tuple[str, str, bytes, int, int, str]:
+    """The script's six values for ``message`` (key, function, payload, when, attempt,
+    headers); ValueError if it is malformed."""
     check_message(message)
-    when_ms = epoch_ms(message.when)
-    return ScheduleCall(
-        message,
-        when_ms,
+    return (
+        message.key,
+        message.function_name,
+        message.payload,
+        epoch_ms(message.when),
+        message.attempt,
+        encode_headers(message.headers),
+    )
+
+
+async def schedule(
+    session: Session, message: TaskMessage, now: datetime, replace: bool
+) -> ScheduleResult:
+    """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
+    keys = session.keys
+    values = schedule_args(message)
+    reply = await session.run(
+        "schedule",
         [
             keys.record(message.key),
             keys.queue,
@@ -142,26 +149,9 @@ def schedule_call(
             keys.generation,
             keys.wake,
         ],
-        [
-            message.key,
-            message.function_name,
-            message.payload,
-            when_ms,
-            message.attempt,
-            encode_headers(message.headers),
-            epoch_ms(now),
-            "1" if replace else "0",
-            keys.events_prefix,
-        ],
+        [*values, epoch_ms(now), "1" if replace else "0", keys.events_prefix],
     )
-
-
-async def schedule(
-    session: Session, message: TaskMessage, now: datetime, replace: bool
-) -> ScheduleResult:
-    """Store ``message`` under its key unless a live record holds it (see ``Engine``)."""
-    call = schedule_call(session.keys, message, now, replace)
-    result, woke = call.result(await session.run("schedule", call.keys, call.args))
+    result, woke = schedule_outcome(message, reply)
     if woke:
         session.signal.notify()
     return result
@@ -183,44 +173,47 @@ async def schedule_many(
     call the server refused as a whole (out of memory, say) has its error in
     the place of each of its messages.
     """
-    results: dict[int, ScheduleResult | Exception] = {}
-    calls: list[tuple[int, ScheduleCall]] = []
-    for index, message in enumerate(messages):
-        try:
-            calls.append((index, schedule_call(session.keys, message, now, replace)))
-        except (ValueError, TypeError) as error:
-            results[index] = error
-    if not calls:
-        return [results[index] for index in range(len(messages))]
+    results: list[ScheduleResult | Exception | None] = [None] * len(messages)
     keys = session.keys
+    runs_prefix = keys.runs_prefix
     fixed_keys = [keys.queue, keys.future, keys.stream, keys.generation, keys.wake]
     fixed_args: list[Arg] = [epoch_ms(now), "1" if replace else "0", keys.events_prefix]
-    chunks = [calls[start : start + KEYS_PER_CALL] for start in range(0, len(calls), KEYS_PER_CALL)]
-    script_calls: list[tuple[Sequence[str], Sequence[Arg]]] = []
-    for chunk in chunks:
-        chunk_keys = list(fixed_keys)
-        chunk_args = list(fixed_args)
-        for _, call in chunk:
-            chunk_keys.append(call.keys[0])
-            # key, function, payload, when, attempt, headers (see schedule_call).
-            chunk_args.extend(call.args[:6])
-        script_calls.append((chunk_keys, chunk_args))
-    replies = await session.run_many("schedule_many", script_calls)
-    woke = False
-    for chunk, reply in zip(chunks, replies, strict=True):
-        for position, (index, call) in enumerate(chunk):
+    # Per script call: the indices of its messages, its keys, its arguments.
+    chunks: list[tuple[list[int], list[str], list[Arg]]] = []
+    indices: list[int] = []
+    for index, message in enumerate(messages):
+        try:
+            values = schedule_args(message)
+        except (ValueError, TypeError) as error:
+            results[index] = error
+            continue
+        if not indices or len(indices) == KEYS_PER_CALL:
+            indices = []
+            chunks.append((indices, list(fixed_keys), list(fixed_args)))
+        _, chunk_keys, chunk_args = chunks[-1]
+        indices.append(index)
+        chunk_keys.append(runs_prefix + message.key)  # keys.record(message.key)
+        chunk_args.extend(values)
+    if chunks:
+        replies = await session.run_many(
+            "schedule_many", [(chunk_keys, chunk_args) for _, chunk_keys, chunk_args in chunks]
+        )
+        woke = False
+        for (chunk_indices, _, _), reply in zip(chunks, replies, strict=True):
             if isinstance(reply, Exception):
-                results[index] = reply
+                for index in chunk_indices:
+                    results[index] = reply
                 continue
-            try:
-                results[index], woken = call.result(reply[position])
-            except ResponseError as error:
-                results[index] = error
-                continue
-            woke = woke or woken
-    if woke:
-        session.signal.notify()
-    return [results[index] for index in range(len(messages))]
+            for index, one in zip(chunk_indices, reply, strict=True):
+                try:
+                    results[index], woken = schedule_outcome(messages[index], one)
+                except ResponseError as error:
+                    results[index] = error
+                    continue
+                woke = woke or woken
+        if woke:
+            session.signal.notify()
+    return cast("list[ScheduleResult | Exception]", results)
 
 
 async def cancel(session: Session, key: str, now: datetime, ttl: timedelta) -> bool:

@@ -13,10 +13,12 @@
 -- The `count` messages' record keys are `records` from index `rfirst`, and
 -- `messages` holds 6 values per message from index `first`: key, function,
 -- payload, when, attempt, headers.
--- Returns per message {'scheduled', generation, state, woke 1/0}, {'exists',
--- record fields} or, when the record key holds something other than a hash
--- (written over by something other than docket), {'error', why}: that key
--- alone is refused, before anything is written for it.
+-- Returns per message, when it was scheduled, the integer generation * 4 +
+-- 2 if its state is 'scheduled' (0 if 'queued') + 1 if it woke waiting
+-- workers: one integer is cheaper to build and to read than a list.  Else
+-- {'exists', record fields} or, when the record key holds something other
+-- than a hash (written over by something other than docket), {'error', why}:
+-- that key alone is refused, before anything is written for it.
 local function schedule_all(count, records, rfirst, messages, first, now, replace, events, queue, future, stream,
                             counter, wakes)
   local replies = {}
@@ -82,7 +84,8 @@ local function schedule_all(count, records, rfirst, messages, first, now, replac
       'when', when, 'attempt', messages[a + 5], 'headers', messages[a + 6], 'generation',
       generation, 'state', state)
     publish(events, key, state, generation)
-    return {'scheduled', generation, state, woke and 1 or 0}
+    -- One integer: Lua numbers are doubles, exact far past any generation.
+    return last_generation * 4 + (state == 'scheduled' and 2 or 0) + (woke and 1 or 0)
   end
 
   -- Whatever stops the loop (a key of the docket written over with another
