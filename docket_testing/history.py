@@ -19,6 +19,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from docket import Docket, Execution, ExecutionState
+from docket.frozen import build_frozen
 
 __all__ = [
     "DESCRIBED_RUNS",
@@ -76,6 +77,8 @@ def describe_call(work: Execution | Run) -> str:
 
 
 _HISTORIES: WeakKeyDictionary[Docket, list[Run]] = WeakKeyDictionary()
+_RUN_DEFAULTS: dict[str, Any] = {"error": None, "exception": None}
+"""The defaulted fields of a ``Run`` (``record_run`` names every other)."""
 
 
 def record_run(
@@ -90,7 +93,11 @@ def record_run(
     say when it started.  Returns the recorded ``Run``.
     """
     started_at = execution.started_at
-    run = Run(
+    # Every run a helper drives is recorded: built without the frozen
+    # dataclass's per-field __init__ (docket.frozen), as docket's own records are.
+    run = build_frozen(
+        Run,
+        _RUN_DEFAULTS,
         function_name=execution.function_name,
         args=tuple(execution.args),
         kwargs=MappingProxyType(dict(execution.kwargs)),

@@ -46,3 +46,12 @@ def test_evolve_equals_dataclasses_replace() -> None:
     assert evolve(made, state=ExecutionState.QUEUED, attempt=2) == replace(
         made, state=ExecutionState.QUEUED, attempt=2
     )
+
+
+def test_every_class_built_this_way_keeps_its_promise() -> None:
+    from docket.engines.records import TaskMessage
+    from docket.execution import TaskCall
+    from docket_testing.history import Run
+
+    for cls in (ExecutionRecord, TaskCall, TaskMessage, Run):
+        assert not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__"), cls
