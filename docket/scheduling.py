@@ -26,6 +26,7 @@ from docket.instrumentation import (
     TASKS_ADDED,
     TASKS_SCHEDULED,
     TASKS_STRICKEN,
+    Counter,
     producer_span,
     trace_headers,
     tracing_enabled,
@@ -149,7 +150,7 @@ class Scheduler:
             # The same steps as below, without a span to enter and annotate.
             if self._struck(call, name):
                 return self._execution(call, Disposition.STRUCK)
-            message = self._message(call, name)
+            message = self._message(call, name, trace_headers())
             outcome = await docket.engine.schedule(
                 message, now if now is not None else docket.clock.now(), replace=replace
             )
@@ -162,7 +163,7 @@ class Scheduler:
             if self._struck(call, name):
                 span.set_attribute("docket.disposition", Disposition.STRUCK.value)
                 return self._execution(call, Disposition.STRUCK)
-            message = self._message(call, name)
+            message = self._message(call, name, trace_headers())
             outcome = await docket.engine.schedule(
                 message, now if now is not None else docket.clock.now(), replace=replace
             )
@@ -172,7 +173,12 @@ class Scheduler:
     async def schedule_many(
         self, calls: Iterable[TaskCall], *, replace: bool, chunk_size: int | None
     ) -> list[Execution]:
-        """Store a batch, one engine round trip per ``chunk_size`` calls, in order."""
+        """Store a batch, one engine round trip per ``chunk_size`` calls, in order.
+
+        What is the same for every call is worked out once per batch: whether
+        any strike is in force, the trace headers (every call is sent under
+        the batch's one span), and the counters, added once per task name.
+        """
         check_chunk_size(chunk_size)
         batch = list(calls)
         for call in batch:
@@ -182,26 +188,57 @@ class Scheduler:
                 )
         docket = self.docket
         results: list[Execution | None] = [None] * len(batch)
-        pending: list[tuple[int, TaskCall, TaskMessage]] = []
+        pending: list[tuple[int, TaskCall, str, TaskMessage]] = []
         with producer_span(
             "replace_many" if replace else "add_many",
             docket.name,
             {"docket.count": str(len(batch))},
         ):
-            for index, call in enumerate(batch):
-                TASKS_ADDED.add(1, {"docket.name": docket.name, "docket.task": _name(call)})
-                if self._struck(call, _name(call)):
-                    results[index] = self._execution(call, Disposition.STRUCK)
-                else:
-                    pending.append((index, call, self._message(call, _name(call))))
+            headers = trace_headers()
+            striking = bool(docket.strike_list.rules.rules)
+            added: dict[str, int] = {}
+            try:
+                for index, call in enumerate(batch):
+                    name = _name(call)
+                    added[name] = added.get(name, 0) + 1
+                    if striking and self._struck(call, name):
+                        results[index] = self._execution(call, Disposition.STRUCK)
+                    else:
+                        message = self._message(call, name, dict(headers) if headers else {})
+                        pending.append((index, call, name, message))
+            finally:
+                _count(TASKS_ADDED, docket.name, added)
             size = chunk_size or max(1, len(pending))
             for start in range(0, len(pending), size):
                 chunk = pending[start : start + size]
                 outcomes = await docket.engine.schedule_many(
-                    [message for _, _, message in chunk], docket.clock.now(), replace=replace
+                    [message for _, _, _, message in chunk], docket.clock.now(), replace=replace
                 )
-                for (index, call, message), outcome in zip(chunk, outcomes, strict=True):
-                    results[index] = self._reported(call, _name(call), message, outcome)
+                scheduled: dict[str, int] = {}
+                for (index, call, name, message), outcome in zip(chunk, outcomes, strict=True):
+                    if (
+                        type(outcome) is ScheduleResult
+                        and outcome.disposition is Disposition.SCHEDULED
+                    ):
+                        # _reported's commonest case, counted per chunk.
+                        scheduled[name] = scheduled.get(name, 0) + 1
+                        record = outcome.record
+                        results[index] = Execution(
+                            docket,
+                            call.function,
+                            call.args,
+                            call.kwargs,
+                            call.key,
+                            call.when,
+                            function_name=name,
+                            generation=record.generation,
+                            state=record.state,
+                            disposition=Disposition.SCHEDULED,
+                            headers=message.headers,
+                        )
+                    else:
+                        results[index] = self._reported(call, name, message, outcome)
+                _count(TASKS_SCHEDULED, docket.name, scheduled)
         return [execution for execution in results if execution is not None]
 
     def _struck(self, call: TaskCall, name: str) -> bool:
@@ -216,7 +253,7 @@ class Scheduler:
         )
         return True
 
-    def _message(self, call: TaskCall, name: str) -> TaskMessage:
+    def _message(self, call: TaskCall, name: str, headers: dict[str, str]) -> TaskMessage:
         codec = self.docket.codec
         payload = codec.encode_call(name, call.args, call.kwargs, call.function)
         codec.check_payload_size(name, payload)
@@ -227,7 +264,7 @@ class Scheduler:
             function_name=name,
             payload=payload,
             when=call.when,
-            headers=trace_headers(),
+            headers=headers,
         )
 
     def _reported(
@@ -276,6 +313,12 @@ class Scheduler:
             function_name=_name(call),
             disposition=disposition,
         )
+
+
+def _count(counter: Counter, docket_name: str, counts: dict[str, int]) -> None:
+    """Add each task's count to ``counter``: one add per task name, not one per call."""
+    for name, count in counts.items():
+        counter.add(count, {"docket.name": docket_name, "docket.task": name})
 
 
 def _name(call: TaskCall) -> str:
