@@ -29,9 +29,16 @@ def test_engine_operations_match_the_protocol_signatures(engine_class: type) -> 
         expected = list(inspect.signature(getattr(Engine, name)).parameters)
         actual = list(inspect.signature(getattr(engine_class, name)).parameters)
         assert actual == expected, name
-        assert inspect.iscoroutinefunction(
-            getattr(engine_class, name)
-        ) == inspect.iscoroutinefunction(getattr(Engine, name)), name
+        declared, implemented = getattr(Engine, name), getattr(engine_class, name)
+        if "Awaitable" in str(inspect.signature(declared).return_annotation):
+            # Declared to return any awaitable (wait_for_work): an async def
+            # is one such; a plain def must say it returns one.
+            returns = str(inspect.signature(implemented).return_annotation)
+            assert inspect.iscoroutinefunction(implemented) or "Awaitable" in returns, name
+        else:
+            assert inspect.iscoroutinefunction(implemented) == inspect.iscoroutinefunction(
+                declared
+            ), name
 
 
 def test_the_engine_lists_every_operation_of_its_groups_once() -> None:
