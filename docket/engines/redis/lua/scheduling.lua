@@ -7,9 +7,10 @@
 --     an empty reply means no hash is there, so there is nothing to DEL;
 --   * one INCR of the generation counter per call; later messages count on
 --     from it, and the counter is SET to the last generation handed out;
---   * one ZCARD of the queue per call (again after a replace took work out
---     of it), and one ZADD of every due message, sent before the queue is
---     read again and at the end.
+--   * one ZCARD of the queue and one ZRANGE of the future set's first member
+--     per call (again after a replace took work out of them), and one ZADD
+--     per set of all the work placed in it, sent before the set is read
+--     again and at the end.
 -- The `count` messages' record keys are `records` from index `rfirst`, and
 -- `messages` holds 6 values per message from index `first`: key, function,
 -- payload, when, attempt, headers.
@@ -19,19 +20,64 @@
 -- {'exists', record fields} or, when the record key holds something other
 -- than a hash (written over by something other than docket), {'error', why}:
 -- that key alone is refused, before anything is written for it.
-local function schedule_all(count, records, rfirst, messages, first, now, replace, events, queue, future, stream,
-                            counter, wakes)
+local function schedule_all(count, records, rfirst, messages, first, now, replace, events, queue,
+                            future, stream, counter, wakes)
   local replies = {}
   local now_ms = tonumber(now)
   local last_generation, counted_on = nil, false
-  local queue_size = nil -- ZCARD of the queue plus the due work not yet added, while known
-  local due = {} -- ZADD arguments (score, member) of due work not yet added to the queue
+  -- ZADD arguments (score, member) of the work placed but not yet added, per set.
+  local placed = {[queue] = {}, [future] = {}}
+  -- While known: the queue's size, and the future set's first work as
+  -- {score, generation} (false when it is empty), counting the work placed.
+  local queue_size, future_first = nil, nil
 
-  local function add_due()
-    if #due > 0 then
-      call_chunked(due, 'ZADD', queue)
-      due = {}
+  local function add_placed()
+    for set, values in pairs(placed) do
+      if #values > 0 then
+        call_chunked(values, 'ZADD', set)
+        placed[set] = {}
+      end
     end
+  end
+
+  local function forget_sets()
+    add_placed()
+    queue_size, future_first = nil, nil
+  end
+
+  -- Whether work at score `when` of generation `generation` comes first in
+  -- the future set, which sorts equal scores by member: the zero-padded
+  -- generation, then the key.  Nil when that cannot be told without asking.
+  local function first_in_future(when, generation)
+    if future_first == nil then
+      local head = redis.call('ZRANGE', future, 0, 0, 'WITHSCORES')
+      if head[1] == nil then
+        future_first = false
+      else
+        local score, head_generation = tonumber(head[2]), tonumber(member_generation(head[1]) or '')
+        if score == nil or head_generation == nil then return nil end
+        future_first = {score, head_generation}
+      end
+    end
+    if future_first == false or when < future_first[1] then return true end
+    if when > future_first[1] or generation > future_first[2] then return false end
+    if generation == future_first[2] then return nil end -- the keys decide
+    return true
+  end
+
+  local function place_future(when, generation, m)
+    local first = first_in_future(tonumber(when), tonumber(generation))
+    if first == nil then
+      -- As place() does: add it, then ask.
+      forget_sets()
+      redis.call('ZADD', future, when, m)
+      return redis.call('ZRANGE', future, 0, 0)[1] == m
+    end
+    local values = placed[future]
+    values[#values + 1] = when
+    values[#values + 1] = m
+    if first then future_first = {tonumber(when), tonumber(generation)} end
+    return first
   end
 
   local function schedule_one(record, a)
@@ -49,9 +95,8 @@ local function schedule_all(count, records, rfirst, messages, first, now, replac
         end
         -- Replace: the waiting work goes; a running execution keeps its lease,
         -- and its settlement goes stale with the generation below.
-        add_due()
+        forget_sets()
         withdraw(queue, future, stream, key, {fields.state, fields.generation, fields.message_id})
-        queue_size = nil
       end
     end
     if last_generation == nil then
@@ -68,14 +113,14 @@ local function schedule_all(count, records, rfirst, messages, first, now, replac
       -- it fills again.
       if queue_size == nil then queue_size = redis.call('ZCARD', queue) end
       woke = queue_size == 0
-      due[#due + 1] = when
-      due[#due + 1] = m
+      local values = placed[queue]
+      values[#values + 1] = when
+      values[#values + 1] = m
       queue_size = queue_size + 1
       state = 'queued'
     else
       -- The earliest future work: a waiting worker's next wake-up may now be too late.
-      redis.call('ZADD', future, when, m)
-      woke = redis.call('ZRANGE', future, 0, 0)[1] == m
+      woke = place_future(when, generation, m)
       state = 'scheduled'
     end
     if woke then wake(wakes) end
@@ -96,11 +141,11 @@ local function schedule_all(count, records, rfirst, messages, first, now, replac
       replies[i] = schedule_one(records[rfirst + i - 1], first + (i - 1) * 6 - 1)
     end
   end)
-  local flushed, flush_err = pcall(add_due)
+  local added, add_err = pcall(add_placed)
   if counted_on then
     redis.call('SET', counter, string.format('%d', last_generation))
   end
   if not ok then error(err, 0) end
-  if not flushed then error(flush_err, 0) end
+  if not added then error(add_err, 0) end
   return replies
 end
