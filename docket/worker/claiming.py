@@ -42,27 +42,42 @@ class WorkWait:
     """The engine's ``wait_for_work``, kept across the claim loop's waits.
 
     A wait still pending from the last time, for the same cursor, is one
-    that has seen no new work since: it is raced again (shielded) rather
-    than cancelled and started afresh, which would cost a task and turns
-    of the loop for every wait.  One that ended, or was for another
-    cursor, is replaced.
+    that has seen no new work since: it is raced again rather than
+    cancelled and started afresh, which would cost a task and turns of the
+    loop for every wait.  One that ended, or was for another cursor, is
+    replaced.  An engine's coroutine runs as a task, raced shielded; an
+    engine's plain future (the memory twin's, which never fails) is raced
+    as a ``Signal`` it sets, which needs neither a shield nor a cancel.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._task: asyncio.Future[None] | None = None
         self._cursor: str | None = None
+        self._arrived = Signal()
+        self._signalled = False
 
-    def wait(self, cursor: str | None) -> asyncio.Future[None]:
-        """A future for ``wait_for_work(cursor)``; cancelling it leaves the wait running."""
+    def wait(self, cursor: str | None) -> asyncio.Future[None] | Signal:
+        """What to race for ``wait_for_work(cursor)``; the race's end leaves the wait running."""
         task = self._task
         if task is None or task.done() or cursor != self._cursor:
             if task is not None and not task.done():
                 task.cancel()
                 task.add_done_callback(_retrieve)
-            task = self._task = asyncio.ensure_future(self._engine.wait_for_work(cursor))
+            waited = self._engine.wait_for_work(cursor)
+            self._signalled = isinstance(waited, asyncio.Future)
+            if isinstance(waited, asyncio.Future):
+                self._arrived.clear()
+                waited.add_done_callback(self._arrival)
+            task = self._task = asyncio.ensure_future(waited)
             self._cursor = cursor
+        if self._signalled:
+            return self._arrived
         return asyncio.shield(task)
+
+    def _arrival(self, waited: asyncio.Future[None]) -> None:
+        if waited is self._task and not waited.cancelled():
+            self._arrived.set()
 
     async def close(self) -> None:
         """Cancel the wait, if one is pending, and let it end."""
