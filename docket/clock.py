@@ -293,7 +293,7 @@ def sleeping_until(clock: Clock, when: datetime) -> Awaitable[None]:
 
 
 def sleeping_until_wanted(
-    clock: Clock, seconds: float, wanted: Callable[[], bool]
+    clock: Clock, seconds: float, wanted: Callable[[], bool], *, a_deadline: bool = True
 ) -> Awaitable[None]:
     """Sleep ``seconds`` on ``clock``, then again, until ``wanted()`` when one ends.
 
@@ -302,28 +302,46 @@ def sleeping_until_wanted(
     repeats are callbacks, so a wake that finds nothing wanted (each jump of
     virtual time wakes every sleeper once) costs no task a turn; on any
     other clock, a coroutine of sleeps.
+
+    ``a_deadline=False``, for a duty that time may pass over (a round of it
+    skipped is only done late, at the next): on a ``VirtualClock`` the sleep
+    is not a deadline that time skipping stops at, and its rounds are
+    checked as the clock moves rather than woken.
     """
     if not seconds > 0:
         raise ValueError(f"seconds must be positive, got {seconds!r}")
     if not isinstance(clock, VirtualClock):
         return _sleep_until_wanted(clock, seconds, wanted)
-    virtual = clock
+    virtual, step = clock, timedelta(seconds=seconds)
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def arm() -> None:
-        virtual.alarm(virtual.now() + timedelta(seconds=seconds)).add_done_callback(ring)
-
-    def ring(alarm: asyncio.Future[None]) -> None:
-        if done.done() or alarm.cancelled():
-            return
+    def ready() -> bool:
         try:
-            ready = wanted()
+            if wanted():
+                done.set_result(None)
+                return True
         except Exception as error:  # the caller's to see, as in the coroutine form
             done.set_exception(error)
-            return
-        if ready:
-            done.set_result(None)
-        else:
+            return True
+        return False
+
+    if not a_deadline:
+        due = virtual.now() + step
+
+        def moved(now: datetime) -> None:
+            nonlocal due
+            if not done.done() and now >= due and not ready():
+                due = now + step
+
+        stop_listening = virtual.on_move(moved)
+        done.add_done_callback(lambda _: stop_listening())
+        return done
+
+    def arm() -> None:
+        virtual.alarm(virtual.now() + step).add_done_callback(ring)
+
+    def ring(alarm: asyncio.Future[None]) -> None:
+        if not done.done() and not alarm.cancelled() and not ready():
             arm()
 
     arm()

@@ -170,3 +170,43 @@ async def test_sleeping_until_wanted_passes_on_what_wanted_raises() -> None:
     clock.advance(1)
     with pytest.raises(RuntimeError, match="cannot tell"):
         await waiting
+
+
+async def test_sleeping_until_wanted_without_a_deadline_is_checked_as_time_moves() -> None:
+    from docket.clock import sleeping_until_wanted
+
+    clock = VirtualClock(START)
+    asked: list[datetime] = []
+
+    def wanted() -> bool:
+        asked.append(clock.now())
+        return len(asked) == 2
+
+    waiting = sleeping_until_wanted(clock, 10, wanted, a_deadline=False)
+    # Nothing for time skipping to stop at: a round passed over is only done late.
+    assert clock.next_deadline() is None
+    clock.advance(5)
+    clock.advance(30)  # one round, however many periods were passed over
+    assert asked == [START + timedelta(seconds=35)]
+    clock.advance(9)
+    assert not waiting.done()
+    clock.advance(1)
+    assert asked[-1] == START + timedelta(seconds=45)
+    await waiting
+    clock.advance(100)  # done: no longer listening
+    assert len(asked) == 2
+
+
+async def test_sleeping_until_wanted_without_a_deadline_stops_listening_when_cancelled() -> None:
+    from docket.clock import sleeping_until_wanted
+
+    clock = VirtualClock(START)
+    asked: list[datetime] = []
+    waiting = sleeping_until_wanted(
+        clock, 1, lambda: asked.append(clock.now()) or False, a_deadline=False
+    )
+    assert isinstance(waiting, asyncio.Future)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    clock.advance(10)
+    assert asked == []

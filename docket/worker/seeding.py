@@ -148,13 +148,13 @@ async def reseed_forever(
         return has_automatic_tasks(docket)
 
     if delay_first:
-        await sleeping_until_wanted(docket.clock, seconds, wanted)
+        await sleeping_until_wanted(docket.clock, seconds, wanted, a_deadline=False)
     while True:
         try:
             await seed_automatic_tasks(docket)
         except Exception:
             logger.exception("Could not seed the automatic tasks of docket %r", docket.name)
-        await sleeping_until_wanted(docket.clock, seconds, wanted)
+        await sleeping_until_wanted(docket.clock, seconds, wanted, a_deadline=False)
 
 
 def has_automatic_tasks(docket: Docket) -> bool:
