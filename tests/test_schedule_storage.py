@@ -14,8 +14,11 @@ import uuid
 from importlib import resources
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ReadOnlyError
 
+from conformance.redis_server import start_redis_server
 from docket.engines.base import ScheduleResult, TaskMessage
 from docket.engines.redis import RedisEngine
 from docket.engines.redis.codec import encode_headers
@@ -223,3 +226,26 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
         for engine in engines:
             await engine.close()
         await client.aclose()
+
+
+async def test_a_demoted_master_refuses_schedules_as_read_only() -> None:
+    """A write refused inside the script keeps its error code: a sentinel client
+    reads READONLY as "the master moved" and reconnects."""
+    master = start_redis_server()
+    demoted = start_redis_server()
+    engine = RedisEngine.from_url(demoted.url, f"demoted-{uuid.uuid4().hex[:8]}")
+    client: Redis = Redis.from_url(demoted.url)
+    try:
+        await engine.open()
+        port = int(master.url.rsplit(":", 1)[1].split("/")[0])
+        await client.execute_command("REPLICAOF", "127.0.0.1", port)
+
+        with pytest.raises(ReadOnlyError):
+            await engine.schedule(message("one"), at(0), replace=False)
+        outcomes = await engine.schedule_many([message("a"), message("b")], at(0), replace=True)
+        assert [type(outcome) for outcome in outcomes] == [ReadOnlyError, ReadOnlyError]
+    finally:
+        await engine.close()
+        await client.aclose()
+        demoted.stop()
+        master.stop()

@@ -19,7 +19,9 @@
 -- workers: one integer is cheaper to build and to read than a list.  Else
 -- {'exists', record fields} or, when the record key holds something other
 -- than a hash (written over by something other than docket), {'error', why}:
--- that key alone is refused, before anything is written for it.
+-- that key alone is refused, before anything is written for it.  When a
+-- command fails (READONLY, say), the error reply {err = why} in place of
+-- the list.
 local function schedule_all(count, records, rfirst, messages, first, now, replace, events, queue,
                             future, stream, counter, wakes)
   local replies = {}
@@ -145,7 +147,13 @@ local function schedule_all(count, records, rfirst, messages, first, now, replac
   if counted_on then
     redis.call('SET', counter, string.format('%d', last_generation))
   end
-  if not ok then error(err, 0) end
-  if not added then error(add_err, 0) end
+  local failure = (not ok and err) or (not added and add_err) or nil
+  if failure ~= nil then
+    -- Returned as an error reply, not raised again: Redis would prefix a
+    -- raised string with ERR, and READONLY (a demoted master) would no
+    -- longer read as such.
+    if type(failure) == 'table' then return failure end
+    return redis.error_reply(tostring(failure))
+  end
   return replies
 end
