@@ -151,9 +151,10 @@ local function schedule_all(count, records, rfirst, messages, first, now, replac
   if failure ~= nil then
     -- Returned as an error reply, not raised again: Redis would prefix a
     -- raised string with ERR, and READONLY (a demoted master) would no
-    -- longer read as such.
+    -- longer read as such.  Redis 6 puts where the call was before the reply.
     if type(failure) == 'table' then return failure end
-    return redis.error_reply(tostring(failure))
+    failure = tostring(failure)
+    return redis.error_reply(string.match(failure, '^@user_script: %d+: %-(.*)$') or failure)
   end
   return replies
 end
