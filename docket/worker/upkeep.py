@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from docket.clock import sleeping, sleeping_until_wanted
+from docket.clock import VirtualClock, sleeping, sleeping_until_wanted
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim
 from docket.instrumentation import DEPTHS, depths_wanted
@@ -30,6 +30,11 @@ from docket.worker.settling import Settler
 from docket.worker.slots import Slots
 
 __all__ = ["Upkeep"]
+
+
+def _always() -> bool:
+    return True
+
 
 logger = logging.getLogger("docket.worker")
 
@@ -123,19 +128,23 @@ class Upkeep:
             await self._until_next_beat(interval)
 
     async def _until_next_beat(self, interval: float) -> None:
-        """Wait ``interval`` on the docket's clock, or until the claim loop's health changes."""
-        changed = self.claims.health_changed
-        wait = sleeping(self.docket.clock, interval)
-        if isinstance(wait, asyncio.Future):
-            # A VirtualClock's alarm: the signal can end it as well, which
-            # costs none of a race's futures and callbacks on every beat.
-            if changed.is_set():
-                wait.cancel()
-                return
-            changed.notify(wait)
-            await wait
+        """Wait ``interval`` on the docket's clock, or until the claim loop's health changes.
+
+        On a ``VirtualClock`` the beat is due once the clock has moved past
+        it, and is not a deadline time skipping stops at: a jump over many
+        beats ends with one, as after a pause.  The wait is a plain future
+        the health signal can end as well, with no race to set up.
+        """
+        changed, clock = self.claims.health_changed, self.docket.clock
+        if not isinstance(clock, VirtualClock):
+            await first_of(sleeping(clock, interval), changed)
             return
-        await first_of(wait, changed)
+        if changed.is_set():
+            return
+        beat = sleeping_until_wanted(clock, interval, _always, a_deadline=False)
+        assert isinstance(beat, asyncio.Future)
+        changed.notify(beat)
+        await beat
 
     async def lease_renewals(self) -> None:
         """Renew the leases of every delivery this worker holds, four times per lease."""
