@@ -15,8 +15,9 @@ Neither pool gives redis-py a socket timeout.  With one, redis-py sends each
 command under ``asyncio.wait_for``, which before Python 3.12 can swallow a
 cancellation that arrives as the send completes: a cancelled worker then
 carries on as if nothing happened.  Commands are bounded instead by
-``Clients.deadline()`` (``asyncio.timeout``), which keeps cancellations; a
-command that runs out of time drops its connection (redis-py never reuses a
+``Clients.deadline()`` (``asyncio.timeout``'s semantics, timed by one timer
+for all commands: ``deadlines.py``), which keeps cancellations; a command
+that runs out of time drops its connection (redis-py never reuses a
 connection interrupted mid-command).  A ``socket_timeout`` in the URL sets
 that deadline.
 
@@ -29,8 +30,8 @@ URL in this process, so every engine opened on that URL shares its data.
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -39,6 +40,7 @@ from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.exceptions import ResponseError
 
 from docket.engines.redis import cluster, sentinel, tls
+from docket.engines.redis.deadlines import Deadlines
 from docket.engines.redis.packing import packing_connection_class
 from docket.engines.schemes import (
     FAKEREDIS,
@@ -84,15 +86,34 @@ class Clients:
     blocking_reads: bool
     """False on fakeredis, whose blocking reads return at once."""
     command_timeout: float | None = COMMAND_TIMEOUT
+    _deadlines: Deadlines | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Task.cancelling, which the deadlines' bookkeeping needs, is new in 3.11.
+        if self.command_timeout is not None and sys.version_info >= (3, 11):
+            self._deadlines = Deadlines(self.command_timeout)
 
     def deadline(self) -> AbstractAsyncContextManager[Any]:
-        """A context bounding one call on ``commands`` by the command timeout."""
+        """A context bounding one call on ``commands`` by the command timeout.
+
+        A call past it is cancelled and raises TimeoutError, as under
+        ``asyncio.timeout(command_timeout)``; None sets no bound.
+        """
+        if self._deadlines is not None:
+            return self._deadlines.bound()
+        if self.command_timeout is None:
+            return _UNBOUNDED
         return cast("AbstractAsyncContextManager[Any]", _deadline(self.command_timeout))
 
     async def close(self) -> None:
         """Close both clients and disconnect their pools."""
+        if self._deadlines is not None:
+            self._deadlines.close()
         await self.commands.aclose()
         await self.blocking.aclose()
+
+
+_UNBOUNDED: AbstractAsyncContextManager[Any] = nullcontext()
 
 
 def _fake_server(url: str) -> Any:
