@@ -330,11 +330,15 @@ def sleeping_until_wanted(
 
         def moved(now: datetime) -> None:
             nonlocal due
-            if not done.done() and now >= due and not ready():
-                due = now + step
+            if done.done():  # cancelled meanwhile: stop at the next move
+                stop_listening()
+            elif now >= due:
+                if ready():
+                    stop_listening()
+                else:
+                    due = now + step
 
         stop_listening = virtual.on_move(moved)
-        done.add_done_callback(lambda _: stop_listening())
         return done
 
     def arm() -> None:
