@@ -76,7 +76,7 @@ ALLOWED = {
     # would do inside redis-py), not a decision about docket time.
     ("engines/redis/connections.py", "from asyncio import timeout"),
     # The same deadlines, timed by one timer for all commands.
-    ("engines/redis/deadlines.py", "loop.time (line 31)"),
+    ("engines/redis/deadlines.py", "loop.time"),
 }
 
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "clock.py" or p.parent != PACKAGE)
@@ -85,7 +85,12 @@ MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "clock.py" or p.p
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_module_uses_only_the_clock(module: Path) -> None:
     relative = str(module.relative_to(PACKAGE))
-    found = [v for v in violations(module.read_text()) if (relative, v) not in ALLOWED]
+    # An allowance names the read, not its line, so that edits above it keep it.
+    found = [
+        v
+        for v in violations(module.read_text())
+        if (relative, v.split(" (line ")[0]) not in ALLOWED
+    ]
     assert found == []
 
 
