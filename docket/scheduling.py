@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.resolution import injected_parameters
-from docket.engines.base import ScheduleResult, TaskMessage
+from docket.engines.base import ExecutionRecord, ScheduleResult, TaskMessage
 from docket.execution import Execution, TaskCall
 from docket.frozen import build_frozen
 from docket.instrumentation import (
@@ -222,19 +222,8 @@ class Scheduler:
                     ):
                         # _reported's commonest case, counted per chunk.
                         scheduled[name] = scheduled.get(name, 0) + 1
-                        record = outcome.record
-                        results[index] = Execution(
-                            docket,
-                            call.function,
-                            call.args,
-                            call.kwargs,
-                            call.key,
-                            call.when,
-                            function_name=name,
-                            generation=record.generation,
-                            state=record.state,
-                            disposition=Disposition.SCHEDULED,
-                            headers=message.headers,
+                        results[index] = self._stored(
+                            call, name, message, outcome.record, Disposition.SCHEDULED
                         )
                     else:
                         results[index] = self._reported(call, name, message, outcome)
@@ -288,16 +277,27 @@ class Scheduler:
             return Execution.from_record(docket, outcome.record, disposition=disposition)
         if disposition is Disposition.SCHEDULED:
             TASKS_SCHEDULED.add(1, {"docket.name": docket.name, "docket.task": name})
+        return self._stored(call, name, message, outcome.record, disposition)
+
+    def _stored(
+        self,
+        call: TaskCall,
+        name: str,
+        message: TaskMessage,
+        record: ExecutionRecord,
+        disposition: Disposition,
+    ) -> Execution:
+        """The Execution of ``call`` as stored: ``record``'s generation and state."""
         return Execution(
-            docket,
+            self.docket,
             call.function,
             call.args,
             call.kwargs,
             call.key,
             call.when,
             function_name=name,
-            generation=outcome.record.generation,
-            state=outcome.record.state,
+            generation=record.generation,
+            state=record.state,
             disposition=disposition,
             headers=message.headers,
         )

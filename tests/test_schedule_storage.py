@@ -11,6 +11,7 @@ every event published and every reply must then agree.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -129,6 +130,30 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
     try:
         await pubsub.psubscribe(*(f"{engine.keys.events_prefix}*" for engine in engines))
         reference_sha = await client.script_load(COMMON + REFERENCE)
+
+        async def reference_schedule(one: TaskMessage, now: datetime, replace: bool) -> Any:
+            """One message through the previous release's schedule.lua, on the reference docket."""
+            keys = reference.keys
+            return await client.evalsha(
+                reference_sha,
+                6,
+                keys.record(one.key),
+                keys.queue,
+                keys.future,
+                keys.stream,
+                keys.generation,
+                keys.wake,
+                one.key,
+                one.function_name,
+                one.payload,
+                epoch_ms(one.when),
+                one.attempt,
+                encode_headers(one.headers),
+                epoch_ms(now),
+                "1" if replace else "0",
+                keys.events_prefix,
+            )
+
         for engine in engines:
             # A record that ended (a result, an expiry) under a key scheduled anew.
             record = engine.keys.record("finished")
@@ -138,26 +163,7 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
         for replace, batch in BATCHES:
             now = at(0)
             for one in batch:
-                keys = reference.keys
-                reply = await client.evalsha(
-                    reference_sha,
-                    6,
-                    keys.record(one.key),
-                    keys.queue,
-                    keys.future,
-                    keys.stream,
-                    keys.generation,
-                    keys.wake,
-                    one.key,
-                    one.function_name,
-                    one.payload,
-                    epoch_ms(one.when),
-                    one.attempt,
-                    encode_headers(one.headers),
-                    epoch_ms(now),
-                    "1" if replace else "0",
-                    keys.events_prefix,
-                )
+                reply = await reference_schedule(one, now, replace)
                 replies["reference"].append(normalised(reply))
             session = batched._session
             assert session._scripts is not None
@@ -187,26 +193,7 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
             assert all(isinstance(outcome, ScheduleResult) for outcome in outcomes)
             # The same batch through the engine too: on the reference side, once more per message.
             for one in batch:
-                keys = reference.keys
-                await client.evalsha(
-                    reference_sha,
-                    6,
-                    keys.record(one.key),
-                    keys.queue,
-                    keys.future,
-                    keys.stream,
-                    keys.generation,
-                    keys.wake,
-                    one.key,
-                    one.function_name,
-                    one.payload,
-                    epoch_ms(one.when),
-                    one.attempt,
-                    encode_headers(one.headers),
-                    epoch_ms(now),
-                    "1" if replace else "0",
-                    keys.events_prefix,
-                )
+                await reference_schedule(one, now, replace)
 
         assert replies["batched"] == replies["reference"]
         prefixes = [engine.keys.queue[: -len("queue")] for engine in engines]
