@@ -7,6 +7,8 @@ skipper watches.  Once every run here is asleep on the clock and the worker's
 own upkeep has no storage call in flight, it moves the clock to the earliest
 deadline anyone sleeps until, and again each time everything is asleep once
 more, so each sleeper (a lease renewal among them) wakes in deadline order.
+Heartbeats and reseeding are not deadlines here: each is due once the clock
+has moved past it, so a jump over many ends with one.
 With nothing running or held here, it moves straight to the next due work:
 the heartbeats and renewals due on the way each wake once, as after a pause.
 
