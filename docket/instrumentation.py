@@ -9,15 +9,16 @@ task name, the worker name and where a decision was made, never a task key.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
+from types import ModuleType
 
 from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.metrics import _internal as _metrics_state
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from docket.local_metrics import LOCAL, Described
@@ -140,6 +141,14 @@ def depths_wanted() -> bool:
 
 _metered = False
 _UNKNOWN = object()
+
+_metrics_state: ModuleType | None
+try:
+    # Where the API keeps the installed meter provider (as for traces above);
+    # should a later release move it, depths_wanted asks get_meter_provider().
+    _metrics_state = importlib.import_module("opentelemetry.metrics._internal")
+except ImportError:  # pragma: no cover - depends on the installed API
+    _metrics_state = None
 _METER_PROVIDER_FROM_ENVIRONMENT = bool(os.environ.get("OTEL_PYTHON_METER_PROVIDER"))
 
 
