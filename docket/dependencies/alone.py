@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from docket.execution import Execution
     from docket.worker import Worker
 
-__all__ = ["AloneResolution", "alone_plan", "resolves_alone"]
+__all__ = ["AloneResolution", "alone_plan", "provided_arguments", "resolves_alone"]
 
 Plan = tuple[tuple[str, Dependency[Any]], ...]
 """A task's dependency parameters, in signature order, with their declarations."""
@@ -102,14 +102,14 @@ class AloneResolution:
         )
         kwargs = execution.kwargs
         # Arguments given positionally reach the task through args; binding
-        # is only worth its cost when there are any.
-        positional = _positional_names(function, execution) if execution.args else ()
+        # is only worth its cost when there are any (keywords are seen first).
+        provided = provided_arguments(execution, function) if execution.args else {}
         arguments: dict[str, Any] = {}
         for parameter, dependency in self._plan:
             if parameter in kwargs:
                 arguments[parameter] = kwargs[parameter]
                 continue
-            if parameter in positional:
+            if parameter in provided:
                 continue
             try:
                 arguments[parameter] = await dependency.for_parameter(parameter).__aenter__()
@@ -133,14 +133,16 @@ class AloneResolution:
             current_docket.reset(docket_token)
 
 
-def _positional_names(function: Callable[..., Any], execution: Execution) -> tuple[str, ...]:
-    """The parameters the caller's arguments bind to, as the general resolution has them.
+def provided_arguments(execution: Execution, function: Callable[..., Any]) -> dict[str, Any]:
+    """The caller's arguments by parameter name (positional ones included).
 
-    Arguments that do not bind count as none given positionally; calling the
+    Arguments that do not bind fall back to the keywords alone; calling the
     task then fails with the same TypeError it would have anyway.
     """
+    if not execution.args and not execution.kwargs:
+        # What binding nothing gives, whether it binds or not, without the cost.
+        return {}
     try:
-        bound = get_signature(function).bind(*execution.args, **execution.kwargs)
+        return dict(get_signature(function).bind(*execution.args, **execution.kwargs).arguments)
     except TypeError:
-        return ()
-    return tuple(bound.arguments)
+        return dict(execution.kwargs)

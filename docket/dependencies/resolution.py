@@ -32,7 +32,7 @@ from uncalled_for import (
 )
 from uncalled_for import validate_dependencies as validate_declarations
 
-from docket.dependencies.alone import AloneResolution, alone_plan
+from docket.dependencies.alone import AloneResolution, alone_plan, provided_arguments
 from docket.dependencies.base import Dependency
 from docket.dependencies.context import current_docket, current_execution, current_worker
 from docket.dependencies.functional import _TaskArgument, enter_run_scopes
@@ -251,21 +251,6 @@ def get_single_dependency_parameter_of_type(
     return None
 
 
-def _provided_arguments(execution: Execution, function: Callable[..., Any]) -> dict[str, Any]:
-    """The caller's arguments by parameter name (positional ones included).
-
-    Arguments that do not bind fall back to the keywords alone; calling the
-    task then fails with the same TypeError it would have anyway.
-    """
-    if not execution.args and not execution.kwargs:
-        # What binding nothing gives, whether it binds or not, without the cost.
-        return {}
-    try:
-        return dict(get_signature(function).bind(*execution.args, **execution.kwargs).arguments)
-    except TypeError:
-        return dict(execution.kwargs)
-
-
 def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
     return {
         name: parameter.default
@@ -307,7 +292,7 @@ async def _resolved_in_frame(worker: Worker, execution: Execution) -> AsyncItera
     try:
         async with AsyncExitStack() as stack:
             enter_run_scopes(worker.shared_scope, stack)
-            provided = _provided_arguments(execution, function)
+            provided = provided_arguments(execution, function)
             with frame_scope(function, provided) as frame:
                 arguments: dict[str, Any] = {}
                 for name, dependency in worker.dependencies.items():
