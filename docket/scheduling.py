@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.resolution import injected_parameters
-from docket.engines.base import ExecutionRecord, ScheduleResult, TaskMessage
+from docket.engines.base import ScheduleResult, TaskMessage
 from docket.execution import Execution, TaskCall
 from docket.frozen import build_frozen
 from docket.instrumentation import (
@@ -223,7 +223,7 @@ class Scheduler:
                         # _reported's commonest case, counted per chunk.
                         scheduled[name] = scheduled.get(name, 0) + 1
                         results[index] = self._stored(
-                            call, name, message, outcome.record, Disposition.SCHEDULED
+                            call, name, message, outcome, Disposition.SCHEDULED
                         )
                     else:
                         results[index] = self._reported(call, name, message, outcome)
@@ -277,17 +277,17 @@ class Scheduler:
             return Execution.from_record(docket, outcome.record, disposition=disposition)
         if disposition is Disposition.SCHEDULED:
             TASKS_SCHEDULED.add(1, {"docket.name": docket.name, "docket.task": name})
-        return self._stored(call, name, message, outcome.record, disposition)
+        return self._stored(call, name, message, outcome, disposition)
 
     def _stored(
         self,
         call: TaskCall,
         name: str,
         message: TaskMessage,
-        record: ExecutionRecord,
+        outcome: ScheduleResult,
         disposition: Disposition,
     ) -> Execution:
-        """The Execution of ``call`` as stored: ``record``'s generation and state."""
+        """The Execution of ``call`` as stored: ``outcome``'s generation and state."""
         return Execution(
             self.docket,
             call.function,
@@ -296,8 +296,8 @@ class Scheduler:
             call.key,
             call.when,
             function_name=name,
-            generation=record.generation,
-            state=record.state,
+            generation=outcome.generation,
+            state=outcome.state,
             disposition=disposition,
             headers=message.headers,
         )

@@ -2,7 +2,7 @@
 
 ``fresh_key`` is ``str(uuid.uuid4())`` without the UUID object; a call of
 plain arguments is pickled by ``pickle`` itself, byte for byte as cloudpickle
-would; ``scheduled_record`` builds the record its constructor would; a call
+would; a ``ScheduleResult.stored`` builds, when read, the record its constructor would; a call
 shape that fitted a task once is not bound again, and one that does not fit
 is still refused.
 """
@@ -16,11 +16,11 @@ from typing import Any
 import cloudpickle  # type: ignore[import-untyped]
 import pytest
 
-from docket.engines.records import ExecutionRecord
-from docket.engines.redis.scheduling import scheduled_record
+from docket.engines.records import ExecutionRecord, TaskMessage
+from docket.engines.schedule_result import ScheduleResult
 from docket.scheduling import check_arguments, fresh_key
 from docket.serialization import decode_call, encode_call
-from docket.states import ExecutionState
+from docket.states import Disposition, ExecutionState
 
 
 def test_fresh_keys_are_version_4_uuids_as_text() -> None:
@@ -81,23 +81,26 @@ def test_an_argument_that_cannot_be_pickled_is_still_named() -> None:
         encode_call("task", (), {"lock": threading.Lock()})
 
 
-def test_scheduled_record_is_the_constructors_record() -> None:
+def test_a_stored_schedule_result_builds_the_constructors_record() -> None:
     when = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
-    fields: dict[str, Any] = dict(
-        key="k",
-        function_name="f",
-        payload=b"p",
-        when=when,
-        attempt=2,
-        headers={"traceparent": "x"},
-        generation=7,
-        state=ExecutionState.QUEUED,
+    headers = {"traceparent": "x"}
+    message = TaskMessage("k", "f", b"p", when, attempt=2, headers=headers)
+    result = ScheduleResult.stored(message, when, 7, ExecutionState.QUEUED)
+    expected = ExecutionRecord("k", "f", b"p", when, 2, headers, 7, ExecutionState.QUEUED)
+    assert (result.disposition, result.generation, result.state) == (
+        Disposition.SCHEDULED,
+        7,
+        ExecutionState.QUEUED,
     )
-    built = scheduled_record(**fields)
-    expected = ExecutionRecord(**fields)
+    built = result.record
     assert type(built) is ExecutionRecord
     assert built == expected
     assert vars(built) == vars(expected)
+    assert result.record is built  # built once
+    assert built.headers is not headers  # the record does not share the message's mapping
+    assert result == ScheduleResult(Disposition.SCHEDULED, expected)
+    assert result != ScheduleResult(Disposition.ALREADY_SCHEDULED, expected)
+    assert repr(result) == repr(ScheduleResult(Disposition.SCHEDULED, expected))
     with pytest.raises(AttributeError):
         built.key = "other"  # type: ignore[misc]
 

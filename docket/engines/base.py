@@ -62,7 +62,6 @@ from docket.engines.records import (
     ProgressState,
     ProgressUpdate,
     QueueCounts,
-    ScheduleResult,
     Settlement,
     SlotWait,
     StateChange,
@@ -70,6 +69,7 @@ from docket.engines.records import (
     TaskMessage,
     WorkerInfo,
 )
+from docket.engines.schedule_result import ScheduleResult
 
 __all__ = [
     "Cancellation",

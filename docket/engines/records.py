@@ -1,6 +1,7 @@
 """The values that cross the engine seam: messages, records, claims, settlements, events.
 
-Plain frozen dataclasses with no behaviour beyond a derived property; the
+Plain frozen dataclasses with no behaviour beyond a derived property (what a
+schedule reports is in ``schedule_result.py``, since it builds its record on demand); the
 operations that take and return them are the ``Engine`` protocol (``base.py``,
 grouped in ``protocols/``), and ``base.py`` re-exports every name here.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from docket.states import Disposition, ExecutionState
+from docket.states import ExecutionState
 from docket.timeutil import EPOCH
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "ProgressState",
     "ProgressUpdate",
     "QueueCounts",
-    "ScheduleResult",
     "Settlement",
     "SlotWait",
     "StateChange",
@@ -109,19 +109,6 @@ RECORD_DEFAULTS: dict[str, object] = dict(
 """Every field of an ``ExecutionRecord`` as its constructor defaults them (the
 eight without a default are placeholders), for ``docket.frozen.build_frozen``:
 the one made by a factory, an empty ``ProgressState``, is frozen and shared."""
-
-
-@dataclass(frozen=True)
-class ScheduleResult:
-    """The outcome of ``Engine.schedule``.
-
-    ``record`` is the record now stored under the key: the new one when
-    ``disposition`` is SCHEDULED, the live one that blocked it when it is
-    ALREADY_SCHEDULED.
-    """
-
-    disposition: Disposition
-    record: ExecutionRecord
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ from docket.engines.records import (
     ProgressState,
     ProgressUpdate,
     QueueCounts,
-    ScheduleResult,
     Settlement,
     StorageSnapshot,
     TaskMessage,
     WorkerInfo,
 )
+from docket.engines.schedule_result import ScheduleResult
 from docket.timeutil import utc_ms
 from docket.urls import redact_url
 

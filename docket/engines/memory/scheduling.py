@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from docket.engines.memory.listeners import announce
 from docket.engines.memory.store import QUEUED, RUNNING, SCHEDULED, Store
 from docket.engines.messages import check_message
-from docket.engines.records import Cancellation, ScheduleResult, TaskMessage
+from docket.engines.records import Cancellation, TaskMessage
 from docket.engines.rules import due_order
+from docket.engines.schedule_result import ScheduleResult
 from docket.states import Disposition, ExecutionState
 
 __all__ = ["cancel", "cancel_many", "clear", "schedule", "schedule_many"]

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from docket.engines.records import ClaimBatch, ScheduleResult, Settlement, TaskMessage
+from docket.engines.records import ClaimBatch, Settlement, TaskMessage
+from docket.engines.schedule_result import ScheduleResult
 
 __all__ = ["DEAD_LETTER_LIMIT", "DEAD_LETTER_RETENTION", "PROMOTE_LIMIT", "QueueOperations"]
 

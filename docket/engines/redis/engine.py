@@ -46,7 +46,6 @@ from docket.engines.records import (
     ProgressState,
     ProgressUpdate,
     QueueCounts,
-    ScheduleResult,
     Settlement,
     StorageSnapshot,
     TaskMessage,
@@ -58,6 +57,7 @@ from docket.engines.redis.connections import check_url
 from docket.engines.redis.keys import GROUP, DocketKeys
 from docket.engines.redis.session import Session
 from docket.engines.redis.user_data import user_client
+from docket.engines.schedule_result import ScheduleResult
 from docket.timeutil import epoch_ms, epoch_ms_ceiling, from_epoch_ms
 from docket.urls import redact_url
 

@@ -17,7 +17,7 @@ from typing import Any, cast
 from redis.exceptions import ResponseError
 
 from docket.engines.messages import check_message
-from docket.engines.records import RECORD_DEFAULTS, ExecutionRecord, ScheduleResult, TaskMessage
+from docket.engines.records import TaskMessage
 from docket.engines.redis.codec import (
     Arg,
     encode_headers,
@@ -26,7 +26,7 @@ from docket.engines.redis.codec import (
     parse_record,
 )
 from docket.engines.redis.session import Session
-from docket.frozen import build_frozen
+from docket.engines.schedule_result import ScheduleResult
 from docket.states import Disposition, ExecutionState
 from docket.timeutil import epoch_ms, from_epoch_ms
 
@@ -38,39 +38,7 @@ __all__ = [
     "schedule_args",
     "schedule_many",
     "schedule_outcome",
-    "scheduled_record",
 ]
-
-
-def scheduled_record(
-    key: str,
-    function_name: str,
-    payload: bytes,
-    when: datetime,
-    attempt: int,
-    headers: dict[str, str],
-    generation: int,
-    state: ExecutionState,
-) -> ExecutionRecord:
-    """``ExecutionRecord`` of these fields and the defaults of the others: the record
-    a schedule just stored, equal to the one its constructor would build.
-
-    Built without the frozen dataclass's ``__init__``, which sets each of its
-    seventeen fields through ``object.__setattr__``: on the path of every add
-    that costs more than reading the rest of the reply.
-    """
-    return build_frozen(
-        ExecutionRecord,
-        RECORD_DEFAULTS,
-        key=key,
-        function_name=function_name,
-        payload=payload,
-        when=when,
-        attempt=attempt,
-        headers=headers,
-        generation=generation,
-        state=state,
-    )
 
 
 # What a scheduled message's reply (generation * 4 + flags) says besides its generation.
@@ -80,7 +48,6 @@ _SCHEDULED_FLAGS = (
     (ExecutionState.SCHEDULED, False),
     (ExecutionState.SCHEDULED, True),
 )
-_NO_DEFAULTS: dict[str, Any] = {}
 
 
 def schedule_outcome(message: TaskMessage, reply: Any) -> tuple[ScheduleResult, bool]:
@@ -99,19 +66,7 @@ def schedule_outcome(message: TaskMessage, reply: Any) -> tuple[ScheduleResult, 
         # the message's own when already is that, unless given in another zone.
         if when.tzinfo is not timezone.utc or when.microsecond % 1000:
             when = from_epoch_ms(epoch_ms(when))
-        record = scheduled_record(
-            message.key,
-            message.function_name,
-            message.payload,
-            when,
-            message.attempt,
-            dict(message.headers),
-            generation,
-            state,
-        )
-        return build_frozen(
-            ScheduleResult, _NO_DEFAULTS, disposition=Disposition.SCHEDULED, record=record
-        ), woke
+        return ScheduleResult.stored(message, when, generation, state), woke
     if reply[0] == b"exists":
         record = parse_record(pairs(reply[1]))
         return ScheduleResult(Disposition.ALREADY_SCHEDULED, record), False
