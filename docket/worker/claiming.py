@@ -242,8 +242,8 @@ class ClaimLoop:
             if slots.fresh_starts:
                 # Let the runs this loop just started reach their first await
                 # before the round trip's send, which can hold the loop.
-                slots.fresh_starts = False
                 await asyncio.sleep(0)
+                slots.starts_stepped()
                 if stopping.is_set():
                     break
             now = clock.now()

@@ -60,8 +60,11 @@ class Slots:
         """How many runs have ended or had their outcome written: a claim that saw
         this move while it was in flight may have looked before an outcome (a
         retry, due now) landed."""
-        self.fresh_starts = False
-        """Runs were started that may not yet have had a turn of the loop."""
+        self._starts = 0
+        """Slot tasks started so far; each runner is told its number."""
+        self._begun = 0
+        """The number of the last slot task that has had its first step (they
+        have theirs in the order they started)."""
         self.alone: str | None = None
         """The suspect delivery running alone here, if one is."""
         self.run_context = contextvars.copy_context()
@@ -91,15 +94,25 @@ class Slots:
         return len(self.occupied) < self.concurrency
 
     @property
+    def fresh_starts(self) -> bool:
+        """Slot tasks were started that have not yet had their first step
+        (reached their first await), as far as is known."""
+        return self._begun != self._starts
+
+    def starts_stepped(self) -> None:
+        """Every slot task started so far has had a turn of the loop (the caller yielded)."""
+        self._begun = self._starts
+
+    @property
     def empty(self) -> bool:
         """Nothing runs and nothing is held."""
         return not self.running and not self.held
 
     def start(self, claim: Claim, held: bool = False) -> None:
         """Start a slot task for ``claim`` (``may_start(claim)`` must hold)."""
-        task = asyncio.create_task(self._runner(claim, held))
+        self._starts += 1
+        task = asyncio.create_task(self._runner(claim, held, self._starts))
         self._occupy(claim, task)
-        self.fresh_starts = True
 
     def hold(self, claim: Claim) -> None:
         """Keep ``claim`` until a slot frees (behind what is held, so due order is kept)."""
@@ -124,8 +137,9 @@ class Slots:
         self.running[claim.delivery] = task
         self.occupied[claim.delivery] = self._clock.monotonic()
 
-    async def _runner(self, claim: Claim, held: bool) -> None:
-        """Run ``claim``, then held deliveries one after another while any wait.
+    async def _runner(self, claim: Claim, held: bool, start: int) -> None:
+        """Run ``claim`` (slot task number ``start``), then held deliveries one after
+        another while any wait.
 
         The next held run starts in this task as soon as the last one's body
         has ended, with no task to create and no turn of the loop in between:
@@ -133,6 +147,10 @@ class Slots:
         slot's time.  Claiming and writing outcomes happen in the claim loop,
         after the runs just started have reached their first await.
         """
+        # Tasks have their first step in the order they were made: once this
+        # one has begun, so have all started before it, and this step runs
+        # on to its first await before the claim loop can look.
+        self._begun = start
         base = self.run_context
         while True:
             try:
