@@ -11,14 +11,25 @@ Phases, each on a fresh docket on one throwaway redis-server, each the median of
     process runs ``Worker(concurrency=10).run_until_finished()`` on
     ``docket.cli.event_loop``; total tasks/s, Redis CPU µs per task (target at
     most 25) and worker CPU µs per task (the sum of the processes' own CPU,
-    counted from the start signal, so their imports are not in it);
+    counted from the start signal, so their imports are not in it); for one
+    process, how much of Redis's time went to scripts and how much of that to
+    the commands they call (INFO commandstats);
   * the raw Redis ceiling of throughput.py (pipelined XADD, XREADGROUP COUNT
-    100, bulk XACK) with its Redis CPU per message.
+    100, bulk XACK) with its Redis CPU per message;
+  * with --pydocket-python (a Python with pydocket 0.27.2 installed, e.g.
+    ``python3 -m venv /tmp/pydocket-venv && /tmp/pydocket-venv/bin/pip install
+    pydocket==0.27.2``), --pydocket-tasks sequential adds and one worker
+    process at concurrency 10 draining them, run by pydocket in a child
+    process, twice: at its defaults, and with ``minimum_check_interval`` at
+    1 ms (at its default of 250 ms its worker waits that long between reads
+    of a backlog): the figures its users see today, on the same Redis.
 
 Redis CPU comes from INFO cpu deltas on a separate connection (see measure.py).
 
 Usage:  python benchmarks/redis_cpu.py [--tasks 20000] [--runs 3] [--chunk 1000]
                                        [--workers 1,2,4] [--quick] [--redis-url URL]
+                                       [--pydocket-python /tmp/pydocket-venv/bin/python]
+                                       [--pydocket-tasks 2000]
 """
 
 from __future__ import annotations
@@ -131,7 +142,90 @@ async def worker_process(url: str, name: str) -> None:
         print(time.process_time() - started, flush=True)
 
 
-async def one_run(url: str, args: argparse.Namespace, rows: dict[str, Row]) -> None:
+# pydocket's side, run by a Python that has it: each line read on stdin
+# ("add", "run") starts a phase; each phase prints the CPU seconds it took.
+PYDOCKET_SCRIPT = """
+import asyncio, sys, time
+from datetime import timedelta
+from docket import Docket, Worker
+
+async def noop() -> None:
+    return None
+
+async def main(url: str, name: str, count: int) -> None:
+    async with Docket(name=name, url=url) as docket:
+        docket.register(noop)
+        print("ready", flush=True)
+        loop = asyncio.get_running_loop()
+        while (phase := (await loop.run_in_executor(None, sys.stdin.readline)).strip()):
+            started = time.process_time()
+            if phase == "add":
+                for _ in range(count):
+                    await docket.add(noop)()
+            else:
+                options = {} if phase == "run" else {"minimum_check_interval": timedelta(milliseconds=1)}
+                async with Worker(docket, concurrency=10, **options) as worker:
+                    await worker.run_until_finished()
+            print(time.process_time() - started, flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def pydocket_phases(
+    python: str, url: str, count: int, meter: CpuMeter, rows: dict[str, Row]
+) -> None:
+    """pydocket 0.27.2's sequential adds and one worker draining them (see PYDOCKET_SCRIPT)."""
+    # -I and a neutral cwd, so that this repository's docket is not the one imported.
+    child = subprocess.Popen(
+        [python, "-I", "-c", PYDOCKET_SCRIPT, url, f"pydocket-{uuid.uuid4().hex[:8]}", str(count)],
+        cwd="/",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError("the pydocket process did not start")
+        phases = (
+            ("add", "sequential add"),
+            ("run", "run, 1 worker process, defaults"),
+            ("add", "sequential add"),
+            ("run-1ms", "run, 1 worker process, minimum_check_interval 1 ms"),
+        )
+        for phase, label in phases:
+            meter.start()
+            child.stdin.write(phase + "\n")
+            child.stdin.flush()
+            own = float(child.stdout.readline())
+            rows.setdefault(f"pydocket 0.27.2: {label}", Row()).record(meter.stop(), count, own)
+        child.stdin.close()
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def command_usec(meter: CpuMeter) -> dict[str, int]:
+    """Microseconds Redis has spent in each command so far (INFO commandstats)."""
+    stats = meter.client.info("commandstats")
+    return {name: int(values["usec"]) for name, values in stats.items()}
+
+
+def script_split(before: dict[str, int], after: dict[str, int], count: int) -> tuple[float, float]:
+    """µs per task Redis spent in EVALSHA between two ``command_usec``, and how much of
+    it in the commands the scripts called (counted in their own rows too)."""
+    spent = {name: usec - before.get(name, 0) for name, usec in after.items()}
+    scripts = spent.pop("cmdstat_evalsha", 0) + spent.pop("cmdstat_eval", 0)
+    called = sum(usec for name, usec in spent.items() if not name.startswith("cmdstat_info"))
+    return scripts / count, called / count
+
+
+async def one_run(
+    url: str, args: argparse.Namespace, rows: dict[str, Row], inside: list[tuple[float, float]]
+) -> None:
     meter = CpuMeter(url)
     n = args.tasks
     worker_counts = [int(w) for w in args.workers.split(",")]
@@ -152,7 +246,10 @@ async def one_run(url: str, args: argparse.Namespace, rows: dict[str, Row]) -> N
                 else:
                     await batched_adds(docket, n, args.chunk)
                     meter.stop()
+                before = command_usec(meter)
                 span, worker_cpu = await asyncio.to_thread(run_workers, url, name, processes, meter)
+                if processes == 1:
+                    inside.append(script_split(before, command_usec(meter), n))
                 rows.setdefault(f"run, {processes} worker process(es)", Row()).record(
                     span, n, worker_cpu
                 )
@@ -171,6 +268,10 @@ async def one_run(url: str, args: argparse.Namespace, rows: dict[str, Row]) -> N
         rows.setdefault("raw Redis ceiling (XADD+XREADGROUP+XACK, pipelined)", Row()).record(
             meter.stop(), n
         )
+        if args.pydocket_python:
+            await asyncio.to_thread(
+                pydocket_phases, args.pydocket_python, url, args.pydocket_tasks, meter, rows
+            )
     finally:
         meter.close()
 
@@ -193,6 +294,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2,000 tasks, one run")
     parser.add_argument("--redis-url", default=None)
     parser.add_argument(
+        "--pydocket-python", default=None, help="a Python with pydocket 0.27.2, for its rows"
+    )
+    parser.add_argument(
+        "--pydocket-tasks", type=int, default=2_000, help="tasks per pydocket phase"
+    )
+    parser.add_argument(
         "--worker-process", nargs=2, metavar=("URL", "NAME"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -208,9 +315,10 @@ async def main(args: argparse.Namespace) -> None:
         server = start_redis_server()
         url = server.url
     rows: dict[str, Row] = {}
+    inside: list[tuple[float, float]] = []
     try:
         for _ in range(args.runs):
-            await one_run(url, args, rows)
+            await one_run(url, args, rows, inside)
     finally:
         if server is not None:
             server.stop()
@@ -232,6 +340,15 @@ async def main(args: argparse.Namespace) -> None:
         )
     if raw and sequential:
         print(f"| sequential add / raw XADD | {sequential / raw:.2f} | | | ≥ 0.6 |")
+    if inside:
+        scripts = median([spent for spent, _ in inside])
+        called = median([called for _, called in inside])
+        print()
+        print(
+            f"Run, 1 worker process, per task: {scripts:.1f} µs of Redis time in scripts, "
+            f"{called:.1f} µs of it in the commands they call; the rest, "
+            f"{scripts - called:.1f} µs, is Lua and the conversions between Lua and Redis values."
+        )
 
 
 if __name__ == "__main__":
