@@ -187,14 +187,15 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
       local key = member_key(m)
       local record = runs .. key
       local stored = redis.pcall('HGETALL', record)
-      local current = stored.err and {} or fields_map(stored)
-      if stored.err or not KNOWN_STATES[current['state']] then
+      local state, generation = nil, nil
+      if not stored.err then
+        state, generation = field_of(stored, 'state'), field_of(stored, 'generation')
+      end
+      if not KNOWN_STATES[state] then
         -- Unreadable, gone or strange: delivered all the same, so that a
         -- worker sets it aside.
         redis.call('XADD', stream, '*', 'key', key, 'generation', member_generation(m))
-      elseif current['state'] == 'queued'
-          and is_member_of(m, {current['state'], current['generation']}, key) then
-        local generation = current['generation']
+      elseif state == 'queued' and is_member_of(m, {state, generation}, key) then
         local id = redis.call('XADD', stream, '*', 'key', key, 'generation', generation)
         fresh[id] = {record = record, stored = stored, key = key, generation = generation}
       end
@@ -231,10 +232,7 @@ local function claim_batch(stream, queue, future, leases, holders, wakes, group,
         redis.call('HSET', mine.record, 'state', 'running', 'worker', worker, 'started_at', now,
           'message_id', id)
         publish(events, mine.key, 'running', mine.generation, worker)
-        local claim = {id, 'fresh'}
-        local stored = mine.stored
-        for i = 1, #stored do claim[i + 2] = stored[i] end
-        claims[#claims + 1] = claim
+        claims[#claims + 1] = {id, 'fresh', unpack(mine.stored)}
       else
         hand_out(id, entry[2], 0, true)
       end
