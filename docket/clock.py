@@ -126,6 +126,8 @@ class VirtualClock:
         self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._listeners: list[Callable[[datetime], None]] = []
+        self._stops: list[_Stop] = []
+        """Deadlines of ``sleeping_until_wanted`` rounds, checked as time moves."""
         self._asleep: dict[asyncio.Task[object], asyncio.Future[None]] = {}
         self._waiting_on: dict[asyncio.Task[object], tuple[asyncio.Future[Any], ...]] = {}
         self._sleep_started = Signal()
@@ -267,7 +269,11 @@ class VirtualClock:
         """The earliest deadline anyone is sleeping until, if any."""
         while self._sleepers and self._sleepers[0][2].done():
             heapq.heappop(self._sleepers)
-        return self._sleepers[0][0] if self._sleepers else None
+        earliest = self._sleepers[0][0] if self._sleepers else None
+        for stop in self._stops:
+            if not stop.waiting.done() and (earliest is None or stop.due < earliest):
+                earliest = stop.due
+        return earliest
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self._now.isoformat()})"
@@ -303,10 +309,11 @@ def sleeping_until_wanted(
     virtual time wakes every sleeper once) costs no task a turn; on any
     other clock, a coroutine of sleeps.
 
-    ``a_deadline=False``, for a duty that time may pass over (a round of it
-    skipped is only done late, at the next): on a ``VirtualClock`` the sleep
-    is not a deadline that time skipping stops at, and its rounds are
-    checked as the clock moves rather than woken.
+    On a ``VirtualClock`` the rounds are checked as the clock moves (inside
+    ``advance_to``, before sleepers wake), not woken by an alarm each.  Each
+    round's end is a deadline that time skipping stops at
+    (``next_deadline``), unless ``a_deadline=False``: for a duty that time
+    may pass over (a round of it skipped is only done late, at the next).
     """
     if not seconds > 0:
         raise ValueError(f"seconds must be positive, got {seconds!r}")
@@ -314,6 +321,7 @@ def sleeping_until_wanted(
         return _sleep_until_wanted(clock, seconds, wanted)
     virtual, step = clock, timedelta(seconds=seconds)
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    stop = _Stop(virtual.now() + step, done)
 
     def ready() -> bool:
         try:
@@ -325,31 +333,40 @@ def sleeping_until_wanted(
             return True
         return False
 
-    if not a_deadline:
-        due = virtual.now() + step
+    stops = virtual._stops
 
-        def moved(now: datetime) -> None:
-            nonlocal due
-            if done.done():  # cancelled meanwhile: stop at the next move
-                stop_listening()
-            elif now >= due:
-                if ready():
-                    stop_listening()
-                else:
-                    due = now + step
+    def moved(now: datetime) -> None:
+        if done.done():  # cancelled meanwhile: stop at the next move
+            finish()
+        elif now >= stop.due:
+            if ready():
+                finish()
+            else:
+                stop.due = now + step
+                if a_deadline:
+                    # As a new alarm would: time skipping looks again.
+                    virtual._sleep_started.set()
 
-        stop_listening = virtual.on_move(moved)
-        return done
+    def finish() -> None:
+        stop_listening()
+        if a_deadline:
+            stops.remove(stop)
 
-    def arm() -> None:
-        virtual.alarm(virtual.now() + step).add_done_callback(ring)
-
-    def ring(alarm: asyncio.Future[None]) -> None:
-        if not done.done() and not alarm.cancelled() and not ready():
-            arm()
-
-    arm()
+    stop_listening = virtual.on_move(moved)
+    if a_deadline:
+        stops.append(stop)
+        virtual._sleep_started.set()
     return done
+
+
+class _Stop:
+    """The end of the current round of a ``sleeping_until_wanted`` on a ``VirtualClock``."""
+
+    __slots__ = ("due", "waiting")
+
+    def __init__(self, due: datetime, waiting: asyncio.Future[None]) -> None:
+        self.due = due
+        self.waiting = waiting
 
 
 async def _sleep_until_wanted(clock: Clock, seconds: float, wanted: Callable[[], bool]) -> None:

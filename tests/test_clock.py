@@ -143,6 +143,38 @@ async def test_sleeping_until_wanted_repeats_until_wanted_on_a_virtual_clock() -
     assert asked == [START + timedelta(seconds=s) for s in (10, 20, 45)]
 
 
+async def test_sleeping_until_wanted_rounds_are_deadlines_checked_as_time_moves() -> None:
+    from docket.clock import sleeping_until_wanted
+
+    clock = VirtualClock(START)
+    asked: list[datetime] = []
+
+    def wanted() -> bool:
+        asked.append(clock.now())
+        return len(asked) == 3
+
+    later = clock.alarm(START + timedelta(seconds=25))
+    waiting = sleeping_until_wanted(clock, 10, wanted)
+    # Each round's end is where time skipping stops, before a later sleeper.
+    assert clock.next_deadline() == START + timedelta(seconds=10)
+    clock.advance(10)
+    assert asked == [START + timedelta(seconds=10)]  # asked as the clock moved
+    assert clock.next_deadline() == START + timedelta(seconds=20)
+    clock.advance(3)
+    assert clock.next_deadline() == START + timedelta(seconds=20)
+    clock.advance(30)  # one round, however many periods were passed over
+    assert asked == [START + timedelta(seconds=s) for s in (10, 43)]
+    assert clock.next_deadline() == START + timedelta(seconds=53)
+    assert later.done()
+    clock.advance(10)
+    await waiting
+    assert clock.next_deadline() is None
+    other = sleeping_until_wanted(clock, 5, wanted)
+    assert clock.next_deadline() == START + timedelta(seconds=58)
+    other.cancel()
+    assert clock.next_deadline() is None
+
+
 async def test_sleeping_until_wanted_on_the_system_clock_and_its_bad_input() -> None:
     from docket.clock import sleeping_until_wanted
 
