@@ -26,6 +26,7 @@ __all__ = [
     "Clock",
     "SystemClock",
     "VirtualClock",
+    "WantedRounds",
     "sleeping",
     "sleeping_until",
     "sleeping_until_wanted",
@@ -315,52 +316,103 @@ def sleeping_until_wanted(
     (``next_deadline``), unless ``a_deadline=False``: for a duty that time
     may pass over (a round of it skipped is only done late, at the next).
     """
-    if not seconds > 0:
-        raise ValueError(f"seconds must be positive, got {seconds!r}")
-    if not isinstance(clock, VirtualClock):
-        return _sleep_until_wanted(clock, seconds, wanted)
-    virtual, step = clock, timedelta(seconds=seconds)
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    stop = _Stop(virtual.now() + step, done)
+    return WantedRounds(clock, seconds, wanted, a_deadline=a_deadline, once=True).wait()
 
-    def ready() -> bool:
+
+class WantedRounds:
+    """``sleeping_until_wanted`` over and over, for a loop that waits so every time round.
+
+    Each ``wait()`` is one ``sleeping_until_wanted``.  On a ``VirtualClock``
+    they share one listener on the clock (and one deadline for time
+    skipping), kept from one wait to the next, so a loop woken on every jump
+    of virtual time (the heartbeat) sets up neither again each time.  A wait
+    cancelled stops the listening at the next move (the next ``wait``
+    listens again); ``close()`` stops it at once.
+    """
+
+    __slots__ = (
+        "_a_deadline",
+        "_clock",
+        "_once",
+        "_remove",
+        "_seconds",
+        "_step",
+        "_stop",
+        "_wanted",
+    )
+
+    def __init__(
+        self,
+        clock: Clock,
+        seconds: float,
+        wanted: Callable[[], bool],
+        *,
+        a_deadline: bool = True,
+        once: bool = False,
+    ) -> None:
+        if not seconds > 0:
+            raise ValueError(f"seconds must be positive, got {seconds!r}")
+        self._clock, self._seconds, self._wanted = clock, seconds, wanted
+        self._step = timedelta(seconds=seconds)
+        self._a_deadline, self._once = a_deadline, once
+        self._stop: _Stop | None = None
+        self._remove: Callable[[], None] | None = None
+
+    def wait(self) -> Awaitable[None]:
+        """Sleep, then again, until ``wanted()`` when a round ends."""
+        clock = self._clock
+        if not isinstance(clock, VirtualClock):
+            return _sleep_until_wanted(clock, self._seconds, self._wanted)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        due = clock._now + self._step
+        stop = self._stop
+        if stop is None:
+            stop = self._stop = _Stop(due, done)
+        else:
+            stop.due, stop.waiting = due, done
+        if self._remove is None:
+            self._remove = clock.on_move(self._moved)
+            if self._a_deadline:
+                clock._stops.append(stop)
+        if self._a_deadline:
+            clock._sleep_started.set()  # as a new alarm would: time skipping looks again
+        return done
+
+    def _moved(self, now: datetime) -> None:
+        stop = self._stop
+        assert stop is not None and isinstance(self._clock, VirtualClock)
+        done = stop.waiting
+        if done.done():
+            if self._once or done.cancelled():  # cancelled meanwhile: stop listening
+                self.close()
+            return
+        if now < stop.due:
+            return
         try:
-            if wanted():
-                done.set_result(None)
-                return True
+            if not self._wanted():
+                stop.due = now + self._step
+                if self._a_deadline:
+                    self._clock._sleep_started.set()
+                return
+            done.set_result(None)
         except Exception as error:  # the caller's to see, as in the coroutine form
             done.set_exception(error)
-            return True
-        return False
+        if self._once:
+            self.close()
 
-    stops = virtual._stops
-
-    def moved(now: datetime) -> None:
-        if done.done():  # cancelled meanwhile: stop at the next move
-            finish()
-        elif now >= stop.due:
-            if ready():
-                finish()
-            else:
-                stop.due = now + step
-                if a_deadline:
-                    # As a new alarm would: time skipping looks again.
-                    virtual._sleep_started.set()
-
-    def finish() -> None:
-        stop_listening()
-        if a_deadline:
-            stops.remove(stop)
-
-    stop_listening = virtual.on_move(moved)
-    if a_deadline:
-        stops.append(stop)
-        virtual._sleep_started.set()
-    return done
+    def close(self) -> None:
+        """Stop listening to the clock (a wait still pending then never ends by itself)."""
+        remove, self._remove = self._remove, None
+        if remove is None:
+            return
+        remove()
+        clock = self._clock
+        if self._a_deadline and isinstance(clock, VirtualClock) and self._stop in clock._stops:
+            clock._stops.remove(self._stop)
 
 
 class _Stop:
-    """The end of the current round of a ``sleeping_until_wanted`` on a ``VirtualClock``."""
+    """The end of the current round of a ``WantedRounds`` wait on a ``VirtualClock``."""
 
     __slots__ = ("due", "waiting")
 

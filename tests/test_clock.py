@@ -242,3 +242,42 @@ async def test_sleeping_until_wanted_without_a_deadline_stops_listening_when_can
     await asyncio.sleep(0)
     clock.advance(10)
     assert asked == []
+
+
+async def test_wanted_rounds_wait_again_and_again_on_one_listener() -> None:
+    from docket.clock import WantedRounds
+
+    clock = VirtualClock(START)
+    asked: list[datetime] = []
+
+    def wanted() -> bool:
+        asked.append(clock.now())
+        return len(asked) % 2 == 0
+
+    rounds = WantedRounds(clock, 10, wanted)
+    first = rounds.wait()
+    assert clock.next_deadline() == START + timedelta(seconds=10)
+    clock.advance(10)  # moot: asked again 10 s on
+    clock.advance(15)
+    await first
+    assert asked == [START + timedelta(seconds=10), START + timedelta(seconds=25)]
+    assert clock.next_deadline() is None  # between waits, nothing to stop at
+    second = rounds.wait()
+    assert clock.next_deadline() == START + timedelta(seconds=35)
+    second.cancel()
+    clock.advance(100)  # a cancelled wait: no longer listening
+    assert len(asked) == 2
+    assert clock.next_deadline() is None
+    third = rounds.wait()  # listening again
+    clock.advance(10)
+    clock.advance(10)
+    await third
+    assert len(asked) == 4
+    rounds.close()
+    fourth = rounds.wait()
+    rounds.close()
+    clock.advance(100)
+    assert not fourth.done() and len(asked) == 4
+    assert clock.next_deadline() is None
+    with pytest.raises(ValueError, match="seconds must be positive"):
+        WantedRounds(clock, 0, wanted)

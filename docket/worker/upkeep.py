@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from docket.clock import VirtualClock, sleeping, sleeping_until_wanted
+from docket.clock import VirtualClock, WantedRounds, sleeping, sleeping_until_wanted
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim
 from docket.instrumentation import DEPTHS, depths_wanted
@@ -97,8 +97,16 @@ class Upkeep:
         """Say this worker is alive (and which tasks it knows) every heartbeat interval
         while its claim loop is healthy, and at once when it becomes so; retire it
         at once when it stops being so."""
+        interval = self.docket.heartbeat_interval.total_seconds()
+        # On a VirtualClock every beat's wait shares one listener on the clock.
+        beats = WantedRounds(self.docket.clock, interval, _always, a_deadline=False)
+        try:
+            await self._beat(interval, beats)
+        finally:
+            beats.close()
+
+    async def _beat(self, interval: float, beats: WantedRounds) -> None:
         docket, claims = self.docket, self.claims
-        interval = docket.heartbeat_interval.total_seconds()
         dead_after = docket.heartbeat_interval * docket.missed_heartbeats
         listed = False
         while True:
@@ -125,9 +133,9 @@ class Upkeep:
                     self.worker,
                     exc_info=True,
                 )
-            await self._until_next_beat(interval)
+            await self._until_next_beat(interval, beats)
 
-    async def _until_next_beat(self, interval: float) -> None:
+    async def _until_next_beat(self, interval: float, beats: WantedRounds) -> None:
         """Wait ``interval`` on the docket's clock, or until the claim loop's health changes.
 
         On a ``VirtualClock`` the beat is due once the clock has moved past
@@ -141,7 +149,7 @@ class Upkeep:
             return
         if changed.is_set():
             return
-        beat = sleeping_until_wanted(clock, interval, _always, a_deadline=False)
+        beat = beats.wait()
         assert isinstance(beat, asyncio.Future)
         changed.notify(beat)
         await beat
