@@ -22,8 +22,10 @@ from datetime import timedelta
 from docket.docket import Docket
 from docket.engines.base import Claim, Settlement, TaskMessage
 from docket.execution import Execution
+from docket.frozen import build_frozen
 from docket.printable import printable
 from docket.states import ExecutionState
+from docket.timeutil import EPOCH
 from docket.worker.batching import SettlementBatcher
 from docket.worker.event_log import log_superseded, looks_like_outage
 from docket.worker.outcomes import Outcome, log_context
@@ -31,6 +33,12 @@ from docket.worker.outcomes import Outcome, log_context
 __all__ = ["SettlementObserver", "Settler"]
 
 logger = logging.getLogger("docket.worker")
+
+_SETTLEMENT_DEFAULTS = dict(
+    vars(Settlement("", "", 0, ExecutionState.COMPLETED, EPOCH, timedelta(0)))
+)
+"""A ``Settlement``'s fields as its constructor fills them, for ``build_frozen``
+(one is built per run)."""
 
 SettlementObserver = Callable[[Execution, ExecutionState, "BaseException | None"], None]
 """Called with each execution this worker settles, the state it settled in
@@ -54,14 +62,17 @@ class Settler:
         self.unsettled: set[str] = set()
         """Deliveries whose run is over but whose outcome is not yet written."""
         self.observers: list[SettlementObserver] = []
-        self._on_written = on_written
+        self.on_written = on_written
+        """Called once each outcome has landed (or its write given up on)."""
 
     def settle(self, claim: Claim, outcome: Outcome) -> None:
         """Hand a run's outcome to the batcher; it is written with the next batch."""
         delivery = claim.delivery
         execution = outcome.execution
         self.unsettled.add(delivery)
-        settlement = Settlement(
+        settlement = build_frozen(
+            Settlement,
+            _SETTLEMENT_DEFAULTS,
             delivery=delivery,
             key=execution.key,
             generation=execution.generation,
@@ -79,45 +90,7 @@ class Settler:
             ),
         )
 
-        first_failure: float | None = None
-
-        def written(applied: bool | None, failure: BaseException | None) -> None:
-            nonlocal first_failure
-            if failure is not None:
-                now = self.docket.clock.monotonic()
-                if first_failure is None:
-                    first_failure = now
-                    # An outage is the claim loop's to report, once, not once per run.
-                    logger.log(
-                        logging.DEBUG if looks_like_outage(failure) else logging.WARNING,
-                        "Could not record the outcome of %s yet (%s: %s); retrying while "
-                        "its lease lasts",
-                        printable(execution.call_repr()),
-                        type(failure).__name__,
-                        failure,
-                        extra=log_context(execution, self.worker),
-                    )
-                if now - first_failure < self.lease.total_seconds():
-                    self.batcher.submit(settlement, written)
-                    return
-            self.unsettled.discard(delivery)
-            # The outcome (a retry, a perpetual's next run) is in storage now:
-            # a claim in flight may have looked before it landed.
-            self._on_written()
-            if failure is not None:
-                logger.error(
-                    "Could not record the outcome of %s within its lease; it will be redelivered",
-                    printable(execution.call_repr()),
-                    exc_info=failure,
-                    extra=log_context(execution, self.worker),
-                )
-            elif not applied and not outcome.cancelled:
-                log_superseded(execution, self.worker)
-            else:
-                for observer in self.observers:
-                    observer(execution, outcome.state, outcome.exception)
-
-        self.batcher.submit(settlement, written)
+        self.batcher.submit(settlement, _Landing(self, settlement, outcome))
 
     async def defer(self, claim: Claim, message: TaskMessage) -> None:
         """Put a delivery that cannot run here yet back on the queue as ``message``
@@ -162,3 +135,57 @@ class Settler:
             logger.exception(
                 "Could not set aside delivery %s; its lease will expire", claim.delivery
             )
+
+
+class _Landing:
+    """What becomes of one outcome once its write lands or fails (the batcher's callback).
+
+    An object rather than a closure: a closure that hands itself back to the
+    batcher on a failed write would hold itself in a reference cycle, and
+    leave each run's execution and outcome for the cyclic collector.
+    """
+
+    __slots__ = ("first_failure", "outcome", "settlement", "settler")
+
+    def __init__(self, settler: Settler, settlement: Settlement, outcome: Outcome) -> None:
+        self.settler = settler
+        self.settlement = settlement
+        self.outcome = outcome
+        self.first_failure: float | None = None
+
+    def __call__(self, applied: bool | None, failure: BaseException | None) -> None:
+        settler, outcome = self.settler, self.outcome
+        execution = outcome.execution
+        if failure is not None:
+            now = settler.docket.clock.monotonic()
+            if self.first_failure is None:
+                self.first_failure = now
+                # An outage is the claim loop's to report, once, not once per run.
+                logger.log(
+                    logging.DEBUG if looks_like_outage(failure) else logging.WARNING,
+                    "Could not record the outcome of %s yet (%s: %s); retrying while "
+                    "its lease lasts",
+                    printable(execution.call_repr()),
+                    type(failure).__name__,
+                    failure,
+                    extra=log_context(execution, settler.worker),
+                )
+            if now - self.first_failure < settler.lease.total_seconds():
+                settler.batcher.submit(self.settlement, self)
+                return
+        settler.unsettled.discard(self.settlement.delivery)
+        # The outcome (a retry, a perpetual's next run) is in storage now:
+        # a claim in flight may have looked before it landed.
+        settler.on_written()
+        if failure is not None:
+            logger.error(
+                "Could not record the outcome of %s within its lease; it will be redelivered",
+                printable(execution.call_repr()),
+                exc_info=failure,
+                extra=log_context(execution, settler.worker),
+            )
+        elif not applied and not outcome.cancelled:
+            log_superseded(execution, settler.worker)
+        else:
+            for observer in settler.observers:
+                observer(execution, outcome.state, outcome.exception)
