@@ -12,7 +12,7 @@ stops helpers without re-raising their own cancellation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Generator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -165,6 +165,10 @@ class Signal:
     async def wait(self) -> None:
         """Return once the flag is set (at once, without yielding, if it is)."""
         await self.waiter()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """Awaiting a signal is ``wait()``: a signal is an awaitable, to hand out as one."""
+        return self.waiter().__await__()
 
 
 async def until_deadline(

@@ -9,6 +9,7 @@ import pytest
 
 from docket import SystemClock, VirtualClock
 from docket.clock import sleeping, sleeping_until
+from docket.engines.records import TaskMessage
 from docket.racing import Signal, first_of
 
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -126,3 +127,40 @@ async def test_sleeping_until_a_time_already_reached_still_yields() -> None:
     later = sleeping_until(clock, START + timedelta(seconds=1))
     assert isinstance(later, asyncio.Future)
     later.cancel()
+
+
+async def test_a_signal_is_an_awaitable() -> None:
+    signal = Signal()
+    waiting = asyncio.ensure_future(signal)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    signal.set()
+    await waiting
+    await signal  # set: returns at once
+
+
+async def test_the_memory_twins_waits_for_work_are_shared_and_given_up_freely() -> None:
+    from docket.engines import open_engine
+
+    engine = open_engine("memory://signal-waits", "signal-waits")
+    await engine.open()
+    try:
+        given_up = asyncio.ensure_future(engine.wait_for_work(None))
+        await asyncio.sleep(0)
+        given_up.cancel()
+        first = asyncio.ensure_future(engine.wait_for_work(None))
+        second = asyncio.ensure_future(engine.wait_for_work(None))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not first.done() and not second.done()
+        await engine.schedule(
+            TaskMessage("k", "f", b"", START + timedelta(days=1)), START, replace=False
+        )
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+        after = asyncio.ensure_future(engine.wait_for_work(None))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not after.done()  # work that arrived before the wait is not news to it
+        after.cancel()
+    finally:
+        await engine.close()

@@ -46,31 +46,39 @@ class WorkWait:
     cancelled and started afresh, which would cost a task and turns of the
     loop for every wait.  One that ended, or was for another cursor, is
     replaced.  An engine's coroutine runs as a task, raced shielded; an
-    engine's plain future (the memory twin's, which never fails) is raced
-    as a ``Signal`` it sets, which needs neither a shield nor a cancel.
+    engine's ``Signal`` (the memory twin's) is raced as it is, and a plain
+    future as a ``Signal`` it sets: neither needs a shield nor a cancel.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._task: asyncio.Future[None] | None = None
+        self._signal: Signal | None = None
         self._cursor: str | None = None
         self._arrived = Signal()
         self._signalled = False
 
     def wait(self, cursor: str | None) -> asyncio.Future[None] | Signal:
         """What to race for ``wait_for_work(cursor)``; the race's end leaves the wait running."""
+        signal = self._signal
+        if signal is not None and cursor == self._cursor and not signal.is_set():
+            return signal
         task = self._task
-        if task is None or task.done() or cursor != self._cursor:
+        if signal is not None or task is None or task.done() or cursor != self._cursor:
             if task is not None and not task.done():
                 task.cancel()
                 task.add_done_callback(_retrieve)
             waited = self._engine.wait_for_work(cursor)
+            self._cursor = cursor
+            if isinstance(waited, Signal):
+                self._signal, self._task = waited, None
+                return waited
+            self._signal = None
             self._signalled = isinstance(waited, asyncio.Future)
             if isinstance(waited, asyncio.Future):
                 self._arrived.clear()
                 waited.add_done_callback(self._arrival)
             task = self._task = asyncio.ensure_future(waited)
-            self._cursor = cursor
         if self._signalled:
             return self._arrived
         return asyncio.shield(task)
@@ -81,7 +89,7 @@ class WorkWait:
 
     async def close(self) -> None:
         """Cancel the wait, if one is pending, and let it end."""
-        task, self._task = self._task, None
+        task, self._task, self._signal = self._task, None, None
         if task is not None:
             await cancel_and_wait(task)
 

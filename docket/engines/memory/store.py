@@ -34,6 +34,7 @@ from docket.engines.records import (
     WorkerInfo,
 )
 from docket.frozen import build_frozen, evolve
+from docket.racing import Signal
 from docket.states import ExecutionState
 from docket.timeutil import utc_ms
 
@@ -83,7 +84,8 @@ class Store:
     dead_seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     subscribers: dict[str, set[asyncio.Queue[Event]]] = field(default_factory=dict)
-    waiters: set[asyncio.Future[None]] = field(default_factory=set)
+    work_arrived: Signal | None = None
+    """What ``wait_for_work`` hands out until work arrives (then a new one)."""
     strikes: dict[str, bytes] = field(default_factory=dict)
     strike_watchers: set[asyncio.Queue[None]] = field(default_factory=set)
     cancellation_watchers: set[asyncio.Queue[Cancellation]] = field(default_factory=set)
@@ -204,11 +206,13 @@ class Store:
 
     def wake(self) -> None:
         """Wake every worker waiting for work."""
-        for waiter in self.waiters:
-            # A store can outlive the event loop a waiter was made on (tests).
-            if not waiter.done() and not waiter.get_loop().is_closed():
-                waiter.set_result(None)
-        self.waiters.clear()
+        arrived, self.work_arrived = self.work_arrived, None
+        if arrived is not None:
+            try:
+                arrived.set()
+            except RuntimeError:
+                # A store can outlive the event loop a wait was made on (tests).
+                pass
 
 
 _STORES: dict[tuple[str, str], Store] = {}

@@ -30,7 +30,8 @@ from docket.engines.records import (
     ProgressUpdate,
     Settlement,
 )
-from docket.frozen import evolve
+from docket.frozen import build_frozen, evolve
+from docket.racing import Signal
 from docket.states import ExecutionState
 from docket.timeutil import utc_ms
 
@@ -93,9 +94,17 @@ def claim(
         )
         heapq.heappush(store.leases, (lease_until, seq, str(seq)))
         claims.append(
-            suspect_claim(str(seq), running) if running.suspected else Claim(str(seq), running)
+            suspect_claim(str(seq), running)
+            if running.suspected
+            else build_frozen(Claim, _CLAIM_DEFAULTS, delivery=str(seq), record=running, raw={})
         )
-    return ClaimBatch(claims, store.next_wake())
+    return build_frozen(ClaimBatch, _BATCH_DEFAULTS, claims=claims, next_wake=store.next_wake())
+
+
+# What the constructors fill in, for ``build_frozen``: a claim and a batch are
+# built on every claim of every worker.
+_CLAIM_DEFAULTS = dict(vars(Claim("", None)))
+_BATCH_DEFAULTS = dict(vars(ClaimBatch([], None)))
 
 
 def suspect_claim(delivery: str, record: ExecutionRecord, redelivered: bool = False) -> Claim:
@@ -144,26 +153,21 @@ def renew(store: Store, worker: str, deliveries: Sequence[str], lease_until: dat
 def wait_for_work(store: Store) -> Awaitable[None]:
     """Ends at once if work is queued, else when work is queued or scheduled.
 
-    A plain future while nothing is queued (racing it costs no task);
-    otherwise ``asyncio.sleep(0)``, which still yields, so a caller that
-    cannot take the queued work yet does not starve the loop.
+    While nothing is queued, a ``Signal`` that the next work to arrive sets
+    (racing it costs no task and no future; every waiter until then shares
+    it, and a wait given up on leaves nothing behind); otherwise
+    ``asyncio.sleep(0)``, which still yields, so a caller that cannot take
+    the queued work yet does not starve the loop.
     """
     queued = store.queued
     while queued and store.current(queued[0][2], queued[0][1], QUEUED) is None:
         heapq.heappop(queued)
     if queued:
         return asyncio.sleep(0)
-    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    waiters = store.waiters
-    if len(waiters) >= _PRUNE_WAITERS_AT:
-        # A cancelled wait stays until the next wake; forget those early
-        # when many pile up between wakes.
-        waiters.difference_update([w for w in waiters if w.done()])
-    waiters.add(waiter)
-    return waiter
-
-
-_PRUNE_WAITERS_AT = 16
+    arrived = store.work_arrived
+    if arrived is None:
+        arrived = store.work_arrived = Signal()
+    return arrived
 
 
 def settle(store: Store, settlements: Sequence[Settlement], now: datetime) -> list[bool]:
