@@ -126,8 +126,11 @@ class MemoryEngine:
         lease_until: datetime,
     ) -> tuple[list[bool], ClaimBatch]:
         """``settle`` then ``claim`` (see ``Engine``)."""
-        applied = await self.settle(settlements, now)
-        return applied, await self.claim(worker, count, now, lease_until)
+        store = self._store
+        now = store.tick(now)
+        applied = working.settle(store, settlements, now)
+        lease_until = utc_ms(lease_until)
+        return applied, working.claim(store, worker, count, now, lease_until, PROMOTE_LIMIT)
 
     def wait_for_work(self, cursor: str | None) -> Awaitable[None]:
         """Ends at once (after a turn of the loop) if work is queued, else when
