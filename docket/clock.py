@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from docket.racing import Signal
 from docket.timeutil import truncate_to_ms, utc
@@ -379,8 +379,8 @@ class WantedRounds:
         return done
 
     def _moved(self, now: datetime) -> None:
-        stop = self._stop
-        assert stop is not None and isinstance(self._clock, VirtualClock)
+        # Only ever listening on a VirtualClock, with a round set up by wait().
+        stop = cast(_Stop, self._stop)
         done = stop.waiting
         if done.done():
             if self._once or done.cancelled():  # cancelled meanwhile: stop listening
@@ -392,7 +392,7 @@ class WantedRounds:
             if not self._wanted():
                 stop.due = now + self._step
                 if self._a_deadline:
-                    self._clock._sleep_started.set()
+                    cast(VirtualClock, self._clock)._sleep_started.set()
                 return
             done.set_result(None)
         except Exception as error:  # the caller's to see, as in the coroutine form

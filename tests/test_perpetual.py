@@ -28,7 +28,12 @@ from docket.dependencies.base import TaskOutcome
 from docket.dependencies.context import current_execution
 from docket.execution import Execution
 from docket.states import Disposition
-from docket.worker.seeding import automatic_perpetual, reseed_forever, seed_automatic_tasks
+from docket.worker.seeding import (
+    automatic_perpetual,
+    has_automatic_tasks,
+    reseed_forever,
+    seed_automatic_tasks,
+)
 from tests.virtual_time import START, drive, memory_docket, settle
 
 T = TypeVar("T")
@@ -315,6 +320,22 @@ async def test_automatic_tasks_are_seeded_once_per_function(
     again = await seed_automatic_tasks(docket)
     assert [e.disposition for e in again] == [Disposition.ALREADY_SCHEDULED]
     assert (await docket.snapshot()).total_tasks == 1
+
+
+async def test_whether_a_docket_has_automatic_tasks_follows_what_is_registered(
+    docket: Docket,
+) -> None:
+    async def sweep(perpetual: Perpetual = Perpetual(every=MINUTE, automatic=True)) -> None: ...
+
+    async def manual(perpetual: Perpetual = Perpetual(every=MINUTE)) -> None: ...
+
+    docket.register(manual)
+    assert not has_automatic_tasks(docket)
+    assert not has_automatic_tasks(docket)  # asked again, answered the same
+    docket.register(sweep)
+    assert has_automatic_tasks(docket)
+    docket.register(manual, names=["sweep"])  # the name now runs a manual task
+    assert not has_automatic_tasks(docket)
 
 
 async def test_an_aliased_automatic_task_is_seeded_under_its_own_name_as_key(

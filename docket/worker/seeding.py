@@ -159,7 +159,22 @@ async def reseed_forever(
 
 def has_automatic_tasks(docket: Docket) -> bool:
     """Whether any task registered on ``docket`` is automatic (one that cannot be seeded counts)."""
-    for function in list(docket.tasks.values()):
+    # Asked on every jump of a VirtualClock past a reseeding round: the
+    # answer is kept for as long as the same functions are registered.
+    functions = tuple(docket.tasks.values())
+    known = _HAS_AUTOMATIC.get(docket)
+    if known is not None and known[0] == functions:
+        return known[1]
+    answer = _has_automatic(functions)
+    _HAS_AUTOMATIC[docket] = (functions, answer)
+    return answer
+
+
+_HAS_AUTOMATIC: WeakKeyDictionary[Docket, tuple[tuple[Any, ...], bool]] = WeakKeyDictionary()
+
+
+def _has_automatic(functions: tuple[Any, ...]) -> bool:
+    for function in functions:
         try:
             if automatic_perpetual(function) is not None:
                 return True
