@@ -61,10 +61,9 @@ async def succeeded(
     handlers: list[Dependency[Any]],
 ) -> Outcome:
     """The outcome of a body that returned ``result`` (already ``encoded``)."""
-    context = log_context(execution, worker)
     if handlers:
         decision = TaskOutcome(duration=timedelta(seconds=duration), result=result)
-        arranged = await _completed(execution, decision, handlers, context)
+        arranged = await _completed(execution, decision, handlers, worker)
         if decision.cancelled:
             log_cancelled(execution, worker, duration, itself=True)
             return Outcome(execution, ExecutionState.CANCELLED)
@@ -125,7 +124,7 @@ async def failed(
         return Outcome(execution, ExecutionState.QUEUED, reschedule=retry, exception=error)
     # A Retry that let it fail has had its attempts: it gave up.
     gave_up = execution.attempt > 1 and any(isinstance(h, Retry) for h in handlers)
-    if await _completed(execution, decision, handlers, context):
+    if await _completed(execution, decision, handlers, worker):
         log_failed(
             execution, worker, duration, error, gave_up=gave_up, next_run=decision.next_run_at
         )
@@ -176,7 +175,7 @@ async def _completed(
     execution: Execution,
     decision: TaskOutcome,
     handlers: list[Dependency[Any]],
-    context: dict[str, Any],
+    worker: str,
 ) -> bool:
     """Give completion handlers their say; True if one arranged a next run."""
     for handler in handlers:
@@ -189,7 +188,7 @@ async def _completed(
                 "Completion handler %r raised for %s",
                 handler,
                 printable(execution.call_repr()),
-                extra=context,
+                extra=log_context(execution, worker),
             )
     return decision.next_run_at is not None
 
