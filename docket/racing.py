@@ -135,7 +135,12 @@ class Signal:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)
+                try:
+                    waiter.set_result(None)
+                except RuntimeError:
+                    # Its event loop has closed: a signal can outlive one (the
+                    # memory twin's, kept with its store); the others still wake.
+                    pass
 
     def clear(self) -> None:
         """Unset the flag; waits started from now on wait for the next ``set``."""

@@ -164,3 +164,23 @@ async def test_the_memory_twins_waits_for_work_are_shared_and_given_up_freely() 
         after.cancel()
     finally:
         await engine.close()
+
+
+def test_a_signal_outliving_an_event_loop_still_wakes_the_waits_of_another() -> None:
+    signal = Signal()
+    old = asyncio.new_event_loop()
+    stale = old.create_future()
+    stale.add_done_callback(lambda _: None)  # scheduling it would need the closed loop
+    signal.notify(stale)
+    old.close()
+
+    async def wait() -> None:
+        await signal
+
+    async def main() -> None:
+        waiting = asyncio.ensure_future(wait())
+        await asyncio.sleep(0)
+        signal.set()
+        await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(main())

@@ -208,11 +208,9 @@ class Store:
         """Wake every worker waiting for work."""
         arrived, self.work_arrived = self.work_arrived, None
         if arrived is not None:
-            try:
-                arrived.set()
-            except RuntimeError:
-                # A store can outlive the event loop a wait was made on (tests).
-                pass
+            # A store can outlive the event loop a wait was made on (tests):
+            # a signal's set wakes the waits whose loop still runs.
+            arrived.set()
 
 
 _STORES: dict[tuple[str, str], Store] = {}
