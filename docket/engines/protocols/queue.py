@@ -130,8 +130,9 @@ class QueueOperations(Protocol):
     def wait_for_work(self, cursor: str | None) -> Awaitable[None]:
         """An awaitable that ends when new work may have arrived since ``cursor``.
 
-        A coroutine, or a plain future (the memory twin's, which costs no
-        task to race): wrap it with ``asyncio.ensure_future``, never
+        A coroutine, or any other awaitable (the memory twin's is an awaitable
+        ``docket.racing.Signal`` shared by every wait until work arrives, which
+        costs no task to race): wrap it with ``asyncio.ensure_future``, never
         ``create_task``.
 
         New work is anything queued, and also anything newly scheduled for the
