@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from docket.racing import Signal
 from docket.timeutil import truncate_to_ms, utc
@@ -26,10 +26,9 @@ __all__ = [
     "Clock",
     "SystemClock",
     "VirtualClock",
-    "WantedRounds",
+    "Deadline",
     "sleeping",
     "sleeping_until",
-    "sleeping_until_wanted",
 ]
 
 
@@ -82,6 +81,19 @@ DEFAULT_SKIP_LIMIT = timedelta(days=366)
 """How much virtual time one ``run_until_finished`` may skip by default."""
 
 
+class Deadline:
+    """A time a ``VirtualClock`` stops at while ``waiting`` is pending (``add_deadline``).
+
+    ``due`` may be moved by its owner; ``waiting`` is the wait it belongs to.
+    """
+
+    __slots__ = ("due", "waiting")
+
+    def __init__(self, due: datetime, waiting: asyncio.Future[None]) -> None:
+        self.due = due
+        self.waiting = waiting
+
+
 class VirtualClock:
     """A clock that moves when ``advance`` or ``advance_to`` is called, or by
     itself when a worker has nothing to do but wait for it.
@@ -127,8 +139,8 @@ class VirtualClock:
         self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._listeners: list[Callable[[datetime], None]] = []
-        self._stops: list[_Stop] = []
-        """Deadlines of ``sleeping_until_wanted`` rounds, checked as time moves."""
+        self._stops: list[Deadline] = []
+        """Deadlines added with ``add_deadline``, checked as time moves."""
         self._asleep: dict[asyncio.Task[object], asyncio.Future[None]] = {}
         self._waiting_on: dict[asyncio.Task[object], tuple[asyncio.Future[Any], ...]] = {}
         self._sleep_started = Signal()
@@ -266,6 +278,25 @@ class VirtualClock:
         self._sleep_started.clear()
         return self._sleep_started.waiter()
 
+    def add_deadline(self, deadline: Deadline) -> None:
+        """Count ``deadline`` as a time to stop at while its ``waiting`` future is pending.
+
+        For a wait that is not a sleeper (no alarm of its own): time skipping
+        then stops at ``deadline.due``, which its owner may move later (and
+        should then call ``deadlines_moved``).
+        """
+        self._stops.append(deadline)
+        self._sleep_started.set()
+
+    def remove_deadline(self, deadline: Deadline) -> None:
+        """Stop counting ``deadline`` (see ``add_deadline``); a deadline not added is ignored."""
+        if deadline in self._stops:
+            self._stops.remove(deadline)
+
+    def deadlines_moved(self) -> None:
+        """Tell time skipping that a deadline was set or moved, as a new sleeper would."""
+        self._sleep_started.set()
+
     def next_deadline(self) -> datetime | None:
         """The earliest deadline anyone is sleeping until, if any."""
         while self._sleepers and self._sleepers[0][2].done():
@@ -297,132 +328,3 @@ def sleeping_until(clock: Clock, when: datetime) -> Awaitable[None]:
     if isinstance(clock, VirtualClock) and when > clock.now():
         return clock.alarm(when)
     return clock.sleep_until(when)
-
-
-def sleeping_until_wanted(
-    clock: Clock, seconds: float, wanted: Callable[[], bool], *, a_deadline: bool = True
-) -> Awaitable[None]:
-    """Sleep ``seconds`` on ``clock``, then again, until ``wanted()`` when one ends.
-
-    For a loop with a periodic duty that is often moot (nothing to renew,
-    nothing to seed).  On a ``VirtualClock`` it is a plain future and the
-    repeats are callbacks, so a wake that finds nothing wanted (each jump of
-    virtual time wakes every sleeper once) costs no task a turn; on any
-    other clock, a coroutine of sleeps.
-
-    On a ``VirtualClock`` the rounds are checked as the clock moves (inside
-    ``advance_to``, before sleepers wake), not woken by an alarm each.  Each
-    round's end is a deadline that time skipping stops at
-    (``next_deadline``), unless ``a_deadline=False``: for a duty that time
-    may pass over (a round of it skipped is only done late, at the next).
-    """
-    return WantedRounds(clock, seconds, wanted, a_deadline=a_deadline, once=True).wait()
-
-
-class WantedRounds:
-    """``sleeping_until_wanted`` over and over, for a loop that waits so every time round.
-
-    Each ``wait()`` is one ``sleeping_until_wanted``.  On a ``VirtualClock``
-    they share one listener on the clock (and one deadline for time
-    skipping), kept from one wait to the next, so a loop woken on every jump
-    of virtual time (the heartbeat) sets up neither again each time.  A wait
-    cancelled stops the listening at the next move (the next ``wait``
-    listens again); ``close()`` stops it at once.
-    """
-
-    __slots__ = (
-        "_a_deadline",
-        "_clock",
-        "_once",
-        "_remove",
-        "_seconds",
-        "_step",
-        "_stop",
-        "_wanted",
-    )
-
-    def __init__(
-        self,
-        clock: Clock,
-        seconds: float,
-        wanted: Callable[[], bool],
-        *,
-        a_deadline: bool = True,
-        once: bool = False,
-    ) -> None:
-        if not seconds > 0:
-            raise ValueError(f"seconds must be positive, got {seconds!r}")
-        self._clock, self._seconds, self._wanted = clock, seconds, wanted
-        self._step = timedelta(seconds=seconds)
-        self._a_deadline, self._once = a_deadline, once
-        self._stop: _Stop | None = None
-        self._remove: Callable[[], None] | None = None
-
-    def wait(self) -> Awaitable[None]:
-        """Sleep, then again, until ``wanted()`` when a round ends."""
-        clock = self._clock
-        if not isinstance(clock, VirtualClock):
-            return _sleep_until_wanted(clock, self._seconds, self._wanted)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        due = clock._now + self._step
-        stop = self._stop
-        if stop is None:
-            stop = self._stop = _Stop(due, done)
-        else:
-            stop.due, stop.waiting = due, done
-        if self._remove is None:
-            self._remove = clock.on_move(self._moved)
-            if self._a_deadline:
-                clock._stops.append(stop)
-        if self._a_deadline:
-            clock._sleep_started.set()  # as a new alarm would: time skipping looks again
-        return done
-
-    def _moved(self, now: datetime) -> None:
-        # Only ever listening on a VirtualClock, with a round set up by wait().
-        stop = cast(_Stop, self._stop)
-        done = stop.waiting
-        if done.done():
-            if self._once or done.cancelled():  # cancelled meanwhile: stop listening
-                self.close()
-            return
-        if now < stop.due:
-            return
-        try:
-            if not self._wanted():
-                stop.due = now + self._step
-                if self._a_deadline:
-                    cast(VirtualClock, self._clock)._sleep_started.set()
-                return
-            done.set_result(None)
-        except Exception as error:  # the caller's to see, as in the coroutine form
-            done.set_exception(error)
-        if self._once:
-            self.close()
-
-    def close(self) -> None:
-        """Stop listening to the clock (a wait still pending then never ends by itself)."""
-        remove, self._remove = self._remove, None
-        if remove is None:
-            return
-        remove()
-        clock = self._clock
-        if self._a_deadline and isinstance(clock, VirtualClock) and self._stop in clock._stops:
-            clock._stops.remove(self._stop)
-
-
-class _Stop:
-    """The end of the current round of a ``WantedRounds`` wait on a ``VirtualClock``."""
-
-    __slots__ = ("due", "waiting")
-
-    def __init__(self, due: datetime, waiting: asyncio.Future[None]) -> None:
-        self.due = due
-        self.waiting = waiting
-
-
-async def _sleep_until_wanted(clock: Clock, seconds: float, wanted: Callable[[], bool]) -> None:
-    while True:
-        await clock.sleep(seconds)
-        if wanted():
-            return

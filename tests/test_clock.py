@@ -120,7 +120,7 @@ def test_a_move_listener_hears_each_move_before_sleepers_wake_and_can_be_removed
 
 
 async def test_sleeping_until_wanted_repeats_until_wanted_on_a_virtual_clock() -> None:
-    from docket.clock import sleeping_until_wanted
+    from docket.clock_rounds import sleeping_until_wanted
 
     clock = VirtualClock(START)
     asked: list[datetime] = []
@@ -144,7 +144,7 @@ async def test_sleeping_until_wanted_repeats_until_wanted_on_a_virtual_clock() -
 
 
 async def test_sleeping_until_wanted_rounds_are_deadlines_checked_as_time_moves() -> None:
-    from docket.clock import sleeping_until_wanted
+    from docket.clock_rounds import sleeping_until_wanted
 
     clock = VirtualClock(START)
     asked: list[datetime] = []
@@ -176,7 +176,7 @@ async def test_sleeping_until_wanted_rounds_are_deadlines_checked_as_time_moves(
 
 
 async def test_sleeping_until_wanted_on_the_system_clock_and_its_bad_input() -> None:
-    from docket.clock import sleeping_until_wanted
+    from docket.clock_rounds import sleeping_until_wanted
 
     rounds: list[int] = []
 
@@ -191,7 +191,7 @@ async def test_sleeping_until_wanted_on_the_system_clock_and_its_bad_input() -> 
 
 
 async def test_sleeping_until_wanted_passes_on_what_wanted_raises() -> None:
-    from docket.clock import sleeping_until_wanted
+    from docket.clock_rounds import sleeping_until_wanted
 
     clock = VirtualClock(START)
 
@@ -205,7 +205,7 @@ async def test_sleeping_until_wanted_passes_on_what_wanted_raises() -> None:
 
 
 async def test_sleeping_until_wanted_without_a_deadline_is_checked_as_time_moves() -> None:
-    from docket.clock import sleeping_until_wanted
+    from docket.clock_rounds import sleeping_until_wanted
 
     clock = VirtualClock(START)
     asked: list[datetime] = []
@@ -230,7 +230,7 @@ async def test_sleeping_until_wanted_without_a_deadline_is_checked_as_time_moves
 
 
 async def test_sleeping_until_wanted_without_a_deadline_stops_listening_when_cancelled() -> None:
-    from docket.clock import sleeping_until_wanted
+    from docket.clock_rounds import sleeping_until_wanted
 
     clock = VirtualClock(START)
     asked: list[datetime] = []
@@ -245,7 +245,7 @@ async def test_sleeping_until_wanted_without_a_deadline_stops_listening_when_can
 
 
 async def test_wanted_rounds_wait_again_and_again_on_one_listener() -> None:
-    from docket.clock import WantedRounds
+    from docket.clock_rounds import WantedRounds
 
     clock = VirtualClock(START)
     asked: list[datetime] = []

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from docket.clock import sleeping_until_wanted
+from docket.clock_rounds import sleeping_until_wanted
 from docket.dependencies.perpetual import Perpetual
 from docket.dependencies.resolution import declared_dependencies
 from docket.timeutil import duration_seconds

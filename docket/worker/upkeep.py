@@ -17,7 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from docket.clock import VirtualClock, WantedRounds, sleeping, sleeping_until_wanted
+from docket.clock import VirtualClock, sleeping
+from docket.clock_rounds import WantedRounds, sleeping_until_wanted
 from docket.docket import Docket
 from docket.engines.base import Cancellation, Claim
 from docket.instrumentation import DEPTHS, depths_wanted
