@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from docket.dependencies.resolution import injected_parameters
 from docket.engines.base import ScheduleResult, TaskMessage
+from docket.engines.records import MESSAGE_DEFAULTS
 from docket.execution import Execution, TaskCall
 from docket.frozen import build_frozen
 from docket.instrumentation import (
@@ -78,7 +79,6 @@ def fresh_key() -> str:
 
 
 _CALL_DEFAULTS = dict(vars(TaskCall(build_frozen, (), {}, "", EPOCH)))
-_MESSAGE_DEFAULTS = dict(vars(TaskMessage("", "", b"", EPOCH)))
 # The sub-millisecond parts a time can have, to subtract from it.
 _SUB_MILLISECOND = tuple(timedelta(microseconds=micros) for micros in range(1000))
 
@@ -248,7 +248,7 @@ class Scheduler:
         codec.check_payload_size(name, payload)
         return build_frozen(
             TaskMessage,
-            _MESSAGE_DEFAULTS,
+            MESSAGE_DEFAULTS,
             key=call.key,
             function_name=name,
             payload=payload,

@@ -55,6 +55,12 @@ class TaskMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+MESSAGE_DEFAULTS: dict[str, object] = dict(vars(TaskMessage("", "", b"", EPOCH)))
+"""Every field of a ``TaskMessage`` as its constructor defaults them (the four
+without a default are placeholders), for ``docket.frozen.build_frozen``, which
+must be given ``headers``: its default is a fresh dict per message."""
+
+
 @dataclass(frozen=True)
 class ProgressState:
     """How far a running execution says it has got.

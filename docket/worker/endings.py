@@ -22,13 +22,14 @@ from docket.dependencies.base import (
 )
 from docket.dependencies.retry import Retry
 from docket.engines.base import ExecutionRecord, TaskMessage
+from docket.engines.records import MESSAGE_DEFAULTS
 from docket.execution import Execution
 from docket.frozen import build_frozen
 from docket.instrumentation import TASKS_RETRIED
 from docket.printable import printable
 from docket.results import store_result
 from docket.states import ExecutionState
-from docket.timeutil import EPOCH, truncate_to_ms
+from docket.timeutil import truncate_to_ms
 from docket.worker.event_log import (
     log_blocked,
     log_cancelled,
@@ -45,10 +46,6 @@ logger = logging.getLogger("docket.worker")
 
 ADMISSION_RETRY_DELAY = timedelta(milliseconds=100)
 """How long work blocked by admission control waits before it is tried again."""
-
-_MESSAGE_DEFAULTS = dict(vars(TaskMessage("", "", b"", EPOCH)))
-"""A ``TaskMessage``'s fields as its constructor fills them, for ``build_frozen``
-(a perpetual task builds one per run)."""
 
 
 async def succeeded(
@@ -204,7 +201,7 @@ def _next_run(record: ExecutionRecord, execution: Execution, decision: TaskOutco
         )
     return build_frozen(
         TaskMessage,
-        _MESSAGE_DEFAULTS,
+        MESSAGE_DEFAULTS,
         key=execution.key,
         function_name=execution.function_name,
         payload=payload,
