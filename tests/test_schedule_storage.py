@@ -22,7 +22,7 @@ from redis.exceptions import ReadOnlyError
 from conformance.redis_server import start_redis_server
 from docket.engines.base import ScheduleResult, TaskMessage
 from docket.engines.redis import RedisEngine
-from docket.engines.redis.codec import encode_headers
+from docket.engines.redis.scheduling import schedule_args
 from docket.timeutil import epoch_ms
 from tests.test_engine_contract import at, message
 
@@ -143,12 +143,7 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
                 keys.stream,
                 keys.generation,
                 keys.wake,
-                one.key,
-                one.function_name,
-                one.payload,
-                epoch_ms(one.when),
-                one.attempt,
-                encode_headers(one.headers),
+                *schedule_args(one),
                 epoch_ms(now),
                 "1" if replace else "0",
                 keys.events_prefix,
@@ -173,18 +168,7 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
                     + [batched.keys.generation, batched.keys.wake]
                     + [batched.keys.record(one.key) for one in batch],
                     [epoch_ms(now), "1" if replace else "0", batched.keys.events_prefix]
-                    + [
-                        value
-                        for one in batch
-                        for value in (
-                            one.key,
-                            one.function_name,
-                            one.payload,
-                            epoch_ms(one.when),
-                            one.attempt,
-                            encode_headers(one.headers),
-                        )
-                    ],
+                    + [value for one in batch for value in schedule_args(one)],
                 )
             ]
             (reply,) = await session.run_many("schedule_many", calls)
