@@ -7,7 +7,7 @@ involved.  The rate is what any asyncio program gets with that much work per
 wave, so it is the ceiling for the "10 ms tasks" figure of throughput.py at
 the same per-wave work.
 
-It is a sawtooth, not a line.  asyncio waits for its next timer with
+On asyncio's own loop it is a sawtooth, not a line.  asyncio waits for its next timer with
 epoll_wait, which counts whole milliseconds: the selector rounds the timeout
 up with ``math.ceil(timeout * 1e3) * 1e-3``, so the loop wakes late by the
 unused fraction of a millisecond, which is as long as the work was.  And for a
@@ -16,8 +16,9 @@ which epoll's own rounding turns into 10 ms: work of 1 to 2 ms per wave costs a
 whole extra millisecond.
 
 Beside asyncio's own loop it measures docket.cli.event_loop's, which ``docket
-worker`` runs on: the same loop with the second rounding taken out, so work of
-1 to 2 ms per wave costs what its fraction of a millisecond costs.
+worker --loop asyncio`` runs on: its timed waits count microseconds (``select()``
+on the epoll descriptor), so the wave's work overlaps its sleeps and the rate
+stays flat.
 
 With uvloop installed (``pydocket[uvloop]``) it measures uvloop's loop too.
 

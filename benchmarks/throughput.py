@@ -14,9 +14,10 @@ waiting for a timer (its work, and its waits for Redis replies).  At 10 ms per
 wave that span, not dead time, sets the rate; loop_rounding.py shows the rate
 any asyncio program reaches for a given span on this CPython.
 
-It runs on the event loop ``docket worker`` runs on (``docket.cli.event_loop``),
-or with ``--loop asyncio`` on asyncio's own, which rounds some timer waits up
-by a whole extra millisecond (see docket/cli/event_loop.py).
+It runs on ``docket.cli.event_loop``, the loop ``docket worker --loop asyncio``
+runs on, or with ``--loop asyncio`` on asyncio's own, which rounds every timer
+wait up to whole milliseconds and some by a whole extra one (see
+docket/cli/event_loop.py), or with ``--loop uvloop`` on uvloop's.
 
 Usage:  python benchmarks/throughput.py [--tasks 20000] [--sleep-tasks 3000] [--redis-url URL]
                                        [--loop docket|asyncio|uvloop]

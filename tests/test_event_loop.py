@@ -1,9 +1,12 @@
-"""docket.cli.event_loop: asyncio's loop with epoll timer waits rounded up to whole milliseconds once.
+"""docket.cli.event_loop: asyncio's loop with timer waits that end on time.
 
+A timed wait goes to ``select.select`` on the epoll descriptor with the
+timeout asyncio asked for, unrounded; only where that descriptor is beyond
+``select``'s reach does it fall back to epoll_wait's whole milliseconds.
 ``epoll_milliseconds`` below is how ``select.epoll.poll`` turns its float of
 seconds into epoll_wait's milliseconds (CPython's selectmodule.c): nanoseconds
 rounding up, then milliseconds rounding up.  The tests check the timeouts
-docket hands it against that rule; none of them times a wait.
+docket hands each call against those rules; none of them times a wait.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from hypothesis import strategies as st
 
 from docket.cli import event_loop, support
 from docket.cli.event_loop import (
+    PreciseTimerEpollSelector,
     WholeMillisecondEpoll,
-    WholeMillisecondEpollSelector,
     epoll_timeout_for,
     new_event_loop,
 )
@@ -109,31 +112,104 @@ def test_float_noise_above_a_millisecond_does_not_add_one() -> None:
     assert epoll_milliseconds(epoll_timeout_for(0.0090001)) == 10
 
 
-def test_the_selector_passes_the_corrected_timeout_to_epoll() -> None:
-    recording = RecordingEpoll()
+class RecordingSelect:
+    """Stands in for ``select.select``: records each call, then reports ``readable`` or raises."""
 
-    class Recorded(WholeMillisecondEpollSelector):
+    def __init__(self, readable: bool = False, error: Exception | None = None) -> None:
+        self.calls: list[tuple[list[int], float]] = []
+        self.readable = readable
+        self.error = error
+
+    def __call__(
+        self, rlist: list[int], wlist: list[int], xlist: list[int], timeout: float
+    ) -> tuple[list[int], list[int], list[int]]:
+        assert wlist == [] and xlist == []
+        self.calls.append((rlist, timeout))
+        if self.error is not None:
+            raise self.error
+        return (rlist if self.readable else []), [], []
+
+
+def recorded_selector(recording: RecordingEpoll) -> PreciseTimerEpollSelector:
+    class Recorded(PreciseTimerEpollSelector):
         _selector_cls = staticmethod(lambda: WholeMillisecondEpoll(recording))  # type: ignore[assignment]
 
-    selector = Recorded()
-    selector.select(0.0085)
+    return Recorded()
+
+
+def test_a_timed_wait_goes_to_select_unrounded_and_ends_with_no_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recording = RecordingEpoll()
+    waits = RecordingSelect(readable=False)
+    monkeypatch.setattr(select, "select", waits)
+    selector = recorded_selector(recording)
+    assert selector.select(0.0085) == []
+    assert waits.calls == [([selector.fileno()], 0.0085)]
+    # Nothing was ready, so epoll was never asked.
+    assert recording.timeouts == []
+    selector.close()
+
+
+def test_a_timed_wait_that_sees_events_collects_them_without_blocking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recording = RecordingEpoll()
+    waits = RecordingSelect(readable=True)
+    monkeypatch.setattr(select, "select", waits)
+    selector = recorded_selector(recording)
+    selector.select(2.5e-4)
+    assert waits.calls == [([selector.fileno()], 2.5e-4)]
+    assert recording.timeouts == [0]
+    selector.close()
+
+
+def test_blocking_and_non_blocking_selects_go_straight_to_epoll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recording = RecordingEpoll()
+    waits = RecordingSelect()
+    monkeypatch.setattr(select, "select", waits)
+    selector = recorded_selector(recording)
     selector.select(None)
     selector.select(0)
+    selector.select(-1)
+    assert waits.calls == []
+    assert recording.timeouts == [-1, 0, 0]
     selector.close()
-    corrected, blocking, immediate = recording.timeouts
-    assert corrected is not None and epoll_milliseconds(corrected) == 9
-    assert blocking == -1 and immediate == 0
+
+
+def test_beyond_selects_reach_every_wait_is_epolls_rounded_up_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recording = RecordingEpoll()
+    waits = RecordingSelect(error=ValueError("filedescriptor out of range in select()"))
+    monkeypatch.setattr(select, "select", waits)
+    selector = recorded_selector(recording)
+    selector.select(0.0085)
+    selector.select(0.0085)
+    selector.select(None)
+    selector.close()
+    # select() was tried once, then never again.
+    assert len(waits.calls) == 1
+    first, second, blocking = recording.timeouts
+    assert first is not None and epoll_milliseconds(first) == 9
+    assert second is not None and epoll_milliseconds(second) == 9
+    assert blocking == -1
     assert recording.closed
 
 
 @linux_epoll
 def test_the_wrapped_epoll_reports_readiness_like_epoll() -> None:
-    selector = WholeMillisecondEpollSelector()
+    selector = PreciseTimerEpollSelector()
     reader, writer = socket.socketpair()
     try:
         selector.register(reader, selectors.EVENT_READ, data="reader")
         assert selector.select(0.001) == []
+        assert selector.select(2.5e-4) == []
         writer.send(b"x")
+        [(key, events)] = selector.select(2.5e-4)
+        assert key.data == "reader" and events == selectors.EVENT_READ
         [(key, events)] = selector.select(1)
         assert key.data == "reader" and events == selectors.EVENT_READ
         selector.modify(reader, selectors.EVENT_READ | selectors.EVENT_WRITE, data="both")
@@ -154,7 +230,7 @@ def test_new_event_loop_uses_the_corrected_selector() -> None:
     loop = new_event_loop()
     try:
         assert isinstance(loop, asyncio.SelectorEventLoop)
-        assert isinstance(loop._selector, WholeMillisecondEpollSelector)  # type: ignore[attr-defined]
+        assert isinstance(loop._selector, PreciseTimerEpollSelector)  # type: ignore[attr-defined]
     finally:
         loop.close()
 
@@ -165,7 +241,7 @@ def test_new_event_loop_falls_back_to_asyncio_where_epoll_is_not_the_default(
     monkeypatch.setattr(selectors, "DefaultSelector", selectors.SelectSelector)
     loop = new_event_loop()
     try:
-        assert not isinstance(getattr(loop, "_selector", None), WholeMillisecondEpollSelector)
+        assert not isinstance(getattr(loop, "_selector", None), PreciseTimerEpollSelector)
     finally:
         loop.close()
 
@@ -272,7 +348,7 @@ def test_every_cli_command_runs_on_the_corrected_loop() -> None:
     async def selector_class() -> type:
         return type(asyncio.get_running_loop()._selector)  # type: ignore[attr-defined]
 
-    assert support.run(selector_class) is WholeMillisecondEpollSelector
+    assert support.run(selector_class) is PreciseTimerEpollSelector
 
 
 def test_epoll_is_what_cpython_builds_the_selector_from() -> None:

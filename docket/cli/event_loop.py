@@ -1,21 +1,29 @@
-"""The event loop docket's own commands run on: asyncio's, with timer waits rounded up once.
+"""The event loop docket's own commands run on: asyncio's, with timer waits that end on time.
 
 asyncio waits for its next timer with ``epoll_wait``, which counts whole
 milliseconds.  CPython's ``selectors.EpollSelector`` rounds the wait up to
-whole milliseconds as ``math.ceil(timeout * 1e3) * 1e-3`` and passes that float
-to ``select.epoll.poll``, which rounds it up to milliseconds again.  For about
-one whole-millisecond value in nine the float is a hair above the value it
-stands for (``9 * 1e-3`` is ``0.009000000000000001``), and the second rounding
-adds a whole millisecond: a timer 8.5 ms away is woken after 10 ms.  Every
-CPython from 3.6 to 3.13 does it.
+whole milliseconds, so a timer wakes the loop up to a millisecond late
+whenever the loop last waited at a time that was not a whole number of
+milliseconds before it: for a worker whose runs start at staggered moments,
+that is almost every wait.  Worse, it rounds with
+``math.ceil(timeout * 1e3) * 1e-3`` and passes that float to
+``select.epoll.poll``, which rounds it up to milliseconds again; for about one
+whole-millisecond value in nine the float is a hair above the value it stands
+for (``9 * 1e-3`` is ``0.009000000000000001``), and the second rounding adds a
+whole millisecond more.  Every CPython from 3.6 to 3.13 does both.
 
-For a worker running short timed tasks that extra millisecond is a
-measurable share of its throughput (``benchmarks/loop_rounding.py`` measures
-it; the figures are in ``benchmarks/README.md``).  ``new_event_loop`` builds a standard
-``asyncio.SelectorEventLoop`` whose epoll object is handed the whole number of
-milliseconds the selector meant, as a float that ``epoll.poll`` converts to
-exactly that number.  Nothing else about the loop changes.  Where epoll is not
-the default selector (macOS, Windows) it is asyncio's default loop, unchanged.
+For a worker running short timed tasks those late wakes are a measurable share
+of its throughput (``benchmarks/loop_rounding.py`` and ``benchmarks/throughput.py``
+measure it; the figures are in ``benchmarks/README.md``).  ``new_event_loop``
+builds a standard ``asyncio.SelectorEventLoop`` whose selector
+(``PreciseTimerEpollSelector``) makes a timed wait with ``select.select`` on the
+epoll descriptor, which counts microseconds and is readable as soon as any
+watched descriptor is, and then collects the events with a non-blocking
+``epoll_wait``.  Should the epoll descriptor be beyond what ``select`` can watch,
+the selector falls back to ``epoll_wait`` alone, rounded up to whole
+milliseconds once (``WholeMillisecondEpoll``).  Nothing else about the loop
+changes.  Where epoll is not the default selector (macOS, Windows) it is
+asyncio's default loop, unchanged.
 
 ``run`` is ``asyncio.run`` on that loop (or on another loop factory's, as
 ``docket worker --loop`` chooses: see ``loops``).  Every ``docket`` command
@@ -34,8 +42,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
+    "PreciseTimerEpollSelector",
     "WholeMillisecondEpoll",
-    "WholeMillisecondEpollSelector",
     "epoll_timeout_for",
     "new_event_loop",
     "run",
@@ -117,35 +125,62 @@ class WholeMillisecondEpoll:
 
 
 def _selector_class() -> type[selectors.BaseSelector] | None:
-    """The corrected selector, or None where epoll is not asyncio's default.
+    """The precise selector, or None where epoll is not asyncio's default.
 
-    It relies on ``_PollLikeSelector`` building its poll object from the class
-    attribute ``_selector_cls``, as CPython 3.10 to 3.13 do; on a CPython
-    that does not, docket keeps asyncio's own loop rather than guess.
+    Its fallback relies on ``_PollLikeSelector`` building its poll object from
+    the class attribute ``_selector_cls``, as CPython 3.10 to 3.13 do; on a
+    CPython that does not, docket keeps asyncio's own loop rather than guess.
     """
     epoll_selector = getattr(selectors, "EpollSelector", None)
     if epoll_selector is None or selectors.DefaultSelector is not epoll_selector:
         return None
     if getattr(epoll_selector, "_selector_cls", None) is not select.epoll:
         return None
-    return WholeMillisecondEpollSelector
+    return PreciseTimerEpollSelector
 
 
 if hasattr(selectors, "EpollSelector"):
 
-    class WholeMillisecondEpollSelector(selectors.EpollSelector):
-        """``selectors.EpollSelector`` over a ``WholeMillisecondEpoll``."""
+    class PreciseTimerEpollSelector(selectors.EpollSelector):
+        """``selectors.EpollSelector`` whose timed waits last as long as asked, to the microsecond.
+
+        ``select(timeout)`` with a positive ``timeout`` first waits with
+        ``select.select`` on the epoll descriptor itself, which is readable once
+        any registered descriptor has an event; then, if it became readable, it
+        collects the events with a non-blocking ``epoll_wait``.  A wait that
+        ends on its timeout returns no events, as ``EpollSelector`` does.  A
+        blocking (``None``) or non-blocking (``0``) select is ``EpollSelector``'s.
+        If ``select.select`` cannot watch the descriptor (a number at or above
+        ``FD_SETSIZE``), every later wait is ``epoll_wait``'s, rounded up to
+        whole milliseconds once.
+        """
 
         _selector_cls = WholeMillisecondEpoll
+        _precise_waits = True
+
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            """The registered descriptors that are ready, waiting at most ``timeout`` seconds."""
+            if timeout is not None and timeout > 0 and self._precise_waits:
+                try:
+                    readable, _, _ = select.select([self.fileno()], [], [], timeout)
+                except ValueError:
+                    # Beyond FD_SETSIZE: select() cannot watch it, epoll_wait can.
+                    self._precise_waits = False
+                else:
+                    if not readable:
+                        return []
+                    timeout = 0
+            return super().select(timeout)
 
 else:  # pragma: no cover - platforms without epoll use asyncio's default loop
 
-    class WholeMillisecondEpollSelector(selectors.DefaultSelector):  # type: ignore[no-redef]
+    class PreciseTimerEpollSelector(selectors.DefaultSelector):  # type: ignore[no-redef]
         """asyncio's default selector: this platform has no epoll to correct."""
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A new asyncio event loop; on Linux, one whose timer waits are rounded up only once."""
+    """A new asyncio event loop; on Linux, one whose timers wake it when they are due, not up to
+    a millisecond later."""
     selector_class = _selector_class()
     if selector_class is None:
         return asyncio.new_event_loop()

@@ -1,11 +1,12 @@
 """Which event loop ``docket worker --loop auto|asyncio|uvloop`` runs on.
 
-``asyncio`` is ``docket.cli.event_loop``'s loop: asyncio's own, with the
-epoll timer-wait rounding corrected (on Linux; asyncio's default elsewhere).
-``uvloop`` is uvloop's loop (the ``pydocket[uvloop]`` extra).  uvloop keeps
-its timers in whole milliseconds inside libuv and never goes through
-CPython's selector, so the epoll correction neither applies to it nor is
-needed there; ``benchmarks/README.md`` has the figures for each.  ``auto``
+``asyncio`` is ``docket.cli.event_loop``'s loop: asyncio's own, with timer
+waits that end when the timer is due rather than at the next whole
+millisecond (on Linux; asyncio's default elsewhere).  ``uvloop`` is uvloop's
+loop (the ``pydocket[uvloop]`` extra).  uvloop keeps its timers in whole
+milliseconds inside libuv and never goes through CPython's selector, so the
+correction cannot apply to it; ``benchmarks/README.md`` has the figures for
+each.  ``auto``
 (the default) is uvloop when it is installed and docket's asyncio loop when
 it is not.  Asking for ``uvloop`` without it installed is an error naming the
 extra, never a silent fallback.
