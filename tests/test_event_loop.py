@@ -137,7 +137,7 @@ def recorded_selector(recording: RecordingEpoll) -> PreciseTimerEpollSelector:
     return Recorded()
 
 
-def test_a_timed_wait_goes_to_select_unrounded_and_ends_with_no_events(
+def test_a_timed_wait_waits_whole_milliseconds_on_epoll_then_the_rest_on_select(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recording = RecordingEpoll()
@@ -145,13 +145,15 @@ def test_a_timed_wait_goes_to_select_unrounded_and_ends_with_no_events(
     monkeypatch.setattr(select, "select", waits)
     selector = recorded_selector(recording)
     assert selector.select(0.0085) == []
-    assert waits.calls == [([selector.fileno()], 0.0085)]
-    # Nothing was ready, so epoll was never asked.
-    assert recording.timeouts == []
+    [whole] = recording.timeouts
+    assert whole is not None and epoll_milliseconds(whole) == 8
+    [(watched, rest)] = waits.calls
+    assert watched == [selector.fileno()]
+    assert rest == pytest.approx(0.0005, abs=1e-12)
     selector.close()
 
 
-def test_a_timed_wait_that_sees_events_collects_them_without_blocking(
+def test_a_wait_shorter_than_a_millisecond_goes_to_select_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recording = RecordingEpoll()
@@ -160,7 +162,27 @@ def test_a_timed_wait_that_sees_events_collects_them_without_blocking(
     selector = recorded_selector(recording)
     selector.select(2.5e-4)
     assert waits.calls == [([selector.fileno()], 2.5e-4)]
+    # select() saw an event: epoll collects it without blocking.
     assert recording.timeouts == [0]
+    selector.close()
+
+
+@pytest.mark.parametrize("milliseconds", [1, 9, 10, 250, 86_400_000])
+def test_a_whole_millisecond_wait_is_epolls_alone_and_exact(
+    monkeypatch: pytest.MonkeyPatch, milliseconds: int
+) -> None:
+    recording = RecordingEpoll()
+    waits = RecordingSelect()
+    monkeypatch.setattr(select, "select", waits)
+    selector = recorded_selector(recording)
+    selector.select(milliseconds / 1e3)
+    # Float noise a hair above the whole milliseconds is not a fraction to wait.
+    selector.select(math.nextafter(milliseconds / 1e3, 1.0))
+    assert waits.calls == []
+    assert [epoll_milliseconds(t) for t in recording.timeouts if t is not None] == [
+        milliseconds,
+        milliseconds,
+    ]
     selector.close()
 
 
@@ -174,8 +196,9 @@ def test_blocking_and_non_blocking_selects_go_straight_to_epoll(
     selector.select(None)
     selector.select(0)
     selector.select(-1)
+    selector.select(1e-13)
     assert waits.calls == []
-    assert recording.timeouts == [-1, 0, 0]
+    assert recording.timeouts == [-1, 0, 0, 0]
     selector.close()
 
 
@@ -192,11 +215,39 @@ def test_beyond_selects_reach_every_wait_is_epolls_rounded_up_once(
     selector.close()
     # select() was tried once, then never again.
     assert len(waits.calls) == 1
-    first, second, blocking = recording.timeouts
-    assert first is not None and epoll_milliseconds(first) == 9
+    whole, rest, second, blocking = recording.timeouts
+    # The first wait: 8 ms, then the 0.5 ms select() could not wait, rounded up.
+    assert whole is not None and epoll_milliseconds(whole) == 8
+    assert rest is not None and epoll_milliseconds(rest) == 1
     assert second is not None and epoll_milliseconds(second) == 9
     assert blocking == -1
     assert recording.closed
+
+
+@linux_epoll
+def test_a_wait_that_ends_on_io_within_the_whole_milliseconds_never_calls_select(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_select = select.select
+    calls: list[float] = []
+
+    def counting(rlist: Any, wlist: Any, xlist: Any, timeout: float) -> Any:
+        calls.append(timeout)
+        return real_select(rlist, wlist, xlist, timeout)
+
+    monkeypatch.setattr(select, "select", counting)
+    selector = PreciseTimerEpollSelector()
+    reader, writer = socket.socketpair()
+    try:
+        selector.register(reader, selectors.EVENT_READ, data="reader")
+        writer.send(b"x")
+        [(key, events)] = selector.select(5.0005)
+        assert key.data == "reader" and events == selectors.EVENT_READ
+        assert calls == []
+    finally:
+        selector.close()
+        reader.close()
+        writer.close()
 
 
 @linux_epoll

@@ -16,9 +16,10 @@ For a worker running short timed tasks those late wakes are a measurable share
 of its throughput (``benchmarks/loop_rounding.py`` and ``benchmarks/throughput.py``
 measure it; the figures are in ``benchmarks/README.md``).  ``new_event_loop``
 builds a standard ``asyncio.SelectorEventLoop`` whose selector
-(``PreciseTimerEpollSelector``) makes a timed wait with ``select.select`` on the
-epoll descriptor, which counts microseconds and is readable as soon as any
-watched descriptor is, and then collects the events with a non-blocking
+(``PreciseTimerEpollSelector``) waits the whole milliseconds of a timed wait
+with ``epoll_wait`` and the fraction of a millisecond left with ``select.select``
+on the epoll descriptor, which counts microseconds and is readable as soon as
+any watched descriptor is; it then collects the events with a non-blocking
 ``epoll_wait``.  Should the epoll descriptor be beyond what ``select`` can watch,
 the selector falls back to ``epoll_wait`` alone, rounded up to whole
 milliseconds once (``WholeMillisecondEpoll``).  Nothing else about the loop
@@ -144,13 +145,18 @@ if hasattr(selectors, "EpollSelector"):
     class PreciseTimerEpollSelector(selectors.EpollSelector):
         """``selectors.EpollSelector`` whose timed waits last as long as asked, to the microsecond.
 
-        ``select(timeout)`` with a positive ``timeout`` first waits with
-        ``select.select`` on the epoll descriptor itself, which is readable once
-        any registered descriptor has an event; then, if it became readable, it
-        collects the events with a non-blocking ``epoll_wait``.  A wait that
-        ends on its timeout returns no events, as ``EpollSelector`` does.  A
-        blocking (``None``) or non-blocking (``0``) select is ``EpollSelector``'s.
-        If ``select.select`` cannot watch the descriptor (a number at or above
+        ``select(timeout)`` with a positive ``timeout`` waits with ``epoll_wait``
+        for the whole milliseconds of it, and returns at once if any event came.
+        If none did, it waits the rest (the fraction of a millisecond) with
+        ``select.select`` on the epoll descriptor itself, which counts
+        microseconds and is readable once any registered descriptor has an
+        event, and then collects those events with a non-blocking
+        ``epoll_wait``.  So a wait that ends on I/O costs the one system call
+        it always did, and one that ends on its timer ends on time rather
+        than at the next whole millisecond.  A wait that ends on its timeout
+        returns no events, as ``EpollSelector`` does; a blocking (``None``)
+        or non-blocking (``0``) select is ``EpollSelector``'s.  If
+        ``select.select`` cannot watch the descriptor (a number at or above
         ``FD_SETSIZE``), every later wait is ``epoll_wait``'s, rounded up to
         whole milliseconds once.
         """
@@ -160,17 +166,24 @@ if hasattr(selectors, "EpollSelector"):
 
         def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
             """The registered descriptors that are ready, waiting at most ``timeout`` seconds."""
-            if timeout is not None and timeout > 0 and self._precise_waits:
-                try:
-                    readable, _, _ = select.select([self.fileno()], [], [], timeout)
-                except ValueError:
-                    # Beyond FD_SETSIZE: select() cannot watch it, epoll_wait can.
-                    self._precise_waits = False
-                else:
-                    if not readable:
-                        return []
-                    timeout = 0
-            return super().select(timeout)
+            if timeout is None or timeout <= 0 or not self._precise_waits:
+                return super().select(timeout)
+            whole_ms = math.floor(timeout * 1e3 + _NOISE_MS)
+            rest = timeout - whole_ms / 1e3
+            if whole_ms > 0:
+                # A hair under whole_ms, which the selector rounds up to exactly whole_ms.
+                ready = super().select((whole_ms - _NOISE_MS) / 1e3)
+                if ready or rest <= _NOISE_MS / 1e3:
+                    return ready
+            elif rest <= _NOISE_MS / 1e3:
+                return super().select(0)
+            try:
+                readable, _, _ = select.select([self.fileno()], [], [], rest)
+            except ValueError:
+                # Beyond FD_SETSIZE: select() cannot watch it, epoll_wait can.
+                self._precise_waits = False
+                return super().select(rest)
+            return super().select(0) if readable else []
 
 else:  # pragma: no cover - platforms without epoll use asyncio's default loop
 
