@@ -1,11 +1,13 @@
-"""The batched schedule script stores exactly what one call per message of the
-previous release's schedule script stored (workers of that release read it).
+"""The batched schedule script, and the one-message script, store exactly what
+one call per message of the previous release's schedule script stored (workers
+of that release read it).
 
 ``lua/scheduling.lua`` carries what a batch shares from one message to the
 next (the generation counter, the queue's size, the due work to add); the
 reference below is the previous release's one-message script, run once per
-message on a second docket of the same server.  Every key of both dockets,
-every event published and every reply must then agree.
+message on a second docket of the same server, and today's ``lua/schedule.lua``
+(built on common.lua alone) runs once per message on a third.  Every key of
+the three dockets, every event published and every reply must then agree.
 """
 
 from __future__ import annotations
@@ -117,13 +119,18 @@ async def dump(client: Redis, prefix: str) -> dict[str, Any]:
     return contents
 
 
-async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url: str) -> None:
+SIDES = ("reference", "batched", "single")
+
+
+async def test_a_batch_and_a_single_schedule_store_what_the_reference_stored(
+    redis_server_url: str,
+) -> None:
     client: Redis = Redis.from_url(redis_server_url)
     engines = [
         RedisEngine.from_url(redis_server_url, f"storage-{side}-{uuid.uuid4().hex[:8]}")
-        for side in ("reference", "batched")
+        for side in SIDES
     ]
-    reference, batched = engines
+    reference, batched, single = engines
     for engine in engines:
         await engine.open()
     pubsub = client.pubsub()
@@ -154,12 +161,21 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
             record = engine.keys.record("finished")
             await client.hset(record, mapping={"state": "completed", "result": b"r", "key": "x"})
             await client.pexpire(record, 60_000)
-        replies: dict[str, list[Any]] = {"reference": [], "batched": []}
+        replies: dict[str, list[Any]] = {side: [] for side in SIDES}
         for replace, batch in BATCHES:
             now = at(0)
             for one in batch:
                 reply = await reference_schedule(one, now, replace)
                 replies["reference"].append(normalised(reply))
+                keys = single.keys
+                reply = await single._session.run(
+                    "schedule",
+                    [keys.record(one.key), keys.queue, keys.future, keys.stream]
+                    + [keys.generation, keys.wake],
+                    [*schedule_args(one), epoch_ms(now), "1" if replace else "0"]
+                    + [keys.events_prefix],
+                )
+                replies["single"].append(normalised(reply))
             session = batched._session
             assert session._scripts is not None
             calls = [
@@ -178,20 +194,23 @@ async def test_a_batch_stores_what_one_call_per_message_stored(redis_server_url:
             # The same batch through the engine too: on the reference side, once more per message.
             for one in batch:
                 await reference_schedule(one, now, replace)
+                await single.schedule(one, now, replace=replace)
 
         assert replies["batched"] == replies["reference"]
+        assert replies["single"] == replies["reference"]
         prefixes = [engine.keys.queue[: -len("queue")] for engine in engines]
         stored = [await dump(client, prefix) for prefix in prefixes]
-        assert stored[0] and stored[1] == stored[0]
-        events: dict[str, list[tuple[str, bytes]]] = {"reference": [], "batched": []}
+        assert stored[0] and stored[1] == stored[0] and stored[2] == stored[0]
+        events: dict[str, list[tuple[str, bytes]]] = {side: [] for side in SIDES}
         while (note := await pubsub.get_message(timeout=0.2)) is not None:
             if note["type"] != "pmessage":
                 continue
             channel = note["channel"].decode()
-            for side, engine in zip(("reference", "batched"), engines, strict=True):
+            for side, engine in zip(SIDES, engines, strict=True):
                 if channel.startswith(engine.keys.events_prefix):
                     events[side].append((channel[len(engine.keys.events_prefix) :], note["data"]))
         assert events["reference"] and events["batched"] == events["reference"]
+        assert events["single"] == events["reference"]
     finally:
         await pubsub.aclose()
         for engine in engines:

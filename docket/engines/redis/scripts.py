@@ -1,10 +1,9 @@
 """The Lua scripts of the Redis engine: loading them and calling them by hash.
 
-Each script in ``lua/`` is one atomic transition.  ``lua/common.lua`` holds the
-helpers they share and is prepended to every script; a script built from
-shared parts (``claiming.lua``, ``settling.lua``) has them prepended too, so
-each is one self-contained chunk.  Scripts are registered once per client (their SHA1 is
-computed locally), loaded onto the server when the engine opens, and called
+Each script in ``lua/`` is one atomic transition, sent as the one
+self-contained chunk ``script_text.script_source`` builds: the helpers of
+``lua/common.lua`` it uses, the shared parts it is built on, its body.
+Scripts are registered once per client (their SHA1 is computed locally), loaded onto the server when the engine opens, and called
 with EVALSHA; redis-py reloads a script transparently if the server answers
 NOSCRIPT (after a restart or SCRIPT FLUSH).  ``run_many`` pipelines many
 calls of one script and reloads it itself, so the batch stays one round trip.
@@ -13,63 +12,18 @@ calls of one script and reloads it itself, so the batch stays one round trip.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
 from docket.engines.redis.codec import Arg
+from docket.engines.redis.script_text import SCRIPT_NAMES, script_source
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
 __all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
-
-SCRIPT_NAMES = (
-    "schedule",
-    "schedule_many",
-    "cancel",
-    "claim",
-    "renew",
-    "settle",
-    "settle_and_claim",
-    "release",
-    "set_aside",
-    "clear",
-    "heartbeat",
-    "retire",
-    "snapshot",
-    "probe",
-    "strikes",
-    "progress",
-    "isolated_run",
-    "admit",
-    "debounce",
-    "acquire_slot",
-    "release_slot",
-)
-
-
-# The parts (files of functions, not scripts) each script is built on.
-_SCRIPT_PARTS: dict[str, tuple[str, ...]] = {
-    "schedule": ("scheduling",),
-    "schedule_many": ("scheduling",),
-    "claim": ("claiming",),
-    "settle": ("settling",),
-    "settle_and_claim": ("settling", "claiming"),
-}
-
-
-@cache
-def script_source(name: str) -> str:
-    """The full text of script ``name``: the shared helpers, its parts, then its body."""
-    if name not in SCRIPT_NAMES:
-        raise ValueError(f"no such script {name!r}")
-    lua = resources.files(__package__).joinpath("lua")
-    files = ("common", *_SCRIPT_PARTS.get(name, ()), name)
-    return "\n".join(lua.joinpath(f"{file}.lua").read_text(encoding="utf-8") for file in files)
 
 
 class Scripts:

@@ -112,8 +112,9 @@ local function withdraw(queue, future, stream, key, current)
   end
 end
 
-local function store(record, key, fn, payload, when, attempt, headers, generation, state)
-  redis.call('DEL', record)
+-- Store a record's new generation.  `absent` says no hash is there to delete.
+local function store(record, key, fn, payload, when, attempt, headers, generation, state, absent)
+  if not absent then redis.call('DEL', record) end
   redis.call('HSET', record, 'key', key, 'function', fn, 'payload', payload, 'when', when,
     'attempt', attempt, 'headers', headers, 'generation', generation, 'state', state)
 end

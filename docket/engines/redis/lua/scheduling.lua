@@ -1,6 +1,7 @@
 -- schedule_all: store each message's new work under its key, in order, unless
--- a live record holds it.  Shared by schedule.lua (one message) and
--- schedule_many.lua (a batch).  Each message is handled as if alone; what the
+-- a live record holds it: schedule_many.lua's batch.  (schedule.lua, for one
+-- message, stores and replies exactly as a batch of one does, on common.lua's
+-- helpers alone.)  Each message is handled as if alone; what the
 -- whole batch shares is read once and carried from one message to the next,
 -- so a batch stores exactly what one schedule.lua call per message would:
 --   * one HGETALL per record (not HMGET, then HGETALL for an 'exists' reply):
