@@ -33,8 +33,9 @@ def test_common_lua_splits_into_its_helpers() -> None:
 
 @pytest.mark.parametrize("script", SCRIPT_NAMES)
 def test_every_helper_a_script_names_is_defined_in_it(script: str) -> None:
-    source = script_source(script)
-    _, helpers = common_helpers()
+    header, helpers = common_helpers()
+    # The header is comments every script carries; a name it mentions is no call.
+    source = script_source(script).replace(header, "", 1)
     for name, text in helpers:
         included = text in source
         # Named anywhere outside its own definition: it must be there.

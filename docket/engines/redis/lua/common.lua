@@ -1,5 +1,7 @@
--- Helpers shared by every docket script.  The loader prepends this file to
--- each script body, so everything here is local to one script invocation.
+-- Helpers shared by every docket script.  The loader (script_text.py)
+-- prepends to each script body the helpers of this file it names, each with
+-- the comment lines directly above it, so everything here is local to one
+-- script invocation, and a helper's notes travel with it.
 --
 -- Conventions kept by every script:
 --   * Timestamps are integer milliseconds, passed in ARGV as decimal strings
@@ -12,6 +14,7 @@
 --     entry) are built from the runs prefix passed in ARGV.  They cannot be
 --     declared in KEYS before the script reads them, and they share the
 --     docket's {hash tag}, so they sit on the same cluster slot.
+
 local unpack = unpack or table.unpack
 
 local LIVE = {scheduled = true, queued = true, running = true}
