@@ -130,20 +130,24 @@ class RecordingSelect:
         return (rlist if self.readable else []), [], []
 
 
-def recorded_selector(recording: RecordingEpoll) -> PreciseTimerEpollSelector:
+def recorded_selector(
+    monkeypatch: pytest.MonkeyPatch, waits: RecordingSelect
+) -> tuple[RecordingEpoll, PreciseTimerEpollSelector]:
+    """A selector over a ``RecordingEpoll``, with ``waits`` standing in for ``select.select``."""
+    recording = RecordingEpoll()
+    monkeypatch.setattr(select, "select", waits)
+
     class Recorded(PreciseTimerEpollSelector):
         _selector_cls = staticmethod(lambda: WholeMillisecondEpoll(recording))  # type: ignore[assignment]
 
-    return Recorded()
+    return recording, Recorded()
 
 
 def test_a_timed_wait_waits_whole_milliseconds_on_epoll_then_the_rest_on_select(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recording = RecordingEpoll()
     waits = RecordingSelect(readable=False)
-    monkeypatch.setattr(select, "select", waits)
-    selector = recorded_selector(recording)
+    recording, selector = recorded_selector(monkeypatch, waits)
     assert selector.select(0.0085) == []
     [whole] = recording.timeouts
     assert whole is not None and epoll_milliseconds(whole) == 8
@@ -156,10 +160,8 @@ def test_a_timed_wait_waits_whole_milliseconds_on_epoll_then_the_rest_on_select(
 def test_a_wait_shorter_than_a_millisecond_goes_to_select_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recording = RecordingEpoll()
     waits = RecordingSelect(readable=True)
-    monkeypatch.setattr(select, "select", waits)
-    selector = recorded_selector(recording)
+    recording, selector = recorded_selector(monkeypatch, waits)
     selector.select(2.5e-4)
     assert waits.calls == [([selector.fileno()], 2.5e-4)]
     # select() saw an event: epoll collects it without blocking.
@@ -171,10 +173,8 @@ def test_a_wait_shorter_than_a_millisecond_goes_to_select_alone(
 def test_a_whole_millisecond_wait_is_epolls_alone_and_exact(
     monkeypatch: pytest.MonkeyPatch, milliseconds: int
 ) -> None:
-    recording = RecordingEpoll()
     waits = RecordingSelect()
-    monkeypatch.setattr(select, "select", waits)
-    selector = recorded_selector(recording)
+    recording, selector = recorded_selector(monkeypatch, waits)
     selector.select(milliseconds / 1e3)
     # Float noise a hair above the whole milliseconds is not a fraction to wait.
     selector.select(math.nextafter(milliseconds / 1e3, 1.0))
@@ -189,10 +189,8 @@ def test_a_whole_millisecond_wait_is_epolls_alone_and_exact(
 def test_blocking_and_non_blocking_selects_go_straight_to_epoll(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recording = RecordingEpoll()
     waits = RecordingSelect()
-    monkeypatch.setattr(select, "select", waits)
-    selector = recorded_selector(recording)
+    recording, selector = recorded_selector(monkeypatch, waits)
     selector.select(None)
     selector.select(0)
     selector.select(-1)
@@ -205,10 +203,8 @@ def test_blocking_and_non_blocking_selects_go_straight_to_epoll(
 def test_beyond_selects_reach_every_wait_is_epolls_rounded_up_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    recording = RecordingEpoll()
     waits = RecordingSelect(error=ValueError("filedescriptor out of range in select()"))
-    monkeypatch.setattr(select, "select", waits)
-    selector = recorded_selector(recording)
+    recording, selector = recorded_selector(monkeypatch, waits)
     selector.select(0.0085)
     selector.select(0.0085)
     selector.select(None)
