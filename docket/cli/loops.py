@@ -6,10 +6,9 @@ millisecond (on Linux; asyncio's default elsewhere).  ``uvloop`` is uvloop's
 loop (the ``pydocket[uvloop]`` extra).  uvloop keeps its timers in whole
 milliseconds inside libuv and never goes through CPython's selector, so the
 correction cannot apply to it; ``benchmarks/README.md`` has the figures for
-each.  ``auto``
-(the default) is uvloop when it is installed and docket's asyncio loop when
-it is not.  Asking for ``uvloop`` without it installed is an error naming the
-extra, never a silent fallback.
+each.  ``auto`` (the default) is uvloop when it is installed and docket's
+asyncio loop when it is not.  Asking for ``uvloop`` without it installed is an
+error naming the extra, never a silent fallback.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Each script in ``lua/`` is one atomic transition, sent as the one
 self-contained chunk ``script_text.script_source`` builds: the helpers of
 ``lua/common.lua`` it uses, the shared parts it is built on, its body.
-Scripts are registered once per client (their SHA1 is computed locally), loaded onto the server when the engine opens, and called
-with EVALSHA; redis-py reloads a script transparently if the server answers
-NOSCRIPT (after a restart or SCRIPT FLUSH).  ``run_many`` pipelines many
-calls of one script and reloads it itself, so the batch stays one round trip.
+Scripts are registered once per client (their SHA1 is computed locally),
+loaded onto the server when the engine opens, and called with EVALSHA;
+redis-py reloads a script transparently if the server answers NOSCRIPT (after
+a restart or SCRIPT FLUSH).  ``run_many`` pipelines many calls of one script
+and reloads it itself, so the batch stays one round trip.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["SCRIPT_NAMES", "Scripts", "script_source"]
+__all__ = ["Scripts"]
 
 
 class Scripts:
