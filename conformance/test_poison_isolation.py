@@ -195,3 +195,43 @@ async def test_a_suspect_handed_back_still_runs_alone(target: Target) -> None:
         await _live(target, docket, life, [doomed, *later])
         assert runs.company_of_poison == [1, 0]
         release.set()
+
+
+async def test_a_suspect_starts_only_once_what_ran_before_it_is_written(target: Target) -> None:
+    """Were a suspect to start while an earlier run's outcome waited to be written
+    here, a poison would take that outcome down with its worker, and the innocent
+    run would be delivered again beside it, and blamed with it, every time."""
+    runs, life = Runs(), Life()
+    struck = asyncio.Event()
+    innocent_when_poison_started: list[ExecutionState] = []
+    executions: dict[str, Execution] = {}
+
+    async def innocent() -> None:
+        runs.begin("innocent")
+        try:
+            if not struck.is_set():
+                await asyncio.Event().wait()  # dies with the poison's first worker
+        finally:
+            runs.end()
+
+    async def poison() -> None:
+        if struck.is_set():
+            # Run again, both suspects now: the innocent one (due first) ran
+            # alone before this, and its outcome must be in storage already.
+            innocent_run = executions["innocent"]
+            await innocent_run.sync()
+            innocent_when_poison_started.append(innocent_run.state)
+        struck.set()
+        await runs.strike(life)
+
+    async with target.docket() as docket:
+        docket.register(innocent)
+        docket.register(poison)
+        executions["innocent"] = first = await docket.add(innocent, key="innocent")()
+        doomed = await docket.add(poison, key="poison")()
+        await _live(target, docket, life, [first, doomed])
+        assert runs.company_of_poison == [1]
+        await _live(target, docket, life, [first, doomed])
+        assert innocent_when_poison_started == [ExecutionState.COMPLETED]
+        assert runs.company_of_poison == [1, 0]
+        assert runs.started["innocent"] == 2

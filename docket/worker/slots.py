@@ -9,9 +9,11 @@ to the settler: an ``Outcome`` to ``settle``, a ``SetAside`` to ``set_aside``,
 a ``Deferred`` to ``defer``.
 
 A suspect (a delivery whose worker may have died running it, ``Claim.suspect``)
-runs alone: it starts only once nothing else runs here, and nothing else
-starts until it has ended.  If it kills this worker too, no innocent run dies
-with it and is blamed for it.
+runs alone: it starts only once nothing else runs here and every outcome of
+an earlier run has been written, and nothing else starts until it has ended
+and its own outcome has been written.  If it kills this worker too, no
+innocent run dies with it, nor any outcome still waiting to be written here
+(whose run would be delivered again and blamed beside it).
 
 The claim loop starts runs here and waits on ``freed``, which is set whenever
 a slot frees or an outcome lands (either may let it claim more, or finish).
@@ -66,7 +68,8 @@ class Slots:
         """The number of the last slot task that has had its first step (they
         have theirs in the order they started)."""
         self.alone: str | None = None
-        """The suspect delivery running alone here, if one is."""
+        """The suspect delivery running alone here, or ended with its outcome not
+        yet written, if one is (``_alone_now`` clears it once written)."""
         self.run_context = contextvars.copy_context()
         """The context each run's own context is copied from (set by the claim loop)."""
         self._clock = clock
@@ -82,16 +85,27 @@ class Slots:
     @property
     def isolating(self) -> bool:
         """A suspect runs alone here or waits to: nothing new may start meanwhile."""
-        return self.alone is not None or self.held.suspects > 0
+        return self._alone_now() or self.held.suspects > 0
 
     def may_start(self, claim: Claim) -> bool:
-        """Whether ``claim`` may start now: a slot is free, no suspect runs alone,
-        and, for a suspect, nothing else runs."""
-        if self.alone is not None:
+        """Whether ``claim`` may start now: a slot is free, no suspect runs alone
+        (or waits for its outcome to be written), and, for a suspect, nothing else
+        runs and no outcome waits to be written."""
+        if self._alone_now():
             return False
         if claim.suspect:
-            return not self.occupied
+            return not self.occupied and not self._settler.unsettled
         return len(self.occupied) < self.concurrency
+
+    def _alone_now(self) -> bool:
+        """A suspect runs here, or has ended and its outcome is not yet written."""
+        alone = self.alone
+        if alone is None:
+            return False
+        if alone in self.running or alone in self._settler.unsettled:
+            return True
+        self.alone = None
+        return False
 
     @property
     def fresh_starts(self) -> bool:
@@ -177,8 +191,6 @@ class Slots:
             self._occupy(claim, task)
 
     def _finished(self, delivery: str) -> None:
-        if delivery == self.alone:
-            self.alone = None
         self.runs_ended += 1
         self.running.pop(delivery, None)
         self._free(delivery)
